@@ -1,0 +1,3 @@
+from interest_pipeline.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""Command line: build the whole interest model on the embedded defaults in one go.
+
+    python -m interest_pipeline run        # sample data (generated on first use) -> warehouse
+    python -m interest_pipeline summary    # row counts of every table and the MLflow runs
+
+Runs go through the Dagster instance in $DAGSTER_HOME (default data/dagster_home), so
+they appear in the Dagster web UI afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+DAGSTER_YAML = """# Written by `python -m interest_pipeline run`; edit freely.
+telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 4
+"""
+
+
+def prepare_dagster_home() -> Path:
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
+def _log_date_range(events_dir: Path) -> tuple[str, str]:
+    from interest_pipeline.core.events import log_date_of
+
+    dates = sorted({d for d in (log_date_of(p) for p in events_dir.iterdir()) if d is not None}) if events_dir.is_dir() else []
+    if not dates:
+        raise SystemExit(f"no event files named with a date (e.g. events_2026-10-01.csv) in {events_dir}")
+    return dates[0].isoformat(), dates[-1].isoformat()
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    prepare_dagster_home()
+    from interest_pipeline.definitions import DEFAULTS
+
+    events_dir = Path(os.environ.get("INTEREST_PIPELINE_EVENTS_DIR", DEFAULTS["INTEREST_PIPELINE_EVENTS_DIR"]))
+    if not events_dir.exists() and events_dir == Path(DEFAULTS["INTEREST_PIPELINE_EVENTS_DIR"]):
+        from interest_pipeline.sample_data import generate_sample
+
+        print(f"generating the sample data under {events_dir.parent} ...", flush=True)
+        generate_sample(events_dir.parent)
+
+    from dagster import DagsterInstance
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    from interest_pipeline.definitions import defs
+
+    first, last = args.start or None, args.end or None
+    if not (first and last):
+        found_first, found_last = _log_date_range(events_dir)
+        first, last = first or found_first, last or found_last
+    instance = DagsterInstance.get()
+    started = time.perf_counter()
+    print(f"ingesting log dates {first} .. {last} (one run) ...", flush=True)
+    ingest = defs.resolve_job_def("ingest_job").execute_in_process(
+        instance=instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+        raise_on_error=False,
+    )
+    if not ingest.success:
+        print("ingest_job failed; see the run in the Dagster UI", file=sys.stderr)
+        return 1
+    print(f"ingest done in {time.perf_counter() - started:.0f} s; building the interest model ...", flush=True)
+    model = defs.resolve_job_def("interest_model_job").execute_in_process(instance=instance, raise_on_error=False)
+    if not model.success:
+        print("interest_model_job failed; see the run in the Dagster UI", file=sys.stderr)
+        return 1
+    print(f"done in {time.perf_counter() - started:.0f} s\n")
+    return summary(args)
+
+
+def summary(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from interest_pipeline.definitions import DEFAULTS
+
+    warehouse = os.environ.get("INTEREST_PIPELINE_WAREHOUSE", DEFAULTS["INTEREST_PIPELINE_WAREHOUSE"])
+    tracking = os.environ.get("MLFLOW_TRACKING_URI", DEFAULTS["MLFLOW_TRACKING_URI"])
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+        print(f"warehouse {warehouse}:")
+        for table in tables:
+            count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            print(f"  {table:28s} {count:>9,d} rows")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking)
+    print(f"\nMLflow store {tracking}:")
+    for name in ("interest_topics", "user_segments"):
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            continue
+        runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+        if runs:
+            m = runs[0].data.metrics
+            print(
+                f"  {name:16s} run {runs[0].info.run_id}: silhouette {m.get('silhouette', float('nan')):.3f}, "
+                f"DBCV {m.get('dbcv_relative_validity', float('nan')):.3f}, clusters {m.get('n_fine_clusters', 0):.0f} fine / "
+                f"{m.get('n_coarse_clusters', 0):.0f} coarse, noise {m.get('noise_fraction', float('nan')):.1%}"
+            )
+    events_dir = Path(os.environ.get("INTEREST_PIPELINE_EVENTS_DIR", DEFAULTS["INTEREST_PIPELINE_EVENTS_DIR"]))
+    truth_dir = events_dir.parent / "truth"
+    if truth_dir.is_dir():
+        print_recovery(warehouse, truth_dir)
+    home = os.environ.get("DAGSTER_HOME", "data/dagster_home")
+    print(
+        "\nOpen the Dagster UI:  DAGSTER_HOME=" + home + " dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000"
+        "\nOpen the MLflow UI:   mlflow ui --backend-store-uri " + tracking + " --host 127.0.0.1 --port 5000"
+    )
+    return 0
+
+
+def print_recovery(warehouse: str, truth_dir: Path) -> None:
+    """On generated data, how well the discovered structure matches the planted one."""
+    import duckdb
+    import polars as pl
+
+    from interest_pipeline.core.evaluation import planted_recovery
+
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        topics = conn.execute("SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics").pl()
+        core = conn.execute(
+            "SELECT user_id, node_id FROM user_interest_layers WHERE level = 'subtopic' AND tier_long = 'core'"
+        ).pl()
+    scores = planted_recovery(
+        topics, core, *(pl.read_csv(truth_dir / name) for name in ("items.csv", "texts.csv", "users.csv"))
+    )
+    print(f"\nagreement with the planted truth in {truth_dir}:")
+    for key, value in scores.items():
+        print(f"  {key:28s} {value:.3f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="interest_pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="ingest every log date found and build everything downstream")
+    run_parser.add_argument("--start", help="first log date to ingest (default: the earliest file)")
+    run_parser.add_argument("--end", help="last log date to ingest (default: the latest file)")
+    run_parser.set_defaults(handler=run)
+    summary_parser = commands.add_parser("summary", help="print table sizes and the latest clustering runs")
+    summary_parser.set_defaults(handler=summary)
+    args = parser.parse_args(argv)
+    return args.handler(args)

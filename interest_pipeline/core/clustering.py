@@ -1,0 +1,232 @@
+"""Dimension reduction, two-level HDBSCAN clustering and cluster-quality metrics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+NOISE = -1
+
+Reduction = Literal["umap", "pca", "none"]
+
+
+@dataclass(frozen=True)
+class ClusteringParams:
+    """Parameters of one two-level clustering; every field is logged to MLflow."""
+
+    reduction: Reduction = "umap"
+    n_components: int = 5
+    umap_n_neighbors: int = 30
+    umap_min_dist: float = 0.0
+    # None: max(min_cluster_floor, min_cluster_fraction * points), so the fine level
+    # keeps a similar granularity as the data grows.
+    min_cluster_size: int | None = None
+    min_cluster_fraction: float = 0.01
+    min_cluster_floor: int = 10
+    min_samples: int | None = 10
+    fine_selection: Literal["leaf", "eom"] = "leaf"
+    # None: round(sqrt(number of fine clusters)), at least 2.
+    n_coarse: int | None = None
+    assign_noise: bool = True
+    random_state: int = 42
+    silhouette_sample_size: int = 5000
+
+    def resolved_min_cluster_size(self, n_points: int) -> int:
+        if self.min_cluster_size is not None:
+            return self.min_cluster_size
+        return max(self.min_cluster_floor, int(round(self.min_cluster_fraction * n_points)))
+
+
+@dataclass
+class TwoLevelClustering:
+    reduced: np.ndarray
+    fine_raw: np.ndarray  # HDBSCAN labels, -1 = noise
+    fine: np.ndarray  # after optional noise assignment
+    coarse: np.ndarray  # coarse label of each point's fine cluster
+    fine_to_coarse: dict[int, int]
+    probabilities: np.ndarray
+    noise_assigned: np.ndarray  # True where a noise point was given its nearest cluster
+    relative_validity: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def reduce_dimensions(vectors: np.ndarray, params: ClusteringParams) -> np.ndarray:
+    """Reduce before HDBSCAN: its trees stop helping above ~50 dimensions.
+
+    UMAP (cosine) is the default because HDBSCAN after PCA collapses on real short texts
+    into a few clusters or mostly noise; PCA stays available for speed.
+    """
+    n = vectors.shape[0]
+    n_components = min(params.n_components, vectors.shape[1], max(n - 2, 1))
+    if params.reduction == "none" or n_components >= vectors.shape[1]:
+        return vectors.astype(np.float32)
+    if params.reduction == "pca":
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=n_components, random_state=params.random_state).fit_transform(vectors).astype(np.float32)
+    if params.reduction == "umap":
+        import umap
+
+        reducer = umap.UMAP(
+            n_components=n_components,
+            n_neighbors=min(params.umap_n_neighbors, n - 1),
+            min_dist=params.umap_min_dist,
+            metric="cosine",
+            random_state=params.random_state,
+            n_jobs=1,
+        )
+        return reducer.fit_transform(vectors).astype(np.float32)
+    raise ValueError(f"unknown reduction {params.reduction!r}; use 'umap', 'pca' or 'none'")
+
+
+def _fit_hdbscan(reduced: np.ndarray, params: ClusteringParams):
+    import hdbscan
+
+    clusterer = hdbscan.HDBSCAN(
+        min_cluster_size=params.resolved_min_cluster_size(len(reduced)),
+        min_samples=params.min_samples,
+        cluster_selection_method=params.fine_selection,
+        gen_min_span_tree=True,
+        prediction_data=True,
+    )
+    clusterer.fit(reduced.astype(np.float64))
+    return clusterer
+
+
+def centroids(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster ids (sorted, noise excluded) and the mean vector of each."""
+    ids = np.array(sorted(set(labels.tolist()) - {NOISE}), dtype=np.int64)
+    if len(ids) == 0:
+        return ids, np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    return ids, np.vstack([vectors[labels == i].mean(axis=0) for i in ids]).astype(np.float32)
+
+
+def assign_noise_to_nearest(reduced: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Give every noise point the cluster with the nearest centroid; return labels and the flag."""
+    noise = labels == NOISE
+    ids, centres = centroids(reduced, labels)
+    if not noise.any() or len(ids) == 0:
+        return labels.copy(), np.zeros(len(labels), dtype=bool)
+    distances = ((reduced[noise, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    assigned = labels.copy()
+    assigned[noise] = ids[distances.argmin(axis=1)]
+    return assigned, noise
+
+
+def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
+    """Number clusters 0..k-1 from largest to smallest (ties by first member): stable ids."""
+    ids, first, counts = np.unique(labels[labels != NOISE], return_index=True, return_counts=True)
+    order = sorted(range(len(ids)), key=lambda i: (-counts[i], first[i]))
+    mapping = {int(ids[i]): rank for rank, i in enumerate(order)}
+    return np.array([mapping.get(int(x), NOISE) for x in labels], dtype=np.int64)
+
+
+def group_clusters(vectors: np.ndarray, labels: np.ndarray, n_groups: int | None) -> dict[int, int]:
+    """Coarse level: Ward linkage over the unit-normalised centroids of the fine clusters.
+
+    HDBSCAN's own condensed tree is nearly flat on text embeddings (its EOM and leaf
+    selections find about the same clusters), so it gives no useful upper level.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    ids, centres = centroids(vectors, labels)
+    if len(ids) == 0:
+        return {}
+    if len(ids) < 3:
+        return {int(i): 0 for i in ids}
+    k = n_groups if n_groups is not None else max(2, int(round(np.sqrt(len(ids)))))
+    k = min(k, len(ids))
+    norms = np.linalg.norm(centres, axis=1, keepdims=True)
+    groups = fcluster(linkage(centres / np.where(norms == 0, 1, norms), method="ward"), k, criterion="maxclust") - 1
+    # Number coarse groups by member count, largest first, for readable stable ids.
+    sizes = {g: int(sum((labels == i).sum() for i, gi in zip(ids, groups) if gi == g)) for g in set(groups.tolist())}
+    order = {g: rank for rank, g in enumerate(sorted(sizes, key=lambda g: (-sizes[g], g)))}
+    return {int(i): order[int(g)] for i, g in zip(ids, groups)}
+
+
+def two_level_clustering(vectors: np.ndarray, params: ClusteringParams) -> TwoLevelClustering:
+    """Reduce, find fine clusters with HDBSCAN, then group them into coarse ones.
+
+    Every fine cluster lies in exactly one coarse cluster. Noise points may be given the
+    nearest fine cluster (flagged), so that every point has a place in the hierarchy.
+    """
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    reduced = reduce_dimensions(vectors, params)
+    timings["reduce_seconds"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    model = _fit_hdbscan(reduced, params)
+    timings["hdbscan_seconds"] = time.perf_counter() - start
+    fine_raw = _relabel_by_size(model.labels_)
+    if params.assign_noise:
+        fine, noise_assigned = assign_noise_to_nearest(reduced, fine_raw)
+    else:
+        fine, noise_assigned = fine_raw.copy(), np.zeros(len(fine_raw), dtype=bool)
+
+    start = time.perf_counter()
+    fine_to_coarse = group_clusters(vectors, fine, params.n_coarse)
+    timings["grouping_seconds"] = time.perf_counter() - start
+    coarse = np.array([fine_to_coarse.get(int(f), NOISE) for f in fine], dtype=np.int64)
+    validity = float(model.relative_validity_) if len(fine_to_coarse) > 1 else float("nan")
+    return TwoLevelClustering(
+        reduced=reduced,
+        fine_raw=fine_raw,
+        fine=fine,
+        coarse=coarse,
+        fine_to_coarse=fine_to_coarse,
+        probabilities=model.probabilities_.astype(np.float32),
+        noise_assigned=noise_assigned,
+        relative_validity=validity,
+        timings=timings,
+    )
+
+
+@dataclass(frozen=True)
+class ClusterQuality:
+    silhouette: float  # cosine, on the original vectors, over non-noise points
+    silhouette_reduced: float  # euclidean, in the space HDBSCAN saw
+    per_cluster_silhouette: dict[int, float]
+    n_clusters: int
+    noise_fraction: float
+
+    def as_metrics(self, prefix: str = "") -> dict[str, float]:
+        return {
+            f"{prefix}silhouette": self.silhouette,
+            f"{prefix}silhouette_reduced": self.silhouette_reduced,
+            f"{prefix}n_clusters": float(self.n_clusters),
+            f"{prefix}noise_fraction": self.noise_fraction,
+        }
+
+
+def cluster_quality(vectors: np.ndarray, reduced: np.ndarray, labels: np.ndarray, sample_size: int = 5000, random_state: int = 42) -> ClusterQuality:
+    """Silhouette over non-noise points (a deterministic sample when large), beside the noise share.
+
+    Silhouette alone misleads on text (runs that throw most points away score best), so it
+    is always reported with the noise fraction and the number of clusters.
+    """
+    from sklearn.metrics import silhouette_samples
+
+    clustered = np.flatnonzero(labels != NOISE)
+    n_clusters = len(set(labels[clustered].tolist()))
+    noise_fraction = float(1.0 - len(clustered) / len(labels)) if len(labels) else 0.0
+    if n_clusters < 2 or len(clustered) < 3:
+        return ClusterQuality(float("nan"), float("nan"), {}, n_clusters, noise_fraction)
+    if len(clustered) > sample_size:
+        clustered = np.sort(np.random.default_rng(random_state).choice(clustered, size=sample_size, replace=False))
+    sample_labels = labels[clustered]
+    if len(set(sample_labels.tolist())) < 2:
+        return ClusterQuality(float("nan"), float("nan"), {}, n_clusters, noise_fraction)
+    per_point = silhouette_samples(vectors[clustered], sample_labels, metric="cosine")
+    per_point_reduced = silhouette_samples(reduced[clustered], sample_labels, metric="euclidean")
+    per_cluster = {int(c): float(per_point[sample_labels == c].mean()) for c in sorted(set(sample_labels.tolist()))}
+    return ClusterQuality(
+        silhouette=float(per_point.mean()),
+        silhouette_reduced=float(per_point_reduced.mean()),
+        per_cluster_silhouette=per_cluster,
+        n_clusters=n_clusters,
+        noise_fraction=noise_fraction,
+    )

@@ -1,0 +1,121 @@
+"""User features: time decay, behaviour vectors (X_u), text vectors (X_t) and their fusion."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from interest_pipeline.core.embedding import l2_normalise
+from interest_pipeline.core.events import EVENT_TYPES
+
+# How much one event of each type says about an interest; stronger commitments weigh more.
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "view": 1.0,
+    "click": 2.0,
+    "search": 2.0,
+    "favorite": 4.0,
+    "add_to_cart": 4.0,
+    "rate": 3.0,
+    "review": 5.0,
+    "purchase": 6.0,
+}
+
+
+def decay_weights(event_ts: pl.Series | np.ndarray, reference_ts: dt.datetime, half_life_days: float) -> np.ndarray:
+    """Exponential time decay: an event one half-life old counts half as much as one at the reference."""
+    if half_life_days <= 0:
+        raise ValueError(f"half_life_days must be positive, got {half_life_days}")
+    ts = pl.Series(event_ts).cast(pl.Datetime("us"))
+    age_days = ((pl.lit(reference_ts, dtype=pl.Datetime("us")) - ts) / dt.timedelta(days=1))
+    ages = pl.select(age_days.clip(lower_bound=0.0)).to_series().to_numpy()
+    return np.power(0.5, ages / half_life_days)
+
+
+def weighted_group_means(group_index: np.ndarray, n_groups: int, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per group, the weighted mean of its rows' vectors, L2-normalised (zero rows stay zero)."""
+    membership = sp.csr_matrix((weights.astype(np.float64), (group_index, np.arange(len(group_index)))), shape=(n_groups, len(group_index)))
+    sums = membership @ vectors.astype(np.float64)
+    return l2_normalise(np.asarray(sums))
+
+
+def activity_statistics(events: pl.DataFrame, reference_ts: dt.datetime) -> pl.DataFrame:
+    """Per user: events per type, total, active days, first/last event and recency in days."""
+    counts = (
+        events.group_by("user_id", "event_type")
+        .len()
+        .pivot(on="event_type", index="user_id", values="len")
+        .fill_null(0)
+    )
+    for event_type in EVENT_TYPES:
+        if event_type not in counts.columns:
+            counts = counts.with_columns(pl.lit(0, dtype=pl.UInt32).alias(event_type))
+    counts = counts.select("user_id", *[pl.col(t).cast(pl.Int64).alias(f"n_{t}") for t in EVENT_TYPES])
+    summary = events.group_by("user_id").agg(
+        pl.len().cast(pl.Int64).alias("n_events"),
+        pl.col("event_ts").dt.date().n_unique().cast(pl.Int64).alias("active_days"),
+        pl.col("event_ts").min().alias("first_event_ts"),
+        pl.col("event_ts").max().alias("last_event_ts"),
+    )
+    return (
+        summary.join(counts, on="user_id", how="left")
+        .with_columns(((pl.lit(reference_ts) - pl.col("last_event_ts")) / dt.timedelta(days=1)).alias("recency_days"))
+        .sort("user_id")
+    )
+
+
+def event_type_weights(event_types: pl.Series, weights: dict[str, float]) -> np.ndarray:
+    unknown = set(event_types.unique().to_list()) - set(weights)
+    if unknown:
+        raise ValueError(f"no weight configured for event type(s) {sorted(unknown)}")
+    return event_types.replace_strict(weights, return_dtype=pl.Float64).to_numpy()
+
+
+def user_behavior_vectors(
+    item_events: pl.DataFrame,
+    item_ids: list[str],
+    item_vectors: np.ndarray,
+    reference_ts: dt.datetime,
+    half_life_days: float,
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+) -> tuple[list[str], np.ndarray]:
+    """X_u: per user, the decayed, event-type-weighted mean of the embeddings of items they touched.
+
+    ``item_events`` has user_id, item_id, event_type, event_ts; events on items without an
+    embedding are ignored. Returns the users (sorted) and their unit vectors.
+    """
+    position = {item_id: i for i, item_id in enumerate(item_ids)}
+    known = item_events.filter(pl.col("item_id").is_in(item_ids)).sort("user_id", "event_ts", "item_id")
+    if known.height == 0:
+        return [], np.zeros((0, item_vectors.shape[1]), dtype=np.float32)
+    users = known["user_id"].unique(maintain_order=True).to_list()
+    user_index = known["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    rows = known["item_id"].replace_strict(position, return_dtype=pl.Int64).to_numpy()
+    weight = event_type_weights(known["event_type"], weights) * decay_weights(known["event_ts"], reference_ts, half_life_days)
+    return users, weighted_group_means(user_index, len(users), item_vectors[rows], weight)
+
+
+def user_text_vectors(
+    comments: pl.DataFrame, vectors: np.ndarray, reference_ts: dt.datetime, half_life_days: float
+) -> tuple[list[str], np.ndarray]:
+    """X_t: per user, the decayed mean of their comment embeddings (rows aligned with ``comments``)."""
+    if comments.height == 0:
+        return [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    order = np.lexsort((np.arange(comments.height), comments["user_id"].to_numpy()))
+    ordered = comments[order]
+    users = ordered["user_id"].unique(maintain_order=True).to_list()
+    user_index = ordered["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    weight = decay_weights(ordered["event_ts"], reference_ts, half_life_days)
+    return users, weighted_group_means(user_index, len(users), vectors[order], weight)
+
+
+def fuse_user_vectors(
+    behavior: np.ndarray, has_behavior: np.ndarray, text: np.ndarray, has_text: np.ndarray, alpha: float
+) -> np.ndarray:
+    """X = alpha * X_u + (1 - alpha) * X_t, renormalised; a user missing one side gets the other."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    a = np.where(has_behavior & has_text, alpha, np.where(has_behavior, 1.0, 0.0))[:, None]
+    return l2_normalise(a * behavior + (1.0 - a) * text)

@@ -1,0 +1,109 @@
+"""Per-user interest layers: decayed weights over topics and subtopics, tiered.
+
+Tier rules, applied per user, per level (topic / subtopic) and per view (long / short term),
+to each node's share of the user's decayed interest weight at that level:
+
+- core: share >= ``core_min_share``, at most ``max_core`` nodes (highest shares first); the
+  user's top node is always core so that every active user has a core interest;
+- secondary: not core and share >= ``secondary_min_share``;
+- peripheral: any other node with a positive share.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+
+from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
+
+
+@dataclass(frozen=True)
+class TierRules:
+    core_min_share: float = 0.25
+    secondary_min_share: float = 0.08
+    max_core: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.secondary_min_share <= self.core_min_share <= 1:
+            raise ValueError("need 0 < secondary_min_share <= core_min_share <= 1")
+        if self.max_core < 1:
+            raise ValueError("max_core must be at least 1")
+
+
+def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
+    age_days = ((pl.lit(reference_ts) - pl.col("event_ts")) / dt.timedelta(days=1)).clip(lower_bound=0.0)
+    return pl.lit(0.5).pow(age_days / half_life_days)
+
+
+def _tier(share: str, rank: str, rules: TierRules) -> pl.Expr:
+    return (
+        pl.when(pl.col(share).is_null() | (pl.col(share) <= 0))
+        .then(None)
+        .when((pl.col(rank) == 1) | ((pl.col(share) >= rules.core_min_share) & (pl.col(rank) <= rules.max_core)))
+        .then(pl.lit("core"))
+        .when(pl.col(share) >= rules.secondary_min_share)
+        .then(pl.lit("secondary"))
+        .otherwise(pl.lit("peripheral"))
+    )
+
+
+def interest_layers(
+    interactions: pl.DataFrame,
+    reference_ts: dt.datetime,
+    long_half_life_days: float = 60.0,
+    short_half_life_days: float = 7.0,
+    rules: TierRules = TierRules(),
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+) -> pl.DataFrame:
+    """Layers from ``interactions`` (user_id, event_type, event_ts, topic_id, subtopic_id).
+
+    One row per user, level and node the user touched, with long- and short-term weights,
+    shares, ranks and tiers.
+    """
+    if long_half_life_days <= 0 or short_half_life_days <= 0:
+        raise ValueError("half-lives must be positive")
+    weighted = interactions.with_columns(
+        pl.col("event_type").replace_strict(weights, return_dtype=pl.Float64).alias("_w")
+    ).with_columns(
+        (pl.col("_w") * _decay(long_half_life_days, reference_ts)).alias("_long"),
+        (pl.col("_w") * _decay(short_half_life_days, reference_ts)).alias("_short"),
+    )
+    levels = []
+    for level, node, parent in (("topic", "topic_id", None), ("subtopic", "subtopic_id", "topic_id")):
+        keys = ["user_id", node] + ([parent] if parent else [])
+        grouped = (
+            weighted.filter(pl.col(node).is_not_null())
+            .group_by(keys)
+            .agg(
+                pl.col("_long").sum().alias("weight_long"),
+                pl.col("_short").sum().alias("weight_short"),
+                pl.len().cast(pl.Int64).alias("n_interactions"),
+                pl.col("event_ts").max().alias("last_interaction_ts"),
+            )
+            .select(
+                "user_id",
+                pl.lit(level).alias("level"),
+                pl.col(node).alias("node_id"),
+                (pl.col(parent) if parent else pl.lit("root")).alias("parent_id"),
+                "weight_long",
+                "weight_short",
+                "n_interactions",
+                "last_interaction_ts",
+            )
+        )
+        levels.append(grouped)
+    layers = pl.concat(levels)
+    for view in ("long", "short"):
+        layers = layers.with_columns(
+            (pl.col(f"weight_{view}") / pl.col(f"weight_{view}").sum().over("user_id", "level")).alias(f"share_{view}")
+        ).with_columns(
+            pl.struct(pl.col(f"share_{view}").neg(), pl.col("node_id"))
+            .rank("ordinal")
+            .over("user_id", "level")
+            .cast(pl.Int64)
+            .alias(f"rank_{view}")
+        )
+        layers = layers.with_columns(_tier(f"share_{view}", f"rank_{view}", rules).alias(f"tier_{view}"))
+    return layers.sort("user_id", "level", "rank_long")

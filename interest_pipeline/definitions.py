@@ -1,0 +1,65 @@
+"""The one Definitions object of the code location.
+
+Deployment facts (paths, tracking URI, device) come from environment variables when set;
+otherwise the embedded defaults apply: a DuckDB file and a SQLite MLflow store under data/,
+the bundled sample data and the packaged sentence-transformers model.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_assets_from_modules
+from dagster_duckdb import DuckDBResource
+
+from interest_pipeline.defs import jobs
+from interest_pipeline.defs.clustering import assets as clustering_assets
+from interest_pipeline.defs.features import assets as feature_assets
+from interest_pipeline.defs.ingest import assets as ingest_assets
+from interest_pipeline.defs.profiles import assets as profile_assets
+from interest_pipeline.defs.resources import EventSource, MlflowTracking, SentenceEmbedder
+from interest_pipeline.defs.text import assets as text_assets
+
+DEFAULTS = {
+    "INTEREST_PIPELINE_WAREHOUSE": "data/warehouse.duckdb",
+    "INTEREST_PIPELINE_EVENTS_DIR": "data/sample/events",
+    "INTEREST_PIPELINE_ITEMS_PATH": "data/sample/items.csv",
+    "INTEREST_PIPELINE_MODEL": SentenceEmbedder.model_fields["model"].default,
+    "INTEREST_PIPELINE_DEVICE": "auto",
+    "MLFLOW_TRACKING_URI": "sqlite:///data/mlflow.db",
+    "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": "data/mlflow-artifacts",
+}
+
+
+def setting(name: str):
+    """An EnvVar where the deployment sets one (shown as such in the UI), else the default."""
+    return EnvVar(name) if os.environ.get(name) else DEFAULTS[name]
+
+
+_stage_modules = [ingest_assets, text_assets, feature_assets, clustering_assets, profile_assets]
+
+
+def build_resources() -> dict:
+    return {
+        "warehouse": DuckDBResource(database=setting("INTEREST_PIPELINE_WAREHOUSE")),
+        "event_source": EventSource(
+            events_dir=setting("INTEREST_PIPELINE_EVENTS_DIR"), items_path=setting("INTEREST_PIPELINE_ITEMS_PATH")
+        ),
+        "embedder": SentenceEmbedder(model=setting("INTEREST_PIPELINE_MODEL"), device=setting("INTEREST_PIPELINE_DEVICE")),
+        "mlflow": MlflowTracking(
+            tracking_uri=setting("MLFLOW_TRACKING_URI"), artifact_root=setting("INTEREST_PIPELINE_MLFLOW_ARTIFACTS")
+        ),
+    }
+
+
+def build_definitions(resources: dict | None = None) -> Definitions:
+    """The code location; tests pass resources that point at a temporary folder."""
+    return Definitions(
+        assets=load_assets_from_modules(_stage_modules),
+        asset_checks=load_asset_checks_from_modules(_stage_modules),
+        jobs=[jobs.ingest_job, jobs.interest_model_job],
+        resources=resources or build_resources(),
+    )
+
+
+defs = build_definitions()

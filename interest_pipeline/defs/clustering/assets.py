@@ -1,0 +1,266 @@
+"""Clustering: the interest taxonomy over content, and user segments over fused features.
+
+Each materialization is one MLflow run (experiment named after the asset) whose id is
+stored with the cluster tables and shown in the Dagster metadata.
+"""
+
+
+import time
+from dataclasses import asdict
+from typing import Literal, Optional
+
+import numpy as np
+import polars as pl
+from dagster import AssetExecutionContext, AssetSpec, Config, MaterializeResult, MetadataValue, asset, multi_asset
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality, two_level_clustering
+from interest_pipeline.core.embedding import series_to_vectors
+from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
+from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png
+from interest_pipeline.defs.metadata import markdown_table
+from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
+from interest_pipeline.defs.warehouse import read_frame, replace_table
+
+GROUP = "clustering"
+
+
+class ClusteringConfig(Config):
+    """HDBSCAN finds fine clusters in reduced embeddings; Ward linkage of their centroids groups them into coarse ones."""
+
+    reduction: Literal["umap", "pca", "none"] = Field(default="umap", description="Reduction before HDBSCAN. UMAP (cosine) works on real text; PCA is faster but collapses on it.")
+    n_components: int = Field(default=5, ge=2, le=100, description="Dimensions after reduction.")
+    umap_n_neighbors: int = Field(default=30, ge=2, description="UMAP neighbourhood size.")
+    min_cluster_size: Optional[int] = Field(default=None, ge=2, description="HDBSCAN min_cluster_size; empty = max(10, min_cluster_fraction * points).")
+    min_cluster_fraction: float = Field(default=0.01, gt=0, lt=1, description="Used when min_cluster_size is empty.")
+    min_samples: int = Field(default=10, ge=1, description="HDBSCAN min_samples (larger = more conservative, more noise).")
+    fine_selection: Literal["leaf", "eom"] = Field(default="leaf", description="HDBSCAN cluster selection for the fine level.")
+    n_coarse: Optional[int] = Field(default=None, ge=1, description="Coarse clusters (topics / segment groups); empty = round(sqrt(fine clusters)).")
+    assign_noise: bool = Field(default=True, description="Give noise points their nearest cluster (flagged noise_assigned).")
+    random_state: int = Field(default=42, description="Seed of the reduction, for repeatable runs.")
+
+    def params(self) -> ClusteringParams:
+        return ClusteringParams(
+            reduction=self.reduction,
+            n_components=self.n_components,
+            umap_n_neighbors=self.umap_n_neighbors,
+            min_cluster_size=self.min_cluster_size,
+            min_cluster_fraction=self.min_cluster_fraction,
+            min_samples=self.min_samples,
+            fine_selection=self.fine_selection,
+            n_coarse=self.n_coarse,
+            assign_noise=self.assign_noise,
+            random_state=self.random_state,
+        )
+
+
+class SegmentConfig(ClusteringConfig):
+    min_cluster_fraction: float = Field(default=0.02, gt=0, lt=1, description="Used when min_cluster_size is empty.")
+
+
+def _quality_metrics(
+    result: TwoLevelClustering, vectors: np.ndarray, params: ClusteringParams, fine_names: dict[int, str]
+) -> tuple[dict[str, float], dict[str, float], bytes, bytes]:
+    """Metrics for MLflow, silhouette per named fine cluster, and the two pictures."""
+    quality = cluster_quality(vectors, result.reduced, result.fine_raw, params.silhouette_sample_size, params.random_state)
+    per_cluster = {fine_names[c]: s for c, s in quality.per_cluster_silhouette.items()}
+    n_coarse = len(set(result.coarse.tolist()) - {NOISE})
+    metrics = {
+        **quality.as_metrics(),
+        "dbcv_relative_validity": result.relative_validity,
+        "n_coarse_clusters": float(n_coarse),
+        "n_fine_clusters": float(quality.n_clusters),
+        "noise_assigned_fraction": float(result.noise_assigned.mean()) if len(result.noise_assigned) else 0.0,
+        "n_points": float(len(vectors)),
+        **result.timings,
+    }
+    points = project_2d(result.reduced)
+    cluster_map = cluster_map_png(points, result.fine_raw, f"{quality.n_clusters} clusters, noise {quality.noise_fraction:.0%}")
+    bars = silhouette_bar_png(per_cluster, "silhouette per cluster (cosine)")
+    return metrics, per_cluster, cluster_map, bars
+
+
+def _log_run(mlflow: MlflowTracking, experiment: str, params: dict, metrics: dict, per_cluster: dict, files: dict[str, bytes], json_files: dict, tables: dict) -> str:
+    with mlflow.start_run(experiment, run_name=experiment, tags={"asset": experiment}) as run:
+        run.log_params(params)
+        run.log_metrics({**metrics, **{f"silhouette_cluster/{k}": v for k, v in per_cluster.items()}})
+        for name, content in files.items():
+            run.log_bytes(content, name)
+        for name, content in json_files.items():
+            run.log_json(content, name)
+        for name, frame in tables.items():
+            run.log_table(frame, name)
+        return run.run_id
+
+
+def _quality_summary(metrics: dict) -> dict:
+    def rounded(key):
+        value = metrics.get(key, float("nan"))
+        return round(float(value), 4) if value == value else float("nan")
+
+    return {
+        "silhouette": rounded("silhouette"),
+        "silhouette_reduced": rounded("silhouette_reduced"),
+        "dbcv_relative_validity": rounded("dbcv_relative_validity"),
+        "noise_fraction": rounded("noise_fraction"),
+        "n_fine_clusters": int(metrics["n_fine_clusters"]),
+        "n_coarse_clusters": int(metrics["n_coarse_clusters"]),
+    }
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "interest_topics",
+            deps=["item_embeddings", "comment_embeddings", "item_catalog", "tokenized_comments"],
+            description="HDBSCAN over the content embeddings (items and comments) after dimension reduction: "
+            "each content point's subtopic and topic, noise kept and flagged.",
+            group_name=GROUP,
+            kinds={"duckdb", "hdbscan", "mlflow"},
+        ),
+        AssetSpec(
+            "interest_hierarchy",
+            deps=["item_embeddings", "comment_embeddings"],
+            description="The interest taxonomy: root -> topics -> subtopics, each node with parent, size, "
+            "centroid and a c-TF-IDF keyword label.",
+            group_name=GROUP,
+            kinds={"duckdb", "mlflow"},
+        ),
+    ]
+)
+def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, warehouse: DuckDBResource, mlflow: MlflowTracking, embedder: SentenceEmbedder):
+    """Cluster items and comments together; subtopics are fine clusters, topics coarse ones."""
+    start = time.perf_counter()
+    with warehouse.get_connection() as conn:
+        content = read_frame(
+            conn,
+            "SELECT e.item_id AS content_id, 'item' AS content_kind, c.tokens, e.embedding "
+            "FROM item_embeddings e JOIN item_catalog c USING (item_id) "
+            "UNION ALL "
+            "SELECT e.comment_id, 'comment', t.tokens, e.embedding "
+            "FROM comment_embeddings e JOIN tokenized_comments t USING (comment_id) "
+            "ORDER BY content_kind DESC, content_id",
+        )
+    vectors = series_to_vectors(content["embedding"], 0)
+    params = config.params()
+    result = two_level_clustering(vectors, params)
+    subtopics, topics = node_ids(result.fine, result.coarse)
+    fine_names = {f: subtopic_id(c, f) for f, c in result.fine_to_coarse.items()}
+    metrics, per_cluster_named, cluster_map, bars = _quality_metrics(result, vectors, params, fine_names)
+    metrics["runtime_seconds"] = time.perf_counter() - start
+
+    hierarchy = build_hierarchy(subtopics, topics, vectors, content["tokens"].to_list())
+    tree = hierarchy_as_tree(hierarchy)
+    assignments = content.select("content_id", "content_kind").with_columns(
+        pl.Series("subtopic_id", subtopics, dtype=pl.String),
+        pl.Series("topic_id", topics, dtype=pl.String),
+        pl.Series("is_noise", result.fine_raw == NOISE),
+        pl.Series("noise_assigned", result.noise_assigned),
+        pl.Series("membership_probability", result.probabilities),
+    )
+    summary = hierarchy.drop("centroid").with_columns(pl.col("keywords").list.join(" "))
+    run_params = {
+        **asdict(params),
+        "model": embedder.cache_key(),
+        "n_items": int((content["content_kind"] == "item").sum()),
+        "n_comments": int((content["content_kind"] == "comment").sum()),
+    }
+    run_id = _log_run(
+        mlflow,
+        "interest_topics",
+        run_params,
+        metrics,
+        per_cluster_named,
+        {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars},
+        {"hierarchy.json": tree},
+        {"cluster_summary.csv": summary},
+    )
+    assignments = assignments.with_columns(pl.lit(run_id).alias("mlflow_run_id"))
+    hierarchy = hierarchy.with_columns(pl.lit(run_id).alias("mlflow_run_id"))
+    with warehouse.get_connection() as conn:
+        replace_table(conn, "interest_topics", assignments)
+        replace_table(conn, "interest_hierarchy", hierarchy)
+
+    quality = _quality_summary(metrics)
+    yield MaterializeResult(
+        asset_key="interest_topics",
+        metadata={
+            "dagster/row_count": assignments.height,
+            "mlflow_run_id": run_id,
+            **quality,
+            "cluster_map": MetadataValue.md(markdown_image(cluster_map, "cluster map")),
+            "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per cluster")),
+            "runtime_seconds": round(metrics["runtime_seconds"], 2),
+        },
+    )
+    yield MaterializeResult(
+        asset_key="interest_hierarchy",
+        metadata={
+            "dagster/row_count": hierarchy.height,
+            "mlflow_run_id": run_id,
+            "topics": int((hierarchy["level"] == "topic").sum()),
+            "subtopics": int((hierarchy["level"] == "subtopic").sum()),
+            "topic_tree": MetadataValue.md(tree_as_markdown(tree)),
+        },
+    )
+
+
+@asset(
+    deps=["fused_user_features"],
+    group_name=GROUP,
+    kinds={"duckdb", "hdbscan", "mlflow"},
+    description="User segments: HDBSCAN over the fused user vectors after reduction, with a coarse and a fine level.",
+)
+def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
+    start = time.perf_counter()
+    with warehouse.get_connection() as conn:
+        users = read_frame(conn, "SELECT user_id, is_cold_start, embedding FROM fused_user_features ORDER BY user_id")
+        alpha = conn.execute("SELECT any_value(alpha) FROM fused_user_features").fetchone()[0]
+    vectors = series_to_vectors(users["embedding"], 0)
+    usable = np.linalg.norm(vectors, axis=1) > 0
+    params = config.params()
+    result = two_level_clustering(vectors[usable], params)
+    fine_ids = [None if f == NOISE else f"g{int(c):02d}.f{int(f):03d}" for f, c in zip(result.fine, result.coarse)]
+    coarse_ids = [None if c == NOISE else f"g{int(c):02d}" for c in result.coarse]
+    fine_names = {f: f"g{c:02d}.f{f:03d}" for f, c in result.fine_to_coarse.items()}
+    metrics, per_cluster_named, cluster_map, bars = _quality_metrics(result, vectors[usable], params, fine_names)
+    metrics["runtime_seconds"] = time.perf_counter() - start
+
+    def full(values, fill):
+        out = np.full(len(users), fill, dtype=object)
+        out[usable] = values
+        return out.tolist()
+
+    table = users.select("user_id", "is_cold_start").with_columns(
+        pl.Series("segment_coarse", full(coarse_ids, None), dtype=pl.String),
+        pl.Series("segment_fine", full(fine_ids, None), dtype=pl.String),
+        pl.Series("is_noise", full(result.fine_raw == NOISE, True), dtype=pl.Boolean),
+        pl.Series("noise_assigned", full(result.noise_assigned, False), dtype=pl.Boolean),
+        pl.Series("membership_probability", full(result.probabilities, 0.0), dtype=pl.Float32),
+    )
+    summary = table.group_by("segment_coarse", "segment_fine").agg(pl.len().alias("users"), pl.col("is_cold_start").mean().alias("cold_start_share")).sort("segment_fine")
+    run_id = _log_run(
+        mlflow,
+        "user_segments",
+        {**asdict(params), "alpha": alpha, "n_users": int(usable.sum())},
+        metrics,
+        per_cluster_named,
+        {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars},
+        {"segments.json": {c: sorted({f for f, cc in zip(fine_ids, coarse_ids) if cc == c and f}) for c in sorted(set(coarse_ids) - {None})}},
+        {"cluster_summary.csv": summary},
+    )
+    table = table.with_columns(pl.lit(run_id).alias("mlflow_run_id"))
+    with warehouse.get_connection() as conn:
+        replace_table(conn, "user_segments", table)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "mlflow_run_id": run_id,
+            **_quality_summary(metrics),
+            "segments": MetadataValue.md(markdown_table(summary, max_rows=30)),
+            "cluster_map": MetadataValue.md(markdown_image(cluster_map, "segment map")),
+            "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per segment")),
+            "runtime_seconds": round(metrics["runtime_seconds"], 2),
+        }
+    )

@@ -1,0 +1,160 @@
+"""Ingest: daily behaviour logs (with their quarantine) and the item catalogue."""
+
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from interest_pipeline.core.events import ACCEPTED_SCHEMA, REJECTED_SCHEMA, load_log_date
+from interest_pipeline.core.items import item_text, read_item_file, validate_items
+from interest_pipeline.core.text import tokenize_frame
+from interest_pipeline.defs.ingest.partitions import daily_log_partitions
+from interest_pipeline.defs.metadata import markdown_table
+from interest_pipeline.defs.resources import EventSource
+from interest_pipeline.defs.warehouse import replace_partitions, replace_table
+
+GROUP = "ingest"
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "raw_behavior_logs",
+            description="Validated behaviour events, one partition per log date: types normalised, "
+            "timestamps in UTC, exact duplicates dropped. Each partition is replaced atomically.",
+            group_name=GROUP,
+            kinds={"duckdb", "polars"},
+        ),
+        AssetSpec(
+            "rejected_events",
+            description="Quarantine: every event row that failed validation, with its file, row number, raw text and reason.",
+            group_name=GROUP,
+            kinds={"duckdb", "polars"},
+        ),
+    ],
+    check_specs=[
+        AssetCheckSpec(
+            "rows_conserved",
+            asset="raw_behavior_logs",
+            description="Per partition: rows read = accepted + rejected + duplicates.",
+        )
+    ],
+    partitions_def=daily_log_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource, event_source: EventSource):
+    """Load the event files of each log date in the run's partition range and replace those partitions."""
+    start = time.perf_counter()
+    log_dates = [dt.date.fromisoformat(key) for key in context.partition_keys]
+    accepted, rejected, per_day = [], [], []
+    for log_date in log_dates:
+        files = event_source.files_for(log_date)
+        result = load_log_date(files, log_date)
+        accepted.append(result.accepted)
+        rejected.append(result.rejected)
+        per_day.append(
+            {
+                "log_date": log_date.isoformat(),
+                "files": len(files),
+                "read": result.n_read,
+                "accepted": result.n_accepted,
+                "rejected": result.n_rejected,
+                "duplicates": result.n_duplicates,
+            }
+        )
+        if not files:
+            context.log.warning(f"no event files for {log_date} in {event_source.events_dir}")
+    accepted_frame = pl.concat(accepted) if accepted else pl.DataFrame(schema=ACCEPTED_SCHEMA)
+    rejected_frame = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECTED_SCHEMA)
+    with warehouse.get_connection() as conn:
+        replace_partitions(
+            conn,
+            {"raw_behavior_logs": accepted_frame, "rejected_events": rejected_frame},
+            partition_column="log_date",
+            partition_values=log_dates,
+        )
+    counts = pl.DataFrame(per_day)
+    unbalanced = counts.filter(pl.col("read") != pl.col("accepted") + pl.col("rejected") + pl.col("duplicates"))
+    seconds = time.perf_counter() - start
+    yield MaterializeResult(
+        asset_key="raw_behavior_logs",
+        metadata={
+            "dagster/row_count": accepted_frame.height,
+            "rows_read": int(counts["read"].sum()),
+            "rows_accepted": accepted_frame.height,
+            "rows_rejected": rejected_frame.height,
+            "rows_duplicate": int(counts["duplicates"].sum()),
+            "files": int(counts["files"].sum()),
+            "seconds": round(seconds, 2),
+            "per_partition": MetadataValue.md(markdown_table(counts, max_rows=40)),
+            "preview": MetadataValue.md(markdown_table(accepted_frame.drop("source_file"))),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="rows_conserved",
+                asset_key=AssetKey("raw_behavior_logs"),
+                passed=unbalanced.height == 0,
+                metadata={"unbalanced_partitions": MetadataValue.md(markdown_table(unbalanced)) if unbalanced.height else "none"},
+            )
+        ],
+    )
+    reasons = rejected_frame.group_by("reason").len().sort("len", descending=True) if rejected_frame.height else pl.DataFrame()
+    yield MaterializeResult(
+        asset_key="rejected_events",
+        metadata={
+            "dagster/row_count": rejected_frame.height,
+            "top_reasons": MetadataValue.md(markdown_table(reasons) if reasons.height else "no rejected rows"),
+            "preview": MetadataValue.md(markdown_table(rejected_frame) if rejected_frame.height else "no rejected rows"),
+        },
+    )
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            "item_catalog",
+            description="Items with title, description and any category fields of the input, plus the cleaned, "
+            "tokenized item text used for embeddings and topic labels.",
+            group_name=GROUP,
+            kinds={"duckdb", "polars"},
+        ),
+        AssetSpec(
+            "rejected_items",
+            description="Catalogue rows without an id or title, or repeating an earlier id, with the reason.",
+            group_name=GROUP,
+            kinds={"duckdb", "polars"},
+        ),
+    ]
+)
+def item_catalog(context: AssetExecutionContext, warehouse: DuckDBResource, event_source: EventSource):
+    """Load and validate the item catalogue, replacing it whole."""
+    raw = read_item_file(Path(event_source.items_path))
+    accepted, rejected = validate_items(raw)
+    catalog = tokenize_frame(accepted.with_columns(item_text(accepted).alias("item_text")), text_column="item_text")
+    with warehouse.get_connection() as conn:
+        replace_table(conn, "item_catalog", catalog)
+        replace_table(conn, "rejected_items", rejected)
+    yield MaterializeResult(
+        asset_key="item_catalog",
+        metadata={
+            "dagster/row_count": catalog.height,
+            "rows_read": raw.height,
+            "source": event_source.items_path,
+            "preview": MetadataValue.md(markdown_table(catalog.select("item_id", "title", "language", "tokens"))),
+        },
+    )
+    yield MaterializeResult(asset_key="rejected_items", metadata={"dagster/row_count": rejected.height})

@@ -1,0 +1,71 @@
+"""Profiles: per-user interest layers over the taxonomy, long- and short-term, tiered."""
+
+
+import polars as pl
+from dagster import Config, MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
+from interest_pipeline.core.layers import TierRules, interest_layers
+from interest_pipeline.defs.features.assets import reference_time
+from interest_pipeline.defs.metadata import markdown_table
+from interest_pipeline.defs.warehouse import read_frame, replace_table
+
+GROUP = "profiles"
+
+# Item events count through the item's subtopic, texts (reviews, searches) through their own.
+INTERACTIONS_SQL = """
+SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
+FROM raw_behavior_logs e
+JOIN interest_topics t ON t.content_kind = 'item' AND t.content_id = e.item_id
+WHERE t.subtopic_id IS NOT NULL
+UNION ALL
+SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
+FROM raw_behavior_logs e
+JOIN interest_topics t ON t.content_kind = 'comment' AND t.content_id = e.event_id
+WHERE t.subtopic_id IS NOT NULL
+"""
+
+
+class LayerConfig(Config):
+    long_half_life_days: float = Field(default=90.0, gt=0, description="Half-life of the long-term view, in days.")
+    short_half_life_days: float = Field(default=7.0, gt=0, description="Half-life of the short-term view, in days.")
+    core_min_share: float = Field(default=0.25, gt=0, le=1, description="Share of a user's weight that makes a node core (the top node is always core).")
+    secondary_min_share: float = Field(default=0.08, gt=0, le=1, description="Share that makes a non-core node secondary; below it a node is peripheral.")
+    max_core: int = Field(default=3, ge=1, description="At most this many core nodes per user and level.")
+    event_weights: dict[str, float] = Field(default=dict(DEFAULT_EVENT_WEIGHTS), description="Weight of one event of each type.")
+
+
+@asset(
+    deps=["raw_behavior_logs", "interest_topics", "fused_user_features"],
+    group_name=GROUP,
+    kinds={"duckdb", "polars"},
+    description="Per user, weights over topics and subtopics from their time-decayed activity, with a long-term "
+    "and a short-term view, each tiered into core / secondary / peripheral (rules in the README).",
+)
+def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    rules = TierRules(config.core_min_share, config.secondary_min_share, config.max_core)
+    with warehouse.get_connection() as conn:
+        reference_ts = reference_time(conn)
+        interactions = read_frame(conn, INTERACTIONS_SQL)
+        users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features")
+    layers = interest_layers(
+        interactions, reference_ts, config.long_half_life_days, config.short_half_life_days, rules, config.event_weights
+    ).join(users, on="user_id", how="left").with_columns(pl.col("is_cold_start").fill_null(True))
+    with warehouse.get_connection() as conn:
+        replace_table(conn, "user_interest_layers", layers)
+    subtopic_rows = layers.filter(pl.col("level") == "subtopic")
+    tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
+    users_with_layers = layers["user_id"].n_unique()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": layers.height,
+            "users_with_layers": users_with_layers,
+            "users_without_layers": users.height - users.join(layers.select("user_id").unique(), on="user_id", how="semi").height,
+            "mean_core_subtopics": round(subtopic_rows.filter(pl.col("tier_long") == "core").group_by("user_id").len()["len"].mean() or 0.0, 2),
+            "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
+            "reference_ts": str(reference_ts),
+            "preview": MetadataValue.md(markdown_table(layers.head(12))),
+        }
+    )

@@ -1,0 +1,116 @@
+"""Resources: where inputs come from, the embedding model, and the MLflow tracking store.
+
+The DuckDB warehouse itself is ``dagster_duckdb.DuckDBResource`` (see ``definitions.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from interest_pipeline.core import embedding as emb
+from interest_pipeline.core.events import find_event_files
+
+
+class EventSource(ConfigurableResource):
+    """Where the raw inputs land: one folder of daily event files and an item file."""
+
+    events_dir: str = Field(default="data/sample/events", description="Folder of event files named with their log date, e.g. events_2026-10-01.csv.")
+    items_path: str = Field(default="data/sample/items.csv", description="Item catalogue (CSV, JSONL or Parquet): item_id, title, description, optional category fields.")
+
+    def files_for(self, log_date: dt.date) -> list[Path]:
+        return find_event_files(Path(self.events_dir), log_date)
+
+
+class SentenceEmbedder(ConfigurableResource):
+    """A sentence-transformers model, loaded offline; the packaged all-MiniLM-L6-v2 by default."""
+
+    model: str = Field(default=emb.PACKAGED_MODEL, description="Sentence-transformers model name or local path; the default is the packaged all-MiniLM-L6-v2.")
+    device: str = Field(default="auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
+    batch_size: int = Field(default=64, description="Texts per forward pass.")
+    max_seq_length: int = Field(default=256, description="Word pieces kept per text; longer texts are truncated.")
+
+    def cache_key(self) -> str:
+        """Embeddings are reusable only for the same model and truncation length."""
+        return f"{self.model}|max_seq_length={self.max_seq_length}"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        encoder = emb.load_model(self.model, self.device, self.max_seq_length)
+        return emb.encode_texts(encoder, texts, batch_size=self.batch_size)
+
+
+class TrackedRun:
+    """One open MLflow run; thin helpers over ``MlflowClient`` so nothing depends on global state."""
+
+    def __init__(self, client, run_id: str):
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: dict) -> None:
+        from mlflow.entities import Param
+
+        self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in sorted(params.items())])
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(dt.datetime.now().timestamp() * 1000)
+        finite = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+        self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, 0) for k, v in sorted(finite.items())])
+
+    def log_bytes(self, content: bytes, file_name: str) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / file_name
+            path.write_bytes(content)
+            self.client.log_artifact(self.run_id, str(path))
+
+    def log_json(self, content, file_name: str) -> None:
+        self.log_bytes(json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8"), file_name)
+
+    def log_table(self, frame: pl.DataFrame, file_name: str) -> None:
+        self.log_bytes(frame.write_csv().encode("utf-8"), file_name)
+
+
+class MlflowTracking(ConfigurableResource):
+    """Opens one MLflow run per clustering materialization, in an experiment named after the asset."""
+
+    tracking_uri: str = Field(default="sqlite:///data/mlflow.db", description="MLflow tracking URI (a SQLite store by default; a tracking server in larger deployments).")
+    artifact_root: str = Field(default="data/mlflow-artifacts", description="Folder or URI for artifacts of new experiments.")
+
+    def _client(self):
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        from mlflow.tracking import MlflowClient
+
+        if self.tracking_uri.startswith("sqlite:///"):
+            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    def _experiment_id(self, client, name: str) -> str:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        root = self.artifact_root
+        location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
+        return client.create_experiment(name, artifact_location=location)
+
+    @contextlib.contextmanager
+    def start_run(self, experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[TrackedRun]:
+        client = self._client()
+        run = client.create_run(self._experiment_id(client, experiment), run_name=run_name, tags=tags or {})
+        tracked = TrackedRun(client, run.info.run_id)
+        try:
+            yield tracked
+        except BaseException:
+            client.set_terminated(run.info.run_id, status="FAILED")
+            raise
+        client.set_terminated(run.info.run_id, status="FINISHED")

@@ -1,0 +1,99 @@
+"""Text: cleaned and tokenized user text, and sentence-transformer embeddings (cached)."""
+
+
+import time
+
+import polars as pl
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
+
+from interest_pipeline.core.embedding import vectors_to_series
+from interest_pipeline.core.text import tokenize_frame
+from interest_pipeline.defs.metadata import markdown_table
+from interest_pipeline.defs.resources import SentenceEmbedder
+from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame, replace_table
+
+GROUP = "text"
+
+
+@asset(
+    deps=["raw_behavior_logs"],
+    group_name=GROUP,
+    kinds={"duckdb", "polars"},
+    description="User text (review comments and search queries): HTML, URLs and control characters removed, "
+    "unicode normalised, and word tokens without stop words (Chinese segmented with jieba).",
+)
+def tokenized_comments(warehouse: DuckDBResource) -> MaterializeResult:
+    start = time.perf_counter()
+    with warehouse.get_connection() as conn:
+        comments = read_frame(
+            conn,
+            "SELECT event_id AS comment_id, user_id, item_id, event_type, event_ts, text "
+            "FROM raw_behavior_logs WHERE text IS NOT NULL ORDER BY event_id",
+        )
+        tokenized = tokenize_frame(comments, text_column="text")
+        replace_table(conn, "tokenized_comments", tokenized)
+    languages = tokenized.group_by("language").len().sort("len", descending=True)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": tokenized.height,
+            "empty_after_cleaning": int((tokenized["text_clean"] == "").sum()),
+            "languages": MetadataValue.md(markdown_table(languages)),
+            "seconds": round(time.perf_counter() - start, 2),
+            "preview": MetadataValue.md(markdown_table(tokenized.select("comment_id", "event_type", "language", "text_clean", "tokens"))),
+        }
+    )
+
+
+def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, model_key: str) -> dict:
+    return {
+        "dagster/row_count": rows,
+        "model": model_key,
+        "distinct_texts": outcome.n_distinct,
+        "texts_embedded": outcome.n_embedded,
+        "texts_from_cache": outcome.n_from_cache,
+        "encode_seconds": round(outcome.encode_seconds, 2),
+        "texts_per_second": round(outcome.texts_per_second, 1) if outcome.n_embedded else 0.0,
+        "dimension": int(outcome.vectors.shape[1]) if outcome.vectors.size else 0,
+    }
+
+
+@asset(
+    deps=["tokenized_comments"],
+    group_name=GROUP,
+    kinds={"duckdb", "sentence-transformers"},
+    description="One L2-normalised embedding (FLOAT[]) per non-empty comment; each distinct text is embedded once "
+    "and cached by (model, text hash) across runs and backfills.",
+)
+def comment_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource, embedder: SentenceEmbedder) -> MaterializeResult:
+    with warehouse.get_connection() as conn:
+        comments = read_frame(
+            conn,
+            "SELECT comment_id, user_id, item_id, event_type, event_ts, text_clean FROM tokenized_comments "
+            "WHERE text_clean <> '' ORDER BY comment_id",
+        )
+        outcome = embed_with_cache(conn, comments["text_clean"].to_list(), embedder.cache_key(), embedder.encode)
+        table = comments.select("comment_id", "user_id", "item_id", "event_type", "event_ts").with_columns(
+            pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
+        )
+        replace_table(conn, "comment_embeddings", table)
+    context.log.info(f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache")
+    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder.cache_key()))
+
+
+@asset(
+    deps=["item_catalog"],
+    group_name=GROUP,
+    kinds={"duckdb", "sentence-transformers"},
+    description="One L2-normalised embedding (FLOAT[]) per item from its title and description, cached like comments.",
+)
+def item_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource, embedder: SentenceEmbedder) -> MaterializeResult:
+    with warehouse.get_connection() as conn:
+        items = read_frame(conn, "SELECT item_id, text_clean FROM item_catalog WHERE text_clean <> '' ORDER BY item_id")
+        outcome = embed_with_cache(conn, items["text_clean"].to_list(), embedder.cache_key(), embedder.encode)
+        table = items.select("item_id").with_columns(
+            pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
+        )
+        replace_table(conn, "item_embeddings", table)
+    context.log.info(f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache")
+    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder.cache_key()))

@@ -1,0 +1,126 @@
+"""DuckDB reads and atomic writes of polars frames, and the embedding cache.
+
+Every write is one transaction: a table or a set of partitions is replaced entirely or not
+at all, so re-running anything is safe. Table names are identifiers of this module's
+callers, never user input; values always travel as registered frames or parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
+    return bool(found and found[0])
+
+
+def read_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None = None) -> pl.DataFrame:
+    return conn.execute(sql, params or []).pl()
+
+
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Replace a whole table with ``frame`` in one transaction."""
+    conn.register("_incoming", frame)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM _incoming")
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("_incoming")
+
+
+def replace_partitions(
+    conn: duckdb.DuckDBPyConnection,
+    tables: dict[str, pl.DataFrame],
+    partition_column: str,
+    partition_values: Sequence,
+) -> None:
+    """Replace the given partitions of several tables together, atomically."""
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        for table, frame in tables.items():
+            conn.register("_incoming", frame)
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(table)} AS SELECT * FROM _incoming LIMIT 0")
+            conn.execute(
+                f"DELETE FROM {_quote(table)} WHERE {_quote(partition_column)} IN (SELECT UNNEST(?))",
+                [list(partition_values)],
+            )
+            conn.execute(f"INSERT INTO {_quote(table)} BY NAME SELECT * FROM _incoming")
+            conn.unregister("_incoming")
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+
+
+@dataclass(frozen=True)
+class EmbeddingOutcome:
+    vectors: np.ndarray  # one row per input text, in input order
+    hashes: list[str]
+    n_distinct: int
+    n_from_cache: int
+    n_embedded: int
+    encode_seconds: float
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.n_embedded / self.encode_seconds if self.encode_seconds > 0 else float("nan")
+
+
+def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_key: str, encode) -> EmbeddingOutcome:
+    """Embed each distinct text once, ever: look up (model, text hash) first, encode the rest."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS embedding_cache ("
+        " model VARCHAR NOT NULL, text_hash VARCHAR NOT NULL, embedding FLOAT[] NOT NULL,"
+        " PRIMARY KEY (model, text_hash))"
+    )
+    hashes = text_hashes(texts)
+    distinct = pl.DataFrame({"text_hash": hashes, "text": texts}).unique("text_hash", keep="first", maintain_order=True)
+    conn.register("_wanted", distinct.select("text_hash"))
+    cached = read_frame(
+        conn,
+        "SELECT c.text_hash, c.embedding FROM embedding_cache c JOIN _wanted w USING (text_hash) WHERE c.model = ?",
+        [model_key],
+    )
+    conn.unregister("_wanted")
+    missing = distinct.join(cached.select("text_hash"), on="text_hash", how="anti")
+
+    start = time.perf_counter()
+    new_vectors = encode(missing["text"].to_list()) if missing.height else None
+    seconds = time.perf_counter() - start
+    if missing.height:
+        fresh = missing.select(pl.lit(model_key).alias("model"), "text_hash").with_columns(vectors_to_series("embedding", new_vectors))
+        conn.register("_fresh", fresh)
+        conn.execute("INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, embedding FROM _fresh")
+        conn.unregister("_fresh")
+        cached = pl.concat([cached, fresh.select("text_hash", pl.col("embedding").cast(cached.schema["embedding"]))])
+
+    dim = new_vectors.shape[1] if new_vectors is not None else None
+    lookup = cached.with_row_index("_row")
+    order = pl.DataFrame({"text_hash": hashes}).join(lookup.select("text_hash", "_row"), on="text_hash", how="left", maintain_order="left")
+    matrix = series_to_vectors(lookup["embedding"], dim)
+    vectors = matrix[order["_row"].to_numpy()] if len(hashes) else matrix[:0]
+    return EmbeddingOutcome(
+        vectors=vectors,
+        hashes=hashes,
+        n_distinct=distinct.height,
+        n_from_cache=distinct.height - missing.height,
+        n_embedded=missing.height,
+        encode_seconds=seconds,
+    )
