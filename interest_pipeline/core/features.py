@@ -87,7 +87,7 @@ def user_behavior_vectors(
     embedding are ignored. Returns the users (sorted) and their unit vectors.
     """
     position = {item_id: i for i, item_id in enumerate(item_ids)}
-    known = item_events.filter(pl.col("item_id").is_in(item_ids)).sort("user_id", "event_ts", "item_id")
+    known = item_events.filter(pl.col("item_id").is_in(item_ids)).sort("user_id", "event_ts", "item_id", "event_type")
     if known.height == 0:
         return [], np.zeros((0, item_vectors.shape[1]), dtype=np.float32)
     users = known["user_id"].unique(maintain_order=True).to_list()

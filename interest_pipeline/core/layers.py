@@ -37,6 +37,12 @@ def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
     return pl.lit(0.5).pow(age_days / half_life_days)
 
 
+def _stable_sum(column: str) -> pl.Expr:
+    """Sum in sorted order: parallel group-bys see rows in a thread-dependent order, and
+    floating-point sums in a different order differ in the last bits between re-runs."""
+    return pl.col(column).sort().sum()
+
+
 def _tier(share: str, rank: str, rules: TierRules) -> pl.Expr:
     return (
         pl.when(pl.col(share).is_null() | (pl.col(share) <= 0))
@@ -77,8 +83,8 @@ def interest_layers(
             weighted.filter(pl.col(node).is_not_null())
             .group_by(keys)
             .agg(
-                pl.col("_long").sum().alias("weight_long"),
-                pl.col("_short").sum().alias("weight_short"),
+                _stable_sum("_long").alias("weight_long"),
+                _stable_sum("_short").alias("weight_short"),
                 pl.len().cast(pl.Int64).alias("n_interactions"),
                 pl.col("event_ts").max().alias("last_interaction_ts"),
             )
@@ -95,10 +101,12 @@ def interest_layers(
         )
         levels.append(grouped)
     layers = pl.concat(levels)
+    totals = layers.group_by("user_id", "level").agg(
+        _stable_sum("weight_long").alias("_total_long"), _stable_sum("weight_short").alias("_total_short")
+    )
+    layers = layers.join(totals, on=["user_id", "level"], how="left")
     for view in ("long", "short"):
-        layers = layers.with_columns(
-            (pl.col(f"weight_{view}") / pl.col(f"weight_{view}").sum().over("user_id", "level")).alias(f"share_{view}")
-        ).with_columns(
+        layers = layers.with_columns((pl.col(f"weight_{view}") / pl.col(f"_total_{view}")).alias(f"share_{view}")).with_columns(
             pl.struct(pl.col(f"share_{view}").neg(), pl.col("node_id"))
             .rank("ordinal")
             .over("user_id", "level")
@@ -106,4 +114,4 @@ def interest_layers(
             .alias(f"rank_{view}")
         )
         layers = layers.with_columns(_tier(f"share_{view}", f"rank_{view}", rules).alias(f"tier_{view}"))
-    return layers.sort("user_id", "level", "rank_long")
+    return layers.drop("_total_long", "_total_short").sort("user_id", "level", "rank_long")

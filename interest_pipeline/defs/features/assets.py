@@ -50,7 +50,7 @@ class BehaviorFeatureConfig(Config):
 def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResource) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
-        events = read_frame(conn, "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs")
+        events = read_frame(conn, "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs ORDER BY event_id")
         items = read_frame(conn, "SELECT item_id, embedding FROM item_embeddings ORDER BY item_id")
         item_vectors = series_to_vectors(items["embedding"], 0)
         users, vectors = user_behavior_vectors(

@@ -25,6 +25,8 @@ SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
 FROM raw_behavior_logs e
 JOIN interest_topics t ON t.content_kind = 'comment' AND t.content_id = e.event_id
 WHERE t.subtopic_id IS NOT NULL
+-- a fixed order makes the floating-point sums, and so re-runs, identical
+ORDER BY user_id, event_ts, subtopic_id, event_type
 """
 
 

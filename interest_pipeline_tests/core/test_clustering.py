@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from interest_pipeline.core.clustering import (
+    NOISE,
+    ClusteringParams,
+    assign_noise_to_nearest,
+    cluster_quality,
+    group_clusters,
+    reduce_dimensions,
+    two_level_clustering,
+)
+from interest_pipeline.core.evaluation import agreement
+
+
+def planted_blobs(seed=0, per_blob=60, dim=32):
+    """3 groups x 3 blobs on the unit sphere: blobs near their group's direction."""
+    rng = np.random.default_rng(seed)
+    groups = np.linalg.qr(rng.normal(size=(dim, dim)))[0][:3] * 3.0
+    vectors, fine, coarse = [], [], []
+    for g, centre in enumerate(groups):
+        for b in range(3):
+            blob_centre = centre + rng.normal(scale=1.0, size=dim)
+            vectors.append(blob_centre + rng.normal(scale=0.15, size=(per_blob, dim)))
+            fine += [g * 3 + b] * per_blob
+            coarse += [g] * per_blob
+    x = np.vstack(vectors).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True), np.array(fine), np.array(coarse)
+
+
+@pytest.mark.parametrize("reduction", ["pca", "none", "umap"])
+def test_two_levels_recover_planted_blobs(reduction):
+    x, fine_truth, coarse_truth = planted_blobs()
+    params = ClusteringParams(reduction=reduction, n_components=5, umap_n_neighbors=15, min_cluster_size=20, min_samples=5, n_coarse=3)
+    result = two_level_clustering(x, params)
+    assert agreement(fine_truth, result.fine)["ari"] > 0.9
+    assert agreement(coarse_truth, result.coarse)["ari"] > 0.9
+    # every fine cluster sits in exactly one coarse cluster
+    for f in set(result.fine.tolist()):
+        assert len(set(result.coarse[result.fine == f].tolist())) == 1
+    assert set(result.fine_to_coarse.values()) == {0, 1, 2}
+
+
+def test_clustering_is_repeatable():
+    x, _, _ = planted_blobs(seed=3)
+    params = ClusteringParams(reduction="umap", n_components=5, umap_n_neighbors=15, min_cluster_size=20)
+    first, second = two_level_clustering(x, params), two_level_clustering(x, params)
+    np.testing.assert_array_equal(first.fine, second.fine)
+    np.testing.assert_array_equal(first.coarse, second.coarse)
+
+
+def test_cluster_ids_are_numbered_by_size():
+    x, _, _ = planted_blobs(per_blob=40)
+    x = np.vstack([x, x[:40] + 1e-3])  # blob 0 twice as large
+    result = two_level_clustering(x, ClusteringParams(reduction="pca", min_cluster_size=20, min_samples=5, n_coarse=3))
+    sizes = np.bincount(result.fine)
+    assert sizes[0] == sizes.max()
+
+
+def test_noise_points_get_the_nearest_centroid_and_a_flag():
+    reduced = np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 10.0], [10.1, 10.0], [9.0, 9.0], [0.5, 0.4]])
+    labels = np.array([0, 0, 1, 1, NOISE, NOISE])
+    assigned, flag = assign_noise_to_nearest(reduced, labels)
+    assert assigned.tolist() == [0, 0, 1, 1, 1, 0]
+    assert flag.tolist() == [False, False, False, False, True, True]
+
+
+def test_min_cluster_size_scales_with_the_data_unless_set():
+    assert ClusteringParams().resolved_min_cluster_size(100) == 10
+    assert ClusteringParams().resolved_min_cluster_size(50_000) == 500
+    assert ClusteringParams(min_cluster_size=7).resolved_min_cluster_size(50_000) == 7
+
+
+def test_grouping_defaults_to_sqrt_of_fine_clusters():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(160, 8))
+    labels = np.repeat(np.arange(16), 10)
+    mapping = group_clusters(vectors, labels, n_groups=None)
+    assert set(mapping) == set(range(16)) and len(set(mapping.values())) == 4
+
+
+def test_quality_reports_silhouette_beside_noise_share():
+    x, fine, _ = planted_blobs()
+    labels = fine.copy()
+    labels[::10] = NOISE
+    quality = cluster_quality(x, x, labels)
+    assert quality.noise_fraction == pytest.approx(0.1)
+    assert quality.n_clusters == 9
+    assert 0.5 < quality.silhouette <= 1.0
+    assert set(quality.per_cluster_silhouette) == set(range(9))
+    scrambled = cluster_quality(x, x, np.random.default_rng(0).permutation(fine))
+    assert scrambled.silhouette < 0.05
+
+
+def test_quality_of_a_single_cluster_is_undefined_not_an_error():
+    x, _, _ = planted_blobs()
+    quality = cluster_quality(x, x, np.zeros(len(x), dtype=int))
+    assert np.isnan(quality.silhouette) and quality.n_clusters == 1
+
+
+def test_unknown_reduction_is_refused():
+    with pytest.raises(ValueError, match="unknown reduction"):
+        reduce_dimensions(np.zeros((10, 8), np.float32), ClusteringParams(reduction="tsne", n_components=2))

@@ -1,0 +1,48 @@
+"""The packaged model, loaded offline, and the DuckDB embedding cache."""
+
+import duckdb
+import numpy as np
+import pytest
+
+from interest_pipeline.defs.resources import SentenceEmbedder
+from interest_pipeline.defs.warehouse import embed_with_cache
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return SentenceEmbedder(device="cpu")
+
+
+def test_packaged_model_gives_unit_vectors_that_reflect_meaning(embedder):
+    vectors = embedder.encode(["trail running shoes", "lightweight shoes for running", "espresso coffee machine"])
+    assert vectors.shape == (3, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_each_distinct_text_is_embedded_once_ever(tmp_path, embedder):
+    calls = []
+
+    def counting_encode(texts):
+        calls.append(list(texts))
+        return embedder.encode(texts)
+
+    texts = ["red tennis racket", "blue yoga mat", "red tennis racket", "", "我很喜欢这款跑步鞋"]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        first = embed_with_cache(conn, texts, embedder.cache_key(), counting_encode)
+        assert first.n_distinct == 4 and first.n_embedded == 4 and first.n_from_cache == 0
+        assert first.vectors.shape == (5, 384)
+        np.testing.assert_array_equal(first.vectors[0], first.vectors[2])
+
+        second = embed_with_cache(conn, ["blue yoga mat", "green kettle", "red tennis racket"], embedder.cache_key(), counting_encode)
+        assert second.n_embedded == 1 and second.n_from_cache == 2
+        np.testing.assert_allclose(second.vectors[0], first.vectors[1], rtol=1e-6)
+        assert calls[-1] == ["green kettle"]
+
+        other_model = embed_with_cache(conn, ["blue yoga mat"], "another-model", counting_encode)
+        assert other_model.n_embedded == 1  # the cache is keyed by model too
+        assert conn.execute("SELECT count(*) FROM embedding_cache").fetchone()[0] == 6
+
+
+def test_cache_key_changes_with_truncation():
+    assert SentenceEmbedder(max_seq_length=128).cache_key() != SentenceEmbedder(max_seq_length=256).cache_key()

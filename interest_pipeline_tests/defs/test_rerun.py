@@ -1,0 +1,64 @@
+"""Re-running everything on the same warehouse is safe: same tables, nothing embedded twice."""
+
+import datetime as dt
+import shutil
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+from interest_pipeline.definitions import build_definitions
+from interest_pipeline_tests.conftest import SMALL_SPEC, make_resources, run_pipeline
+
+TABLES = [
+    "raw_behavior_logs",
+    "rejected_events",
+    "item_catalog",
+    "tokenized_comments",
+    "comment_embeddings",
+    "item_embeddings",
+    "user_behavior_features",
+    "user_text_features",
+    "fused_user_features",
+    "interest_topics",
+    "interest_hierarchy",
+    "user_segments",
+    "user_interest_layers",
+    "embedding_cache",
+]
+
+
+@pytest.fixture(scope="module")
+def rerun(pipeline_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("rerun")
+    shutil.copy(pipeline_run.warehouse, root / "warehouse.duckdb")
+    last = dt.date.fromordinal(SMALL_SPEC.start_date.toordinal() + SMALL_SPEC.n_days - 1).isoformat()
+    with DagsterInstance.ephemeral() as instance:
+        ingest, model = run_pipeline(
+            build_definitions(make_resources(root, pipeline_run.sample_dir)), instance, SMALL_SPEC.start_date.isoformat(), last
+        )
+    return root / "warehouse.duckdb", model
+
+
+def test_rerun_gives_identical_tables(pipeline_run, rerun):
+    rerun_warehouse, _ = rerun
+    with duckdb.connect(str(rerun_warehouse)) as conn:
+        conn.execute(f"ATTACH '{pipeline_run.warehouse}' AS first_run (READ_ONLY)")
+        for table in TABLES:
+            columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_catalog = 'warehouse' ORDER BY ordinal_position", [table]).fetchall()]
+            compared = ", ".join(f'"{c}"' for c in columns if c != "mlflow_run_id")
+            counts = conn.execute(
+                f"SELECT (SELECT count(*) FROM main.{table}), (SELECT count(*) FROM first_run.{table}),"
+                f" (SELECT count(*) FROM (SELECT {compared} FROM main.{table} EXCEPT ALL SELECT {compared} FROM first_run.{table})),"
+                f" (SELECT count(*) FROM (SELECT {compared} FROM first_run.{table} EXCEPT ALL SELECT {compared} FROM main.{table}))"
+            ).fetchone()
+            assert counts[0] == counts[1] > 0, table
+            assert counts[2] == counts[3] == 0, table
+
+
+def test_rerun_embeds_nothing_new(rerun):
+    _, model = rerun
+    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in model.get_asset_materialization_events()}
+    for asset in ("comment_embeddings", "item_embeddings"):
+        assert metadata[asset]["texts_embedded"].value == 0, asset
+        assert metadata[asset]["texts_from_cache"].value > 0, asset
