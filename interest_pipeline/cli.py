@@ -18,8 +18,14 @@ from pathlib import Path
 DAGSTER_YAML = """# Written by `python -m interest_pipeline run`; edit freely.
 telemetry:
   enabled: false
-run_queue:
-  max_concurrent_runs: 4
+concurrency:
+  # DuckDB allows one writing process: every asset is in the duckdb_warehouse pool, and
+  # one slot per pool makes overlapping runs (schedule, sensor, backfill) queue instead
+  # of failing on the file lock.
+  pools:
+    default_limit: 1
+  runs:
+    max_concurrent_runs: 4
 """
 
 

@@ -13,17 +13,25 @@ from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_as
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.defs import jobs
+from interest_pipeline.defs.automation import interest_automation_sensor
 from interest_pipeline.defs.clustering import assets as clustering_assets
+from interest_pipeline.defs.clustering import checks as clustering_checks
 from interest_pipeline.defs.features import assets as feature_assets
 from interest_pipeline.defs.ingest import assets as ingest_assets
+from interest_pipeline.defs.ingest import checks as ingest_checks
+from interest_pipeline.defs.ingest.schedules import daily_ingest_schedule
+from interest_pipeline.defs.ingest.sensors import landing_folder_sensor
 from interest_pipeline.defs.profiles import assets as profile_assets
+from interest_pipeline.defs.profiles import checks as profile_checks
 from interest_pipeline.defs.resources import EventSource, MlflowTracking, SentenceEmbedder
 from interest_pipeline.defs.text import assets as text_assets
+from interest_pipeline.defs.text import checks as text_checks
 
 DEFAULTS = {
     "INTEREST_PIPELINE_WAREHOUSE": "data/warehouse.duckdb",
     "INTEREST_PIPELINE_EVENTS_DIR": "data/sample/events",
     "INTEREST_PIPELINE_ITEMS_PATH": "data/sample/items.csv",
+    "INTEREST_PIPELINE_LANDING_DIR": "data/landing",
     "INTEREST_PIPELINE_MODEL": SentenceEmbedder.model_fields["model"].default,
     "INTEREST_PIPELINE_DEVICE": "auto",
     "MLFLOW_TRACKING_URI": "sqlite:///data/mlflow.db",
@@ -37,13 +45,16 @@ def setting(name: str):
 
 
 _stage_modules = [ingest_assets, text_assets, feature_assets, clustering_assets, profile_assets]
+_check_modules = [ingest_checks, text_checks, clustering_checks, profile_checks]
 
 
 def build_resources() -> dict:
     return {
         "warehouse": DuckDBResource(database=setting("INTEREST_PIPELINE_WAREHOUSE")),
         "event_source": EventSource(
-            events_dir=setting("INTEREST_PIPELINE_EVENTS_DIR"), items_path=setting("INTEREST_PIPELINE_ITEMS_PATH")
+            events_dir=setting("INTEREST_PIPELINE_EVENTS_DIR"),
+            items_path=setting("INTEREST_PIPELINE_ITEMS_PATH"),
+            landing_dir=setting("INTEREST_PIPELINE_LANDING_DIR"),
         ),
         "embedder": SentenceEmbedder(model=setting("INTEREST_PIPELINE_MODEL"), device=setting("INTEREST_PIPELINE_DEVICE")),
         "mlflow": MlflowTracking(
@@ -56,8 +67,10 @@ def build_definitions(resources: dict | None = None) -> Definitions:
     """The code location; tests pass resources that point at a temporary folder."""
     return Definitions(
         assets=load_assets_from_modules(_stage_modules),
-        asset_checks=load_asset_checks_from_modules(_stage_modules),
+        asset_checks=load_asset_checks_from_modules(_check_modules),
         jobs=[jobs.ingest_job, jobs.interest_model_job],
+        schedules=[daily_ingest_schedule],
+        sensors=[landing_folder_sensor, interest_automation_sensor],
         resources=resources or build_resources(),
     )
 

@@ -27,9 +27,10 @@ class EventSource(ConfigurableResource):
 
     events_dir: str = Field(default="data/sample/events", description="Folder of event files named with their log date, e.g. events_2026-10-01.csv.")
     items_path: str = Field(default="data/sample/items.csv", description="Item catalogue (CSV, JSONL or Parquet): item_id, title, description, optional category fields.")
+    landing_dir: str = Field(default="data/landing", description="Folder watched by the landing sensor; its files are ingested with those of events_dir.")
 
     def files_for(self, log_date: dt.date) -> list[Path]:
-        return find_event_files(Path(self.events_dir), log_date)
+        return find_event_files(Path(self.events_dir), log_date) + find_event_files(Path(self.landing_dir), log_date)
 
 
 class SentenceEmbedder(ConfigurableResource):

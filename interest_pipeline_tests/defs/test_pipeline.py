@@ -160,3 +160,23 @@ def test_materializations_report_metadata_the_ui_shows(pipeline_run):
     assert by_asset["interest_topics"]["cluster_map"].value.startswith("![cluster map](data:image/png;base64,")
     assert by_asset["comment_embeddings"]["texts_embedded"].value > 0
     assert "topic_tree" in by_asset["interest_hierarchy"]
+
+
+def test_every_asset_check_ran_and_passed(pipeline_run):
+    evaluations = pipeline_run.ingest_result.get_asset_check_evaluations() + pipeline_run.model_result.get_asset_check_evaluations()
+    by_key = {(e.asset_key.to_user_string(), e.check_name): e for e in evaluations}
+    expected = {
+        ("raw_behavior_logs", "rows_conserved"),
+        ("raw_behavior_logs", "schema_and_non_null"),
+        ("item_catalog", "schema_and_non_null"),
+        ("tokenized_comments", "schema_and_non_null"),
+        ("comment_embeddings", "one_unit_vector_per_text"),
+        ("item_embeddings", "one_unit_vector_per_text"),
+        ("interest_topics", "quality_within_bounds"),
+        ("user_segments", "quality_within_bounds"),
+        ("interest_hierarchy", "one_parent_per_node"),
+        ("user_interest_layers", "every_user_has_layers_or_is_cold_start"),
+    }
+    assert expected <= set(by_key)
+    failed = {k: e.metadata.get("problems") for k, e in by_key.items() if not e.passed}
+    assert not failed

@@ -11,7 +11,18 @@ from typing import Literal, Optional
 
 import numpy as np
 import polars as pl
-from dagster import AssetExecutionContext, AssetSpec, Config, MaterializeResult, MetadataValue, asset, multi_asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -19,6 +30,7 @@ from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelC
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
 from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
 from interest_pipeline.defs.warehouse import read_frame, replace_table
@@ -39,6 +51,8 @@ class ClusteringConfig(Config):
     n_coarse: Optional[int] = Field(default=None, ge=1, description="Coarse clusters (topics / segment groups); empty = round(sqrt(fine clusters)).")
     assign_noise: bool = Field(default=True, description="Give noise points their nearest cluster (flagged noise_assigned).")
     random_state: int = Field(default=42, description="Seed of the reduction, for repeatable runs.")
+    min_silhouette: float = Field(default=0.05, ge=-1, le=1, description="Quality check: warn when the mean silhouette falls below.")
+    max_noise_fraction: float = Field(default=0.4, ge=0, le=1, description="Quality check: warn when HDBSCAN leaves more of the points as noise.")
 
     def params(self) -> ClusteringParams:
         return ClusteringParams(
@@ -94,6 +108,31 @@ def _log_run(mlflow: MlflowTracking, experiment: str, params: dict, metrics: dic
         return run.run_id
 
 
+def _quality_check(asset: str, metrics: dict, config: ClusteringConfig) -> AssetCheckResult:
+    """A warning, not a failure: a weaker clustering should not stop the pipeline."""
+    silhouette, noise = metrics.get("silhouette", float("nan")), metrics["noise_fraction"]
+    problems = []
+    if not silhouette >= config.min_silhouette:  # also catches NaN (fewer than two clusters)
+        problems.append(f"silhouette {silhouette:.3f} below {config.min_silhouette}")
+    if noise > config.max_noise_fraction:
+        problems.append(f"noise fraction {noise:.1%} above {config.max_noise_fraction:.0%}")
+    return AssetCheckResult(
+        asset_key=asset,
+        check_name="quality_within_bounds",
+        passed=not problems,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"problems": "; ".join(problems) or "none", **_quality_summary(metrics)},
+    )
+
+
+def _quality_check_spec(asset: str) -> AssetCheckSpec:
+    return AssetCheckSpec(
+        "quality_within_bounds",
+        asset=asset,
+        description="Mean silhouette and noise fraction within the configured bounds (warns, never blocks).",
+    )
+
+
 def _quality_summary(metrics: dict) -> dict:
     def rounded(key):
         value = metrics.get(key, float("nan"))
@@ -110,13 +149,14 @@ def _quality_summary(metrics: dict) -> dict:
 
 
 @multi_asset(
+    pool=WAREHOUSE_POOL,
     specs=[
         AssetSpec(
             "interest_topics",
             deps=["item_embeddings", "comment_embeddings", "item_catalog", "tokenized_comments"],
             description="HDBSCAN over the content embeddings (items and comments) after dimension reduction: "
             "each content point's subtopic and topic, noise kept and flagged.",
-            group_name=GROUP,
+            group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
             kinds={"duckdb", "hdbscan", "mlflow"},
         ),
         AssetSpec(
@@ -124,10 +164,11 @@ def _quality_summary(metrics: dict) -> dict:
             deps=["item_embeddings", "comment_embeddings"],
             description="The interest taxonomy: root -> topics -> subtopics, each node with parent, size, "
             "centroid and a c-TF-IDF keyword label.",
-            group_name=GROUP,
+            group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
             kinds={"duckdb", "mlflow"},
         ),
-    ]
+    ],
+    check_specs=[_quality_check_spec("interest_topics")],
 )
 def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, warehouse: DuckDBResource, mlflow: MlflowTracking, embedder: SentenceEmbedder):
     """Cluster items and comments together; subtopics are fine clusters, topics coarse ones."""
@@ -193,6 +234,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
             "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per cluster")),
             "runtime_seconds": round(metrics["runtime_seconds"], 2),
         },
+        check_results=[_quality_check("interest_topics", metrics, config)],
     )
     yield MaterializeResult(
         asset_key="interest_hierarchy",
@@ -207,10 +249,12 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["fused_user_features"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
     kinds={"duckdb", "hdbscan", "mlflow"},
     description="User segments: HDBSCAN over the fused user vectors after reduction, with a coarse and a fine level.",
+    check_specs=[_quality_check_spec("user_segments")],
 )
 def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
     start = time.perf_counter()
@@ -262,5 +306,6 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
             "cluster_map": MetadataValue.md(markdown_image(cluster_map, "segment map")),
             "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per segment")),
             "runtime_seconds": round(metrics["runtime_seconds"], 2),
-        }
+        },
+        check_results=[_quality_check("user_segments", metrics, config)],
     )

@@ -17,6 +17,7 @@ from interest_pipeline.core.features import (
     user_behavior_vectors,
     user_text_vectors,
 )
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.warehouse import read_frame, replace_table
 
@@ -41,8 +42,9 @@ class BehaviorFeatureConfig(Config):
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["raw_behavior_logs", "item_embeddings"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="X_u per user: the time-decayed, event-type-weighted mean embedding of the items they interacted with "
     "(same space as the text), plus activity statistics: events per type, active days, recency.",
@@ -81,8 +83,9 @@ class TextFeatureConfig(Config):
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["comment_embeddings"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="X_t per user: the time-decayed mean embedding of the user's comments and search queries.",
 )
@@ -103,8 +106,9 @@ class FusionConfig(Config):
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["user_behavior_features", "user_text_features"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="X = alpha*X_u + (1-alpha)*X_t, renormalised. Users without text fall back to X_u (has_text=false); "
     "users below the minimum activity are flagged cold-start.",

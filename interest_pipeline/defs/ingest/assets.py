@@ -23,6 +23,7 @@ from interest_pipeline.core.events import ACCEPTED_SCHEMA, REJECTED_SCHEMA, load
 from interest_pipeline.core.items import item_text, read_item_file, validate_items
 from interest_pipeline.core.text import tokenize_frame
 from interest_pipeline.defs.ingest.partitions import daily_log_partitions
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, reload_daily, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import EventSource
 from interest_pipeline.defs.warehouse import replace_partitions, replace_table
@@ -31,18 +32,19 @@ GROUP = "ingest"
 
 
 @multi_asset(
+    pool=WAREHOUSE_POOL,
     specs=[
         AssetSpec(
             "raw_behavior_logs",
             description="Validated behaviour events, one partition per log date: types normalised, "
             "timestamps in UTC, exact duplicates dropped. Each partition is replaced atomically.",
-            group_name=GROUP,
+            group_name=GROUP, tags=stage_tags(GROUP),
             kinds={"duckdb", "polars"},
         ),
         AssetSpec(
             "rejected_events",
             description="Quarantine: every event row that failed validation, with its file, row number, raw text and reason.",
-            group_name=GROUP,
+            group_name=GROUP, tags=stage_tags(GROUP),
             kinds={"duckdb", "polars"},
         ),
     ],
@@ -124,18 +126,19 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
 
 
 @multi_asset(
+    pool=WAREHOUSE_POOL,
     specs=[
         AssetSpec(
             "item_catalog",
             description="Items with title, description and any category fields of the input, plus the cleaned, "
             "tokenized item text used for embeddings and topic labels.",
-            group_name=GROUP,
+            group_name=GROUP, tags=stage_tags(GROUP), automation_condition=reload_daily,
             kinds={"duckdb", "polars"},
         ),
         AssetSpec(
             "rejected_items",
             description="Catalogue rows without an id or title, or repeating an earlier id, with the reason.",
-            group_name=GROUP,
+            group_name=GROUP, tags=stage_tags(GROUP),
             kinds={"duckdb", "polars"},
         ),
     ]

@@ -9,6 +9,7 @@ from pydantic import Field
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
 from interest_pipeline.core.layers import TierRules, interest_layers
 from interest_pipeline.defs.features.assets import reference_time
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.warehouse import read_frame, replace_table
 
@@ -40,8 +41,9 @@ class LayerConfig(Config):
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["raw_behavior_logs", "interest_topics", "fused_user_features"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="Per user, weights over topics and subtopics from their time-decayed activity, with a long-term "
     "and a short-term view, each tiered into core / secondary / peripheral (rules in the README).",

@@ -9,6 +9,7 @@ from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.embedding import vectors_to_series
 from interest_pipeline.core.text import tokenize_frame
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import SentenceEmbedder
 from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame, replace_table
@@ -17,8 +18,9 @@ GROUP = "text"
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["raw_behavior_logs"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="User text (review comments and search queries): HTML, URLs and control characters removed, "
     "unicode normalised, and word tokens without stop words (Chinese segmented with jieba).",
@@ -59,8 +61,9 @@ def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, model_key: str) ->
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["tokenized_comments"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "sentence-transformers"},
     description="One L2-normalised embedding (FLOAT[]) per non-empty comment; each distinct text is embedded once "
     "and cached by (model, text hash) across runs and backfills.",
@@ -82,8 +85,9 @@ def comment_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource
 
 
 @asset(
+    pool=WAREHOUSE_POOL,
     deps=["item_catalog"],
-    group_name=GROUP,
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "sentence-transformers"},
     description="One L2-normalised embedding (FLOAT[]) per item from its title and description, cached like comments.",
 )
