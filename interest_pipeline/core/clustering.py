@@ -85,9 +85,14 @@ def reduce_dimensions(vectors: np.ndarray, params: ClusteringParams) -> np.ndarr
 def _fit_hdbscan(reduced: np.ndarray, params: ClusteringParams):
     import hdbscan
 
+    n = len(reduced)
+    # Small inputs (a handful of users or texts) must not fail: HDBSCAN needs
+    # min_samples < n and a min_cluster_size that can occur at all.
+    min_cluster_size = max(2, min(params.resolved_min_cluster_size(n), n // 2))
+    min_samples = None if params.min_samples is None else max(1, min(params.min_samples, n - 1))
     clusterer = hdbscan.HDBSCAN(
-        min_cluster_size=params.resolved_min_cluster_size(len(reduced)),
-        min_samples=params.min_samples,
+        min_cluster_size=min_cluster_size,
+        min_samples=min_samples,
         cluster_selection_method=params.fine_selection,
         gen_min_span_tree=True,
         prediction_data=True,
@@ -147,6 +152,26 @@ def group_clusters(vectors: np.ndarray, labels: np.ndarray, n_groups: int | None
     return {int(i): order[int(g)] for i, g in zip(ids, groups)}
 
 
+MIN_POINTS_TO_CLUSTER = 8
+
+
+def _single_cluster(vectors: np.ndarray) -> TwoLevelClustering:
+    """Too few points to find structure: one cluster holding everything, honestly reported."""
+    n = len(vectors)
+    zeros = np.zeros(n, dtype=np.int64)
+    return TwoLevelClustering(
+        reduced=vectors.astype(np.float32),
+        fine_raw=zeros,
+        fine=zeros.copy(),
+        coarse=zeros.copy(),
+        fine_to_coarse={0: 0} if n else {},
+        probabilities=np.ones(n, dtype=np.float32),
+        noise_assigned=np.zeros(n, dtype=bool),
+        relative_validity=float("nan"),
+        timings={"reduce_seconds": 0.0, "hdbscan_seconds": 0.0, "grouping_seconds": 0.0},
+    )
+
+
 def two_level_clustering(vectors: np.ndarray, params: ClusteringParams) -> TwoLevelClustering:
     """Reduce, find fine clusters with HDBSCAN, then group them into coarse ones.
 
@@ -154,6 +179,8 @@ def two_level_clustering(vectors: np.ndarray, params: ClusteringParams) -> TwoLe
     nearest fine cluster (flagged), so that every point has a place in the hierarchy.
     """
     timings: dict[str, float] = {}
+    if len(vectors) < MIN_POINTS_TO_CLUSTER:
+        return _single_cluster(vectors)
     start = time.perf_counter()
     reduced = reduce_dimensions(vectors, params)
     timings["reduce_seconds"] = time.perf_counter() - start
@@ -162,7 +189,10 @@ def two_level_clustering(vectors: np.ndarray, params: ClusteringParams) -> TwoLe
     model = _fit_hdbscan(reduced, params)
     timings["hdbscan_seconds"] = time.perf_counter() - start
     fine_raw = _relabel_by_size(model.labels_)
-    if params.assign_noise:
+    if params.assign_noise and not (fine_raw != NOISE).any():
+        # No density structure at all (tiny or uniform data): one cluster, every point flagged.
+        fine, noise_assigned = np.zeros(len(fine_raw), dtype=np.int64), np.ones(len(fine_raw), dtype=bool)
+    elif params.assign_noise:
         fine, noise_assigned = assign_noise_to_nearest(reduced, fine_raw)
     else:
         fine, noise_assigned = fine_raw.copy(), np.zeros(len(fine_raw), dtype=bool)

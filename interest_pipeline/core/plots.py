@@ -57,6 +57,30 @@ def silhouette_bar_png(per_cluster: dict[str, float], title: str) -> bytes:
     return _png(figure)
 
 
+def topic_tree_png(tree: dict, max_subtopics_per_topic: int = 8) -> bytes:
+    """The taxonomy as grouped bars: one colour per topic, one bar per subtopic (its size)."""
+    names, sizes, colours, separators = [], [], [], []
+    palette = plt.get_cmap("tab10")
+    for index, topic in enumerate(tree.get("children", [])):
+        names.append(f"{topic['id']}  {topic['label']}")
+        sizes.append(topic["size"])
+        colours.append(palette(index % 10))
+        for sub in topic["children"][:max_subtopics_per_topic]:
+            names.append(f"    {sub['id']}  {sub['label']}")
+            sizes.append(sub["size"])
+            colours.append((*palette(index % 10)[:3], 0.45))
+        separators.append(len(names) - 0.5)
+    figure, axis = plt.subplots(figsize=(8, max(3.0, 0.2 * len(names) + 1)))
+    axis.barh(range(len(names)), sizes, color=colours)
+    axis.set_yticks(range(len(names)), names, fontsize=7)
+    for y in separators[:-1]:
+        axis.axhline(y, color="grey", linewidth=0.5)
+    axis.invert_yaxis()
+    axis.set_xlabel("items and comments")
+    axis.set_title("topics (dark) and their subtopics (light)")
+    return _png(figure)
+
+
 def markdown_image(png: bytes, alt: str) -> str:
     """Inline PNG for ``MetadataValue.md``; the Dagster UI renders data URIs."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"

@@ -91,7 +91,7 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
         " PRIMARY KEY (model, text_hash))"
     )
     hashes = text_hashes(texts)
-    distinct = pl.DataFrame({"text_hash": hashes, "text": texts}).unique("text_hash", keep="first", maintain_order=True)
+    distinct = pl.DataFrame({"text_hash": hashes, "text": texts}, schema={"text_hash": pl.String, "text": pl.String}).unique("text_hash", keep="first", maintain_order=True)
     conn.register("_wanted", distinct.select("text_hash"))
     cached = read_frame(
         conn,
@@ -113,7 +113,7 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
 
     dim = new_vectors.shape[1] if new_vectors is not None else None
     lookup = cached.with_row_index("_row")
-    order = pl.DataFrame({"text_hash": hashes}).join(lookup.select("text_hash", "_row"), on="text_hash", how="left", maintain_order="left")
+    order = pl.DataFrame({"text_hash": hashes}, schema={"text_hash": pl.String}).join(lookup.select("text_hash", "_row"), on="text_hash", how="left", maintain_order="left")
     matrix = series_to_vectors(lookup["embedding"], dim)
     vectors = matrix[order["_row"].to_numpy()] if len(hashes) else matrix[:0]
     return EmbeddingOutcome(

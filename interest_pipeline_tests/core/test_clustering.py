@@ -101,3 +101,20 @@ def test_quality_of_a_single_cluster_is_undefined_not_an_error():
 def test_unknown_reduction_is_refused():
     with pytest.raises(ValueError, match="unknown reduction"):
         reduce_dimensions(np.zeros((10, 8), np.float32), ClusteringParams(reduction="tsne", n_components=2))
+
+
+@pytest.mark.parametrize("n_points", [0, 1, 2, 7, 12, 25])
+def test_tiny_inputs_do_not_fail(n_points):
+    x, _, _ = planted_blobs(per_blob=3)
+    result = two_level_clustering(x[:n_points], ClusteringParams())
+    assert len(result.fine) == n_points and len(result.coarse) == n_points
+    for f in set(result.fine.tolist()) - {NOISE}:
+        assert f in result.fine_to_coarse
+
+
+def test_data_without_structure_becomes_one_flagged_cluster():
+    x = np.random.default_rng(0).normal(size=(30, 16)).astype(np.float32)
+    result = two_level_clustering(x, ClusteringParams(reduction="none", min_cluster_size=25, min_samples=20))
+    assert (result.fine_raw == NOISE).all()  # white noise: HDBSCAN finds nothing
+    assert set(result.fine.tolist()) == {0} and result.noise_assigned.all()
+    assert result.fine_to_coarse == {0: 0}

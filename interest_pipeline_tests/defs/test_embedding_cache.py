@@ -46,3 +46,9 @@ def test_each_distinct_text_is_embedded_once_ever(tmp_path, embedder):
 
 def test_cache_key_changes_with_truncation():
     assert SentenceEmbedder(max_seq_length=128).cache_key() != SentenceEmbedder(max_seq_length=256).cache_key()
+
+
+def test_no_texts_gives_an_empty_result(tmp_path, embedder):
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        outcome = embed_with_cache(conn, [], embedder.cache_key(), embedder.encode)
+    assert outcome.vectors.shape[0] == 0 and outcome.n_embedded == 0 and outcome.n_distinct == 0

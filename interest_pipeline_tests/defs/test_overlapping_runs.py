@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import duckdb
+from dagster import DagsterInstance
 
 from interest_pipeline.cli import DAGSTER_YAML
 from interest_pipeline.core.events import find_event_files, load_log_date
@@ -16,6 +17,10 @@ def test_overlapping_ingest_runs_all_succeed_with_exact_rows(tmp_path, small_sam
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    # create the instance's SQLite storage once: four processes creating it at the same
+    # moment race on its schema migration
+    with DagsterInstance.from_config(str(home)):
+        pass
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     days = [SMALL_SPEC.start_date + dt.timedelta(days=i) for i in range(SMALL_SPEC.n_days)]
     # four runs at once: three single-day runs and one range run that overlaps two of them
@@ -43,8 +48,6 @@ def test_overlapping_ingest_runs_all_succeed_with_exact_rows(tmp_path, small_sam
         assert stored.get(day, 0) == expected.n_accepted, day
         assert rejected.get(day, 0) == expected.n_rejected, day
     assert set(stored) == set(days[:6])
-
-    from dagster import DagsterInstance
 
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").slot_count == 1

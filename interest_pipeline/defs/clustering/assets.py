@@ -29,7 +29,7 @@ from pydantic import Field
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality, two_level_clustering
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
-from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png
+from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
@@ -193,6 +193,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
 
     hierarchy = build_hierarchy(subtopics, topics, vectors, content["tokens"].to_list())
     tree = hierarchy_as_tree(hierarchy)
+    tree_picture = topic_tree_png(tree)
     assignments = content.select("content_id", "content_kind").with_columns(
         pl.Series("subtopic_id", subtopics, dtype=pl.String),
         pl.Series("topic_id", topics, dtype=pl.String),
@@ -213,7 +214,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         run_params,
         metrics,
         per_cluster_named,
-        {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars},
+        {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars, "topic_tree.png": tree_picture},
         {"hierarchy.json": tree},
         {"cluster_summary.csv": summary},
     )
@@ -244,6 +245,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
             "topics": int((hierarchy["level"] == "topic").sum()),
             "subtopics": int((hierarchy["level"] == "subtopic").sum()),
             "topic_tree": MetadataValue.md(tree_as_markdown(tree)),
+            "topic_tree_picture": MetadataValue.md(markdown_image(tree_picture, "topic tree")),
         },
     )
 

@@ -1,0 +1,174 @@
+"""The Dagster web UI in a real browser: every asset listed, a materialization launched from the UI.
+
+Starts `dagster dev` on 127.0.0.1 against a copy of the test warehouse, drives headless
+Chromium with Playwright, and saves screenshots under data/screenshots/.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from interest_pipeline.cli import DAGSTER_YAML
+from interest_pipeline_tests.defs.test_definitions import EXPECTED_GROUPS
+
+CHROMIUM = Path("/usr/bin/chromium")
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "data" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+pytestmark = pytest.mark.skipif(
+    sync_playwright is None or not CHROMIUM.exists(),
+    reason="needs the playwright package and Debian's chromium at /usr/bin/chromium (.ci/run installs both)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["data"]
+
+
+@pytest.fixture
+def dagster_ui(pipeline_run, tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(pipeline_run.warehouse, warehouse)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "INTEREST_PIPELINE_WAREHOUSE": str(warehouse),
+        "INTEREST_PIPELINE_EVENTS_DIR": str(pipeline_run.sample_dir / "events"),
+        "INTEREST_PIPELINE_ITEMS_PATH": str(pipeline_run.sample_dir / "items.csv"),
+        "INTEREST_PIPELINE_LANDING_DIR": str(tmp_path / "landing"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": str(tmp_path / "mlflow-artifacts"),
+    }
+    log = (tmp_path / "dagster_dev.log").open("w")
+    # its own process group: dagster dev ignores SIGTERM otherwise, and has children
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 180
+        while True:
+            try:
+                locations = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }")
+                entries = locations["workspaceOrError"]["locationEntries"]
+                if entries and entries[0]["locationOrLoadError"] and entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation":
+                    break
+            except Exception:
+                pass
+            if time.time() > deadline or server.poll() is not None:
+                pytest.fail("dagster dev did not come up:\n" + (tmp_path / "dagster_dev.log").read_text()[-3000:])
+            time.sleep(2)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def wait_for_run(port: int, timeout: float = 240) -> dict:
+    deadline = time.time() + timeout
+    query = "{ runsOrError(limit: 5) { ... on Runs { results { runId status assetSelection { path } } } } }"
+    while time.time() < deadline:
+        runs = graphql(port, query)["runsOrError"]["results"]
+        finished = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        if finished:
+            return finished[0]
+        time.sleep(2)
+    pytest.fail("the run launched from the UI did not finish in time")
+
+
+def dismiss_welcome_dialog(page) -> None:
+    """A fresh instance greets the first visitor with a newsletter dialog that covers the page."""
+    skip = page.get_by_role("button", name="Skip", exact=True)
+    try:
+        skip.wait_for(timeout=5_000)
+        skip.click()
+    except Exception:
+        pass
+
+
+def test_ui_lists_every_asset_and_materializes_one(dagster_ui):
+    port = dagster_ui
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 2200})
+        page.goto(f"http://127.0.0.1:{port}/assets", wait_until="networkidle")
+        page.get_by_text("raw_behavior_logs", exact=True).first.wait_for(timeout=60_000)
+        dismiss_welcome_dialog(page)
+        for asset in EXPECTED_GROUPS:
+            assert page.get_by_text(asset, exact=True).count() >= 1, f"{asset} is not listed in the asset catalog"
+        page.screenshot(path=str(SCREENSHOTS / "asset_catalog.png"), full_page=True)
+
+        page.goto(f"http://127.0.0.1:{port}/asset-groups", wait_until="networkidle")
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(SCREENSHOTS / "asset_graph.png"), full_page=True)
+
+        page.goto(f"http://127.0.0.1:{port}/assets/tokenized_comments", wait_until="networkidle")
+        dismiss_welcome_dialog(page)
+        materialize = page.locator("button", has_text="Materialize").first
+        materialize.wait_for(timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / "asset_page.png"), full_page=True)
+        materialize.click()
+        # This instance has not recorded the upstream logs (the warehouse was copied in),
+        # so the UI asks before launching.
+        confirm = page.get_by_role("button", name="Confirm", exact=True)
+        try:
+            confirm.wait_for(timeout=10_000)
+            confirm.click()
+        except Exception:
+            pass
+        run = wait_for_run(port)
+        assert run["status"] == "SUCCESS", run
+        assert ["tokenized_comments"] in [a["path"] for a in run["assetSelection"]]
+
+        page.goto(f"http://127.0.0.1:{port}/runs/{run['runId']}", wait_until="networkidle")
+        page.get_by_text("Success").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(SCREENSHOTS / "run_launched_from_ui.png"), full_page=True)
+        browser.close()
