@@ -23,7 +23,7 @@ from interest_pipeline.defs.ingest.schedules import daily_ingest_schedule
 from interest_pipeline.defs.ingest.sensors import landing_folder_sensor
 from interest_pipeline.defs.profiles import assets as profile_assets
 from interest_pipeline.defs.profiles import checks as profile_checks
-from interest_pipeline.defs.resources import EventSource, MlflowTracking, SentenceEmbedder
+from interest_pipeline.defs.resources import EventSource, MlflowTracking, PrivacySettings, SentenceEmbedder
 from interest_pipeline.defs.text import assets as text_assets
 from interest_pipeline.defs.text import checks as text_checks
 
@@ -48,8 +48,23 @@ _stage_modules = [ingest_assets, text_assets, feature_assets, clustering_assets,
 _check_modules = [ingest_checks, text_checks, clustering_checks, profile_checks]
 
 
+def _privacy() -> PrivacySettings:
+    pseudonymise = os.environ.get("INTEREST_PIPELINE_PSEUDONYMISE", "false").strip().lower() in ("1", "true", "yes", "on")
+    if pseudonymise and not os.environ.get("INTEREST_PIPELINE_PSEUDONYM_KEY"):
+        raise RuntimeError(
+            "INTEREST_PIPELINE_PSEUDONYMISE is on but INTEREST_PIPELINE_PSEUDONYM_KEY is not set: refusing to start, "
+            "since runs would store raw user ids"
+        )
+    return PrivacySettings(
+        pseudonymise_user_ids=pseudonymise,
+        pseudonym_key=EnvVar("INTEREST_PIPELINE_PSEUDONYM_KEY") if pseudonymise else "",
+        mask_contact_details=os.environ.get("INTEREST_PIPELINE_MASK_CONTACT_DETAILS", "true").strip().lower() not in ("0", "false", "no", "off"),
+    )
+
+
 def build_resources() -> dict:
     return {
+        "privacy": _privacy(),
         "warehouse": DuckDBResource(database=setting("INTEREST_PIPELINE_WAREHOUSE")),
         "event_source": EventSource(
             events_dir=setting("INTEREST_PIPELINE_EVENTS_DIR"),

@@ -32,9 +32,10 @@ class PipelineRun:
 def make_resources(root: Path, sample_dir: Path) -> dict:
     from dagster_duckdb import DuckDBResource
 
-    from interest_pipeline.defs.resources import EventSource, MlflowTracking, SentenceEmbedder
+    from interest_pipeline.defs.resources import EventSource, MlflowTracking, PrivacySettings, SentenceEmbedder
 
     return {
+        "privacy": PrivacySettings(),
         "warehouse": DuckDBResource(database=str(root / "warehouse.duckdb")),
         "event_source": EventSource(events_dir=str(sample_dir / "events"), items_path=str(sample_dir / "items.csv")),
         "embedder": SentenceEmbedder(device="cpu"),

@@ -33,6 +33,27 @@ class EventSource(ConfigurableResource):
         return find_event_files(Path(self.events_dir), log_date) + find_event_files(Path(self.landing_dir), log_date)
 
 
+class PrivacySettings(ConfigurableResource):
+    """What ingestion does to protect people: keyed pseudonyms for user ids, masked contact details."""
+
+    pseudonymise_user_ids: bool = Field(default=False, description="Replace user ids by an HMAC-SHA256 pseudonym at ingestion, so the warehouse and MLflow never hold raw ids.")
+    pseudonym_key: str = Field(default="", description="Secret key of the pseudonyms (set INTEREST_PIPELINE_PSEUDONYM_KEY); the same key keeps pseudonyms stable across partitions.")
+    mask_contact_details: bool = Field(default=True, description="Mask e-mail addresses and phone numbers in user text before it is stored or embedded.")
+
+    def setup_for_execution(self, context) -> None:
+        self.key()  # refuse to start a run that would store raw ids by mistake
+
+    def key(self) -> bytes | None:
+        if not self.pseudonymise_user_ids:
+            return None
+        if not self.pseudonym_key:
+            raise ValueError(
+                "pseudonymisation is on (INTEREST_PIPELINE_PSEUDONYMISE) but no key is set: "
+                "set INTEREST_PIPELINE_PSEUDONYM_KEY to a secret, or turn pseudonymisation off"
+            )
+        return self.pseudonym_key.encode("utf-8")
+
+
 class SentenceEmbedder(ConfigurableResource):
     """A sentence-transformers model, loaded offline; the packaged all-MiniLM-L6-v2 by default."""
 

@@ -1,5 +1,7 @@
 """The whole graph materialized once on a small generated sample, then inspected."""
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import polars as pl
@@ -180,3 +182,17 @@ def test_every_asset_check_ran_and_passed(pipeline_run):
     assert expected <= set(by_key)
     failed = {k: e.metadata.get("problems") for k, e in by_key.items() if not e.passed}
     assert not failed
+
+
+def test_mlflow_holds_no_user_ids(pipeline_run, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    user_ids = set(query(pipeline_run, "SELECT DISTINCT user_id FROM raw_behavior_logs")["user_id"])
+    client = MlflowClient(tracking_uri=pipeline_run.tracking_uri)
+    for name in ("interest_topics", "user_segments"):
+        run = client.search_runs([client.get_experiment_by_name(name).experiment_id])[0]
+        texts = [str(v) for v in run.data.params.values()] + list(run.data.metrics) + list(run.data.tags.values())
+        folder = client.download_artifacts(run.info.run_id, "", str(tmp_path / name))
+        texts += [p.read_text() for p in Path(folder).iterdir() if p.suffix in (".csv", ".json")]
+        leaked = {u for u in user_ids if any(u in t for t in texts)}
+        assert not leaked, (name, sorted(leaked)[:5])

@@ -20,12 +20,13 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.events import ACCEPTED_SCHEMA, REJECTED_SCHEMA, load_log_date
+from interest_pipeline.core.privacy import protect_events
 from interest_pipeline.core.items import item_text, read_item_file, validate_items
 from interest_pipeline.core.text import tokenize_frame
 from interest_pipeline.defs.ingest.partitions import daily_log_partitions
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, reload_daily, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
-from interest_pipeline.defs.resources import EventSource
+from interest_pipeline.defs.resources import EventSource, PrivacySettings
 from interest_pipeline.defs.warehouse import replace_partitions, replace_table
 
 GROUP = "ingest"
@@ -58,7 +59,7 @@ GROUP = "ingest"
     partitions_def=daily_log_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
-def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource, event_source: EventSource):
+def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource, event_source: EventSource, privacy: PrivacySettings):
     """Load the event files of each log date in the run's partition range and replace those partitions."""
     start = time.perf_counter()
     log_dates = [dt.date.fromisoformat(key) for key in context.partition_keys]
@@ -66,8 +67,9 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
     for log_date in log_dates:
         files = event_source.files_for(log_date)
         result = load_log_date(files, log_date)
-        accepted.append(result.accepted)
-        rejected.append(result.rejected)
+        protected_accepted, protected_rejected = protect_events(result.accepted, result.rejected, privacy.key(), privacy.mask_contact_details)
+        accepted.append(protected_accepted)
+        rejected.append(protected_rejected)
         per_day.append(
             {
                 "log_date": log_date.isoformat(),
