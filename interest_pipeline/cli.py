@@ -135,16 +135,17 @@ def print_recovery(warehouse: str, truth_dir: Path) -> None:
     import duckdb
     import polars as pl
 
-    from interest_pipeline.core.evaluation import planted_recovery
+    from interest_pipeline.core.evaluation import drift_separation, planted_recovery
 
     with duckdb.connect(warehouse, read_only=True) as conn:
         topics = conn.execute("SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics").pl()
         core = conn.execute(
             "SELECT user_id, node_id FROM user_interest_layers WHERE level = 'subtopic' AND tier_long = 'core'"
         ).pl()
-    scores = planted_recovery(
-        topics, core, *(pl.read_csv(truth_dir / name) for name in ("items.csv", "texts.csv", "users.csv"))
-    )
+        layers = conn.execute("SELECT user_id, level, drift_score FROM user_interest_layers").pl()
+    truth_users = pl.read_csv(truth_dir / "users.csv")
+    scores = planted_recovery(topics, core, pl.read_csv(truth_dir / "items.csv"), pl.read_csv(truth_dir / "texts.csv"), truth_users)
+    scores.update(drift_separation(layers, truth_users))
     print(f"\nagreement with the planted truth in {truth_dir}:")
     for key, value in scores.items():
         print(f"  {key:28s} {value:.3f}")

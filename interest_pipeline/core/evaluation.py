@@ -69,3 +69,13 @@ def planted_recovery(
     planted_core = truth_users.filter(pl.col("role") == "core").select("user_id", pl.col("subtopic_id").alias("truth_id"))
     scores["core_hit_rate"] = core_interest_hit_rate(core_layers, planted_core, mapping)
     return scores
+
+
+def drift_separation(layers: pl.DataFrame, truth_users: pl.DataFrame) -> dict[str, float]:
+    """Mean subtopic drift score of users planted with an emerging interest, and of the others."""
+    scores = layers.filter(pl.col("level") == "subtopic").group_by("user_id").agg(pl.col("drift_score").first())
+    drifters = truth_users.filter(pl.col("role") == "emerging").select("user_id").unique()
+    return {
+        "drift_score_drifters": float(scores.join(drifters, on="user_id", how="semi")["drift_score"].mean() or float("nan")),
+        "drift_score_others": float(scores.join(drifters, on="user_id", how="anti")["drift_score"].mean() or float("nan")),
+    }

@@ -7,6 +7,13 @@ to each node's share of the user's decayed interest weight at that level:
   user's top node is always core so that every active user has a core interest;
 - secondary: not core and share >= ``secondary_min_share``;
 - peripheral: any other node with a positive share.
+
+Drift, per node, compares the two views: **emerging** when the short-term share is at least
+``secondary_min_share`` and at least ``trend_ratio`` times the long-term share; **fading**
+when the long-term share is at least ``secondary_min_share`` and the short-term share at most
+1 / ``trend_ratio`` of it; **stable** otherwise. Per user and level, ``drift_score`` is the
+total variation distance between the short- and long-term shares (0 = same interests,
+1 = entirely new ones).
 """
 
 from __future__ import annotations
@@ -24,12 +31,15 @@ class TierRules:
     core_min_share: float = 0.25
     secondary_min_share: float = 0.08
     max_core: int = 3
+    trend_ratio: float = 2.0
 
     def __post_init__(self) -> None:
         if not 0 < self.secondary_min_share <= self.core_min_share <= 1:
             raise ValueError("need 0 < secondary_min_share <= core_min_share <= 1")
         if self.max_core < 1:
             raise ValueError("max_core must be at least 1")
+        if self.trend_ratio <= 1:
+            raise ValueError("trend_ratio must be above 1")
 
 
 def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
@@ -40,7 +50,11 @@ def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
 def _stable_sum(column: str) -> pl.Expr:
     """Sum in sorted order: parallel group-bys see rows in a thread-dependent order, and
     floating-point sums in a different order differ in the last bits between re-runs."""
-    return pl.col(column).sort().sum()
+    return _stable_sum_expr(pl.col(column))
+
+
+def _stable_sum_expr(expression: pl.Expr) -> pl.Expr:
+    return expression.sort().sum()
 
 
 def _tier(share: str, rank: str, rules: TierRules) -> pl.Expr:
@@ -114,4 +128,16 @@ def interest_layers(
             .alias(f"rank_{view}")
         )
         layers = layers.with_columns(_tier(f"share_{view}", f"rank_{view}", rules).alias(f"tier_{view}"))
+    layers = layers.with_columns(
+        pl.when((pl.col("share_short") >= rules.secondary_min_share) & (pl.col("share_short") >= rules.trend_ratio * pl.col("share_long")))
+        .then(pl.lit("emerging"))
+        .when((pl.col("share_long") >= rules.secondary_min_share) & (pl.col("share_short") * rules.trend_ratio <= pl.col("share_long")))
+        .then(pl.lit("fading"))
+        .otherwise(pl.lit("stable"))
+        .alias("trend")
+    )
+    drift = layers.group_by("user_id", "level").agg(
+        (0.5 * _stable_sum_expr((pl.col("share_short") - pl.col("share_long")).abs())).alias("drift_score")
+    )
+    layers = layers.join(drift, on=["user_id", "level"], how="left")
     return layers.drop("_total_long", "_total_short").sort("user_id", "level", "rank_long")

@@ -40,6 +40,12 @@ def _step(run: dict, key: str) -> dict | None:
     return next((s for job in run["jobs"] for s in job["steps"] if s["step_key"] == key), None)
 
 
+def _first_embedding_step(run: dict) -> str | None:
+    """The embedding step that ran first in the process loaded the model (and imported torch)."""
+    keys = [s["step_key"] for job in run["jobs"] for s in job["steps"]]
+    return next((k for k in keys if k in ("comment_embeddings", "item_embeddings")), None)
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     started, load_start = time.perf_counter(), report.load_average()
@@ -65,7 +71,8 @@ def main(argv=None) -> int:
     previous_home = os.environ.get("DAGSTER_HOME")
     with tempfile.TemporaryDirectory(prefix="dagster_home_") as home:
         os.environ["DAGSTER_HOME"] = home
-        with DagsterInstance.local_temp(home, overrides={"telemetry": {"enabled": False}}) as instance, StepProbe(instance) as probe:
+        Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        with DagsterInstance.from_config(home) as instance, StepProbe(instance) as probe:
             for name in ("cold", "warm")[: 1 if args.skip_warm else 2]:
                 done = timed(f"{name} run")
                 jobs = run_pipeline(definitions, instance, probe, scale.first_log_date, scale.last_log_date, workspace.tracking_uri)
@@ -80,6 +87,7 @@ def main(argv=None) -> int:
     results_cmp = {}
     done = timed("a. embedding vs bare encode")
     results_cmp["embedding"] = comparisons.embedding_comparison(workspace.warehouse, _step(cold, "comment_embeddings"), device)
+    results_cmp["embedding"]["asset_step_loaded_model"] = _first_embedding_step(cold) == "comment_embeddings"
     done()
     done = timed("b. topic clustering vs BERTopic-style")
     results_cmp["topics"] = comparisons.topic_comparison(workspace.warehouse, workspace.sample / "truth", _step(cold, "interest_topics"))

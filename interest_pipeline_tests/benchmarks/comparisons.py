@@ -130,7 +130,8 @@ def bertopic_style(vectors: np.ndarray) -> np.ndarray:
 def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None) -> dict:
     """Same embeddings (items + comments, the asset's order), project vs BERTopic-style."""
     content = _query(warehouse, CONTENT_SQL).with_row_index("_row")
-    truth = content.select("_row", "content_id", "content_kind").join(_content_truth(truth_dir), on=["content_id", "content_kind"], how="inner").sort("_row")
+    keys = ["content_id", "content_kind"]
+    truth = content.select("_row", *keys).join(_content_truth(truth_dir), on=keys, how="inner").sort("_row")
     scored = truth["_row"].to_numpy()
     true_sub, true_topic = truth["subtopic_id"].to_list(), truth["topic_id"].to_list()
     vectors = series_to_vectors(content["embedding"], 0)

@@ -173,7 +173,9 @@ def markdown(results: dict) -> str:
         lines += [
             "", "## a. Embedding: cold asset vs bare encode", "",
             f"{e['texts']:,} distinct comment texts from the warehouse, {e['device']}, max_seq_length {e['max_seq_length']}; "
-            f"bare model load {e['bare_load_seconds']:.1f} s (not in its rate).", "",
+            f"bare model load {e['bare_load_seconds']:.1f} s (not in its rate); the asset's encode call "
+            + ("includes" if e.get("asset_step_loaded_model") else "does not include")
+            + " the first model load of the process (imports included). Ratio > 1: the asset is faster.", "",
             *embedding_table(e),
         ]
     if "topics" in cmp:

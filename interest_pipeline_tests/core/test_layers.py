@@ -59,3 +59,16 @@ def test_invalid_rules_are_refused():
         TierRules(core_min_share=0.1, secondary_min_share=0.2)
     with pytest.raises(ValueError):
         interest_layers(interactions([("u", "view", REF, "t0", "t0.s0")]), REF, long_half_life_days=0, weights=WEIGHTS)
+
+
+def test_drift_marks_emerging_and_fading_interests_and_scores_the_shift():
+    old = [("u1", "view", REF - dt.timedelta(days=25), "t0", "t0.s0")] * 20
+    new = [("u1", "view", REF - dt.timedelta(days=1), "t1", "t1.s5")] * 6
+    steady = [("u2", "view", REF - dt.timedelta(days=d), "t0", "t0.s0") for d in range(20)]
+    layers = interest_layers(interactions(old + new + steady), REF, long_half_life_days=90, short_half_life_days=3, weights=WEIGHTS)
+    sub = {(r["user_id"], r["node_id"]): r for r in layers.filter(pl.col("level") == "subtopic").iter_rows(named=True)}
+    assert sub[("u1", "t1.s5")]["trend"] == "emerging"
+    assert sub[("u1", "t0.s0")]["trend"] == "fading"
+    assert sub[("u2", "t0.s0")]["trend"] == "stable"
+    assert sub[("u1", "t0.s0")]["drift_score"] > 0.5
+    assert sub[("u2", "t0.s0")]["drift_score"] == pytest.approx(0.0)

@@ -1,10 +1,8 @@
 """Schedules, sensors and automation conditions, evaluated against real definitions."""
 
 import datetime as dt
-import os
 import time
 
-import pytest
 from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context, evaluate_automation_conditions, materialize
 
 from interest_pipeline.definitions import build_definitions, defs

@@ -44,3 +44,12 @@ def test_recovery_scores_fall_for_a_scrambled_assignment(pipeline_run):
     truth = pipeline_run.sample_dir / "truth"
     scores = planted_recovery(shuffled, core.with_columns(pl.col("node_id").shuffle(seed=3)), *(pl.read_csv(truth / n) for n in ("items.csv", "texts.csv", "users.csv")))
     assert scores["subtopic_nmi"] < 0.2 and scores["topic_nmi"] < 0.1
+
+
+def test_users_planted_with_a_new_interest_drift_more(pipeline_run):
+    from interest_pipeline.core.evaluation import drift_separation
+
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
+        layers = conn.execute("SELECT user_id, level, drift_score FROM user_interest_layers").pl()
+    scores = drift_separation(layers, pl.read_csv(pipeline_run.sample_dir / "truth" / "users.csv"))
+    assert scores["drift_score_drifters"] > scores["drift_score_others"] + 0.02, scores

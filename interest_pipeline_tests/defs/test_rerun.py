@@ -62,3 +62,16 @@ def test_rerun_embeds_nothing_new(rerun):
     for asset in ("comment_embeddings", "item_embeddings"):
         assert metadata[asset]["texts_embedded"].value == 0, asset
         assert metadata[asset]["texts_from_cache"].value > 0, asset
+
+
+def test_rerun_keeps_every_cluster_identity(rerun, tmp_path_factory):
+    from mlflow.tracking import MlflowClient
+
+    rerun_warehouse, _ = rerun
+    client = MlflowClient(tracking_uri=f"sqlite:///{rerun_warehouse.parent / 'mlflow.db'}")
+    for name in ("interest_topics", "user_segments"):
+        run = client.search_runs([client.get_experiment_by_name(name).experiment_id])[0]
+        metrics = run.data.metrics
+        assert metrics["stability/fine_matched_share"] == 1.0 and metrics["stability/coarse_matched_share"] == 1.0, name
+        assert metrics["stability/fine_births"] == 0 and metrics["stability/fine_deaths"] == 0, name
+        assert metrics["stability/ari_vs_previous_run"] == pytest.approx(1.0), name

@@ -1,2 +1,2 @@
 def pytest_configure(config):
-    config.addinivalue_line("markers", "pipeline: runs the whole Dagster pipeline on an imported data set (about 25 s, limited to 60 s)")
+    config.addinivalue_line("markers", "pipeline: runs the whole Dagster pipeline on an imported data set (about 25 s each)")

@@ -19,7 +19,8 @@ from interest_pipeline.core.items import read_item_file, validate_items
 from interest_pipeline.importers import import_dataset
 from interest_pipeline_tests.importers.helpers import FIXTURES, validate_import
 
-TIME_LIMIT_S = 60
+# a guard against a hung run, not a speed requirement
+HANG_GUARD_S = 600
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -43,9 +44,9 @@ def test_pipeline_runs_on_imported_fixture(tmp_path, dataset):
     command += [report.days_written[0], report.days_written[-1]]
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     try:
-        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIME_LIMIT_S)
+        done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=HANG_GUARD_S)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the pipeline on the imported fixture took more than {TIME_LIMIT_S} s")
+        pytest.fail(f"the pipeline on the imported fixture did not finish within {HANG_GUARD_S} s")
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ingest_success"] and result["model_success"], result["failures"]

@@ -5,6 +5,7 @@ stored with the cluster tables and shown in the Dagster metadata.
 """
 
 
+import dataclasses
 import time
 from dataclasses import asdict
 from typing import Literal, Optional
@@ -28,12 +29,14 @@ from pydantic import Field
 
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality, two_level_clustering
 from interest_pipeline.core.embedding import series_to_vectors
+from interest_pipeline.core.evaluation import agreement
+from interest_pipeline.core.identity import cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
 from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
-from interest_pipeline.defs.warehouse import read_frame, replace_table
+from interest_pipeline.defs.warehouse import read_frame, replace_table, table_exists
 
 GROUP = "clustering"
 
@@ -51,6 +54,7 @@ class ClusteringConfig(Config):
     n_coarse: Optional[int] = Field(default=None, ge=1, description="Coarse clusters (topics / segment groups); empty = round(sqrt(fine clusters)).")
     assign_noise: bool = Field(default=True, description="Give noise points their nearest cluster (flagged noise_assigned).")
     random_state: int = Field(default=42, description="Seed of the reduction, for repeatable runs.")
+    identity_min_similarity: float = Field(default=0.8, ge=0, le=1, description="A new cluster keeps a previous run's id when their centroids' cosine similarity reaches this.")
     min_silhouette: float = Field(default=0.05, ge=-1, le=1, description="Quality check: warn when the mean silhouette falls below.")
     max_noise_fraction: float = Field(default=0.4, ge=0, le=1, description="Quality check: warn when HDBSCAN leaves more of the points as noise.")
 
@@ -106,6 +110,54 @@ def _log_run(mlflow: MlflowTracking, experiment: str, params: dict, metrics: dic
         for name, frame in tables.items():
             run.log_table(frame, name)
         return run.run_id
+
+
+def _stabilise(
+    result: TwoLevelClustering, vectors: np.ndarray, previous_fine: dict, previous_coarse: dict, min_similarity: float
+) -> tuple[TwoLevelClustering, dict[str, float], dict]:
+    """Renumber the clusters to match the previous run's, and describe what changed."""
+    fine_match = match_clusters(previous_fine, cluster_centroids(vectors, result.fine), min_similarity)
+    coarse_match = match_clusters(previous_coarse, cluster_centroids(vectors, result.coarse), min_similarity)
+    stable = dataclasses.replace(
+        result,
+        fine_raw=relabel(result.fine_raw, fine_match.mapping),
+        fine=relabel(result.fine, fine_match.mapping),
+        coarse=relabel(result.coarse, coarse_match.mapping),
+        fine_to_coarse={fine_match.mapping[f]: coarse_match.mapping[c] for f, c in result.fine_to_coarse.items()},
+    )
+    metrics = {}
+    if previous_fine:
+        metrics = {
+            "fine_matched_share": fine_match.matched_share(len(previous_fine)),
+            "coarse_matched_share": coarse_match.matched_share(len(previous_coarse)),
+            "fine_births": float(len(fine_match.births)),
+            "fine_deaths": float(len(fine_match.deaths)),
+            "coarse_births": float(len(coarse_match.births)),
+            "coarse_deaths": float(len(coarse_match.deaths)),
+        }
+    lineage = {
+        "fine": {"matched": fine_match.matched, "births": fine_match.births, "deaths": fine_match.deaths},
+        "coarse": {"matched": coarse_match.matched, "births": coarse_match.births, "deaths": coarse_match.deaths},
+    }
+    return stable, metrics, lineage
+
+
+def _overlap_changes(previous: pl.DataFrame, current: pl.DataFrame, keys: list[str], column: str, level: int) -> tuple[dict[str, float], dict]:
+    """ARI of the assignments of points present in both runs, and splits / merges among them."""
+    both = previous.select(*keys, pl.col(column).alias("_before")).join(current.select(*keys, pl.col(column).alias("_after")), on=keys)
+    both = both.drop_nulls()
+    if both.height == 0:
+        return {}, {"splits": [], "merges": []}
+    changes = splits_and_merges(
+        np.array([parse_number(v, level) for v in both["_before"]]), np.array([parse_number(v, level) for v in both["_after"]])
+    )
+    metrics = {
+        "ari_vs_previous_run": agreement(both["_before"].to_list(), both["_after"].to_list())["ari"],
+        "points_in_both_runs": float(both.height),
+        "splits": float(len(changes["splits"])),
+        "merges": float(len(changes["merges"])),
+    }
+    return metrics, changes
 
 
 def _quality_check(asset: str, metrics: dict, config: ClusteringConfig) -> AssetCheckResult:
@@ -183,9 +235,18 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
             "FROM comment_embeddings e JOIN tokenized_comments t USING (comment_id) "
             "ORDER BY content_kind DESC, content_id",
         )
+        previous_nodes = read_frame(conn, "SELECT node_id, level, centroid FROM interest_hierarchy WHERE level <> 'root'") if table_exists(conn, "interest_hierarchy") else None
+        previous_assignments = read_frame(conn, "SELECT content_id, content_kind, subtopic_id FROM interest_topics") if table_exists(conn, "interest_topics") else None
     vectors = series_to_vectors(content["embedding"], 0)
     params = config.params()
-    result = two_level_clustering(vectors, params)
+    previous_fine, previous_coarse = {}, {}
+    if previous_nodes is not None and previous_nodes.height:
+        for row in previous_nodes.iter_rows(named=True):
+            target = previous_coarse if row["level"] == "topic" else previous_fine
+            target[parse_number(row["node_id"], 0 if row["level"] == "topic" else 1)] = np.asarray(row["centroid"], dtype=np.float32)
+    result, stability, lineage = _stabilise(
+        two_level_clustering(vectors, params), vectors, previous_fine, previous_coarse, config.identity_min_similarity
+    )
     subtopics, topics = node_ids(result.fine, result.coarse)
     fine_names = {f: subtopic_id(c, f) for f, c in result.fine_to_coarse.items()}
     metrics, per_cluster_named, cluster_map, bars = _quality_metrics(result, vectors, params, fine_names)
@@ -202,6 +263,11 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         pl.Series("membership_probability", result.probabilities),
     )
     summary = hierarchy.drop("centroid").with_columns(pl.col("keywords").list.join(" "))
+    if previous_assignments is not None:
+        overlap, changes = _overlap_changes(previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id", 1)
+        stability.update(overlap)
+        lineage["fine"].update(changes)
+    metrics.update({f"stability/{k}": v for k, v in stability.items()})
     run_params = {
         **asdict(params),
         "model": embedder.cache_key(),
@@ -215,7 +281,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         metrics,
         per_cluster_named,
         {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars, "topic_tree.png": tree_picture},
-        {"hierarchy.json": tree},
+        {"hierarchy.json": tree, "lineage.json": lineage},
         {"cluster_summary.csv": summary},
     )
     assignments = assignments.with_columns(pl.lit(run_id).alias("mlflow_run_id"))
@@ -234,6 +300,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
             "cluster_map": MetadataValue.md(markdown_image(cluster_map, "cluster map")),
             "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per cluster")),
             "runtime_seconds": round(metrics["runtime_seconds"], 2),
+            "stability": MetadataValue.json({k: round(v, 4) for k, v in stability.items()} or {"first_run": True}),
         },
         check_results=[_quality_check("interest_topics", metrics, config)],
     )
@@ -263,10 +330,20 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
     with warehouse.get_connection() as conn:
         users = read_frame(conn, "SELECT user_id, is_cold_start, embedding FROM fused_user_features ORDER BY user_id")
         alpha = conn.execute("SELECT any_value(alpha) FROM fused_user_features").fetchone()[0]
+        previous = read_frame(conn, "SELECT user_id, segment_coarse, segment_fine FROM user_segments") if table_exists(conn, "user_segments") else None
     vectors = series_to_vectors(users["embedding"], 0)
     usable = np.linalg.norm(vectors, axis=1) > 0
     params = config.params()
-    result = two_level_clustering(vectors[usable], params)
+    # Previous segments have no stored centroids: take them from today's vectors of their members.
+    previous_fine, previous_coarse = {}, {}
+    if previous is not None and previous.height:
+        joined = users.select("user_id", pl.Series("_row", np.arange(users.height))).join(previous.drop_nulls(), on="user_id")
+        rows = joined["_row"].to_numpy()
+        previous_fine = cluster_centroids(vectors[rows], np.array([parse_number(v, 1) for v in joined["segment_fine"]]))
+        previous_coarse = cluster_centroids(vectors[rows], np.array([parse_number(v, 0) for v in joined["segment_coarse"]]))
+    result, stability, lineage = _stabilise(
+        two_level_clustering(vectors[usable], params), vectors[usable], previous_fine, previous_coarse, config.identity_min_similarity
+    )
     fine_ids = [None if f == NOISE else f"g{int(c):02d}.f{int(f):03d}" for f, c in zip(result.fine, result.coarse)]
     coarse_ids = [None if c == NOISE else f"g{int(c):02d}" for c in result.coarse]
     fine_names = {f: f"g{c:02d}.f{f:03d}" for f, c in result.fine_to_coarse.items()}
@@ -285,6 +362,11 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
         pl.Series("noise_assigned", full(result.noise_assigned, False), dtype=pl.Boolean),
         pl.Series("membership_probability", full(result.probabilities, 0.0), dtype=pl.Float32),
     )
+    if previous is not None:
+        overlap, changes = _overlap_changes(previous, table, ["user_id"], "segment_fine", 1)
+        stability.update(overlap)
+        lineage["fine"].update(changes)
+    metrics.update({f"stability/{k}": v for k, v in stability.items()})
     summary = table.group_by("segment_coarse", "segment_fine").agg(pl.len().alias("users"), pl.col("is_cold_start").mean().alias("cold_start_share")).sort("segment_fine")
     run_id = _log_run(
         mlflow,
@@ -293,7 +375,10 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
         metrics,
         per_cluster_named,
         {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars},
-        {"segments.json": {c: sorted({f for f, cc in zip(fine_ids, coarse_ids) if cc == c and f}) for c in sorted(set(coarse_ids) - {None})}},
+        {
+            "segments.json": {c: sorted({f for f, cc in zip(fine_ids, coarse_ids) if cc == c and f}) for c in sorted(set(coarse_ids) - {None})},
+            "lineage.json": lineage,
+        },
         {"cluster_summary.csv": summary},
     )
     table = table.with_columns(pl.lit(run_id).alias("mlflow_run_id"))
@@ -308,6 +393,7 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
             "cluster_map": MetadataValue.md(markdown_image(cluster_map, "segment map")),
             "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per segment")),
             "runtime_seconds": round(metrics["runtime_seconds"], 2),
+            "stability": MetadataValue.json({k: round(v, 4) for k, v in stability.items()} or {"first_run": True}),
         },
         check_results=[_quality_check("user_segments", metrics, config)],
     )

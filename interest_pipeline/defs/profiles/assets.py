@@ -37,6 +37,7 @@ class LayerConfig(Config):
     core_min_share: float = Field(default=0.25, gt=0, le=1, description="Share of a user's weight that makes a node core (the top node is always core).")
     secondary_min_share: float = Field(default=0.08, gt=0, le=1, description="Share that makes a non-core node secondary; below it a node is peripheral.")
     max_core: int = Field(default=3, ge=1, description="At most this many core nodes per user and level.")
+    trend_ratio: float = Field(default=2.0, gt=1, description="Short/long share ratio that marks a node emerging (or, inverted, fading).")
     event_weights: dict[str, float] = Field(default=dict(DEFAULT_EVENT_WEIGHTS), description="Weight of one event of each type.")
 
 
@@ -49,7 +50,7 @@ class LayerConfig(Config):
     "and a short-term view, each tiered into core / secondary / peripheral (rules in the README).",
 )
 def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> MaterializeResult:
-    rules = TierRules(config.core_min_share, config.secondary_min_share, config.max_core)
+    rules = TierRules(config.core_min_share, config.secondary_min_share, config.max_core, config.trend_ratio)
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
         interactions = read_frame(conn, INTERACTIONS_SQL)
@@ -69,6 +70,8 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
             "users_without_layers": users.height - users.join(layers.select("user_id").unique(), on="user_id", how="semi").height,
             "mean_core_subtopics": round(subtopic_rows.filter(pl.col("tier_long") == "core").group_by("user_id").len()["len"].mean() or 0.0, 2),
             "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
+            "users_with_emerging_subtopic": int(subtopic_rows.filter(pl.col("trend") == "emerging")["user_id"].n_unique()),
+            "mean_subtopic_drift_score": round(float(subtopic_rows.group_by("user_id").agg(pl.col("drift_score").first())["drift_score"].mean() or 0.0), 3),
             "reference_ts": str(reference_ts),
             "preview": MetadataValue.md(markdown_table(layers.head(12))),
         }

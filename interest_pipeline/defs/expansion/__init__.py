@@ -1,0 +1,1 @@
+"""Expansion: the subtopics each user is likely to take up next."""
