@@ -15,8 +15,8 @@ gets three signals, all in [0, 1]:
 ``score = (w_peers * peers + w_hierarchy * hierarchy + w_similarity * similarity) / sum(w)``, in
 [0, 1]. Per user the candidates with a positive score are ranked by score, ties by subtopic id,
 and the top ``top_n`` kept. The strongest signal is the one with the largest weighted
-contribution (ties: peers, hierarchy, similarity); the reason names it first, then any other
-signal contributing at least ``REASON_SHARE`` of it.
+contribution (ties: peers, hierarchy, similarity), kept as ``strongest_signal``; the reason
+names it first, then any other signal contributing at least ``REASON_SHARE`` of it.
 
 Users without any subtopic layer row in the taxonomy (cold start) get the globally most popular
 subtopics instead: popularity is the share of all users with the subtopic as core or secondary,

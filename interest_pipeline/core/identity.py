@@ -97,3 +97,19 @@ def relabel(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
 def parse_number(node_id: str, level: int) -> int:
     """The cluster number in an id such as ``t03.s012`` (level 0 -> 3, level 1 -> 12)."""
     return int(node_id.split(".")[level][1:])
+
+
+def assign_to_nearest_centroid(
+    vectors: np.ndarray, centroids: np.ndarray, min_similarity: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the most similar centroid per vector (cosine), or -1 below ``min_similarity``.
+
+    Used between re-clusterings: new texts and items join the existing taxonomy without a
+    refit, and what resembles no cluster closely enough stays noise.
+    """
+    if len(vectors) == 0 or len(centroids) == 0:
+        return np.full(len(vectors), NOISE, dtype=np.int64), np.zeros(len(vectors), dtype=np.float32)
+    similarity = _unit(vectors) @ _unit(centroids).T
+    best = similarity.argmax(axis=1)
+    best_similarity = similarity[np.arange(len(vectors)), best].astype(np.float32)
+    return np.where(best_similarity >= min_similarity, best, NOISE).astype(np.int64), best_similarity

@@ -82,7 +82,7 @@ def test_hierarchy_signal_sums_the_shares_of_engaged_core_and_secondary_siblings
     cents = {"t0.s0": axis(1), "t0.s1": axis(0, 1), "t0.s2": axis(0, 0, 1), "t1.s3": axis(0, 0, 0, 1), "t1.s4": axis(0, 0, 0, 0, 1)}
     rows = [("u1", "t0.s0", 0.5, "core"), ("u1", "t0.s1", 0.2, "secondary"), ("u1", "t1.s3", 0.3, "core")]
     mine = of(interest_expansion(layers(rows), hierarchy(cents), weights=ExpansionWeights(0, 1, 0)), "u1")
-    signals = dict(zip(mine["subtopic_id"], mine["hierarchy_signal"]))
+    signals = dict(zip(mine["subtopic_id"], mine["hierarchy_signal"], strict=True))
     assert signals == pytest.approx({"t0.s2": 0.7, "t1.s4": 0.3})
     assert mine["subtopic_id"].to_list() == ["t0.s2", "t1.s4"]
 
@@ -154,6 +154,7 @@ def test_ties_are_broken_by_subtopic_id_and_input_order_does_not_matter():
     assert tied["rank"].to_list() == [tied["rank"][0], tied["rank"][0] + 1]
     shuffled = interest_expansion(layers(rows).sample(fraction=1.0, shuffle=True, seed=3), hierarchy(cents).sample(fraction=1.0, shuffle=True, seed=4))
     assert shuffled.equals(result)
+    assert interest_expansion(layers(rows), hierarchy(cents), chunk_size=1).equals(result)
 
 
 def test_users_without_layers_get_the_most_popular_subtopics():
@@ -175,7 +176,7 @@ def test_users_without_layers_get_the_most_popular_subtopics():
 
 def test_reason_names_the_strongest_signal_first():
     cents = {"t0.s0": axis(1), "t0.s1": axis(0, 1), "t1.s2": axis(0, 0, 1), "t2.s3": axis(1, 0, 0, 0.05)}
-    seg = {u: "g0.f0" for u in ("u1", "a", "b", "c", "d")}
+    seg = dict.fromkeys(("u1", "a", "b", "c", "d"), "g0.f0")
     rows = [("u1", "t0.s0", 1.0, "core")] + [(u, "t1.s2", 1.0, "core") for u in ("a", "b", "c", "d")]
     result = of(interest_expansion(layers(rows), hierarchy(cents), segments(seg)), "u1")
     by_id = {r["subtopic_id"]: r for r in result.iter_rows(named=True)}
@@ -196,7 +197,11 @@ def test_reason_names_the_strongest_signal_first():
 
 @pytest.mark.parametrize(
     "weights",
-    [dict(peers=-0.1, hierarchy=0.6, similarity=0.5), dict(peers=0, hierarchy=0, similarity=0), dict(peers=float("nan"), hierarchy=1, similarity=1)],
+    [
+        {"peers": -0.1, "hierarchy": 0.6, "similarity": 0.5},
+        {"peers": 0.0, "hierarchy": 0.0, "similarity": 0.0},
+        {"peers": float("nan"), "hierarchy": 1.0, "similarity": 1.0},
+    ],
 )
 def test_invalid_weights_are_refused(weights):
     with pytest.raises(ValueError):

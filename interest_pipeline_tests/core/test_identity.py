@@ -39,3 +39,15 @@ def test_splits_and_merges_from_member_overlap():
 def test_relabel_and_parse():
     assert relabel(np.array([0, -1, 2]), {0: 4, 2: 9}).tolist() == [4, -1, 9]
     assert parse_number("t03.s012", 0) == 3 and parse_number("t03.s012", 1) == 12 and parse_number("g01.f007", 1) == 7
+
+
+def test_new_points_join_the_nearest_centroid_or_stay_noise():
+    from interest_pipeline.core.identity import assign_to_nearest_centroid
+
+    centroids = np.vstack([E[0], E[1]])
+    vectors = np.vstack([E[0] + 0.1 * E[2], E[1] * 3, E[2], E[0] + E[3]])
+    labels, similarity = assign_to_nearest_centroid(vectors, centroids, min_similarity=0.8)
+    assert labels.tolist() == [0, 1, -1, -1]
+    assert similarity[0] > 0.99 and similarity[2] == pytest.approx(0.0) and similarity[3] == pytest.approx(0.7071, abs=1e-3)
+    empty, _ = assign_to_nearest_centroid(vectors, np.zeros((0, 4)), 0.5)
+    assert empty.tolist() == [-1, -1, -1, -1]

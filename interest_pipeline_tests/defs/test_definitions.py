@@ -16,7 +16,9 @@ EXPECTED_GROUPS = {
     "interest_topics": "clustering",
     "interest_hierarchy": "clustering",
     "user_segments": "clustering",
+    "incremental_topic_assignments": "clustering",
     "user_interest_layers": "profiles",
+    "interest_expansion": "profiles",
 }
 
 

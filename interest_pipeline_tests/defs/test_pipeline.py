@@ -23,6 +23,8 @@ EXPECTED_TABLES = {
     "interest_hierarchy",
     "user_segments",
     "user_interest_layers",
+    "incremental_topic_assignments",
+    "interest_expansion",
 }
 
 

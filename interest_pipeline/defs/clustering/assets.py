@@ -30,10 +30,10 @@ from pydantic import Field
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality, two_level_clustering
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.evaluation import agreement
-from interest_pipeline.core.identity import cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
+from interest_pipeline.core.identity import assign_to_nearest_centroid, cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
 from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png, topic_tree_png
-from interest_pipeline.defs.conventions import WAREHOUSE_POOL, recluster_on_cadence, stage_tags
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
 from interest_pipeline.defs.warehouse import read_frame, replace_table, table_exists
@@ -396,4 +396,52 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
             "stability": MetadataValue.json({k: round(v, 4) for k, v in stability.items()} or {"first_run": True}),
         },
         check_results=[_quality_check("user_segments", metrics, config)],
+    )
+
+
+class AssignmentConfig(Config):
+    min_similarity: float = Field(default=0.5, ge=-1, le=1, description="Cosine similarity to a subtopic centroid needed to join it; below it a new text stays noise.")
+
+
+@asset(
+    pool=WAREHOUSE_POOL,
+    deps=["interest_topics", "interest_hierarchy", "comment_embeddings", "item_embeddings"],
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
+    kinds={"duckdb", "polars"},
+    description="Between re-clusterings, items and texts that arrived after the last clustering join the existing "
+    "taxonomy by their nearest subtopic centroid (no refit); below the similarity threshold they stay noise.",
+)
+def incremental_topic_assignments(config: AssignmentConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    with warehouse.get_connection() as conn:
+        nodes = read_frame(
+            conn, "SELECT node_id, parent_id, centroid, mlflow_run_id FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id"
+        )
+        new_content = read_frame(
+            conn,
+            "SELECT c.content_id, c.content_kind, c.embedding FROM ("
+            " SELECT item_id AS content_id, 'item' AS content_kind, embedding FROM item_embeddings"
+            " UNION ALL SELECT comment_id, 'comment', embedding FROM comment_embeddings) c"
+            " ANTI JOIN interest_topics t ON t.content_id = c.content_id AND t.content_kind = c.content_kind"
+            " ORDER BY c.content_kind DESC, c.content_id",
+        )
+    labels, similarity = assign_to_nearest_centroid(
+        series_to_vectors(new_content["embedding"], 0), series_to_vectors(nodes["centroid"], 0), config.min_similarity
+    )
+    node_ids, parents = nodes["node_id"].to_list(), nodes["parent_id"].to_list()
+    table = new_content.select("content_id", "content_kind").with_columns(
+        pl.Series("subtopic_id", [node_ids[i] if i != NOISE else None for i in labels], dtype=pl.String),
+        pl.Series("topic_id", [parents[i] if i != NOISE else None for i in labels], dtype=pl.String),
+        pl.Series("similarity", similarity),
+        pl.Series("is_noise", labels == NOISE),
+        pl.lit(nodes["mlflow_run_id"][0] if nodes.height else None, dtype=pl.String).alias("taxonomy_mlflow_run_id"),
+    )
+    with warehouse.get_connection() as conn:
+        replace_table(conn, "incremental_topic_assignments", table)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "assigned": int((~table["is_noise"]).sum()),
+            "left_as_noise": int(table["is_noise"].sum()),
+            "min_similarity": config.min_similarity,
+        }
     )

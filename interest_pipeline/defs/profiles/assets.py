@@ -17,14 +17,20 @@ GROUP = "profiles"
 
 # Item events count through the item's subtopic, texts (reviews, searches) through their own.
 INTERACTIONS_SQL = """
+WITH assignments AS (
+    -- the last clustering, plus what arrived since and joined by nearest centroid
+    SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics
+    UNION ALL
+    SELECT content_id, content_kind, topic_id, subtopic_id FROM incremental_topic_assignments WHERE NOT is_noise
+)
 SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
 FROM raw_behavior_logs e
-JOIN interest_topics t ON t.content_kind = 'item' AND t.content_id = e.item_id
+JOIN assignments t ON t.content_kind = 'item' AND t.content_id = e.item_id
 WHERE t.subtopic_id IS NOT NULL
 UNION ALL
 SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
 FROM raw_behavior_logs e
-JOIN interest_topics t ON t.content_kind = 'comment' AND t.content_id = e.event_id
+JOIN assignments t ON t.content_kind = 'comment' AND t.content_id = e.event_id
 WHERE t.subtopic_id IS NOT NULL
 -- a fixed order makes the floating-point sums, and so re-runs, identical
 ORDER BY user_id, event_ts, subtopic_id, event_type
@@ -43,7 +49,7 @@ class LayerConfig(Config):
 
 @asset(
     pool=WAREHOUSE_POOL,
-    deps=["raw_behavior_logs", "interest_topics", "fused_user_features"],
+    deps=["raw_behavior_logs", "interest_topics", "incremental_topic_assignments", "fused_user_features"],
     group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="Per user, weights over topics and subtopics from their time-decayed activity, with a long-term "
