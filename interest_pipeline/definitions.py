@@ -35,6 +35,7 @@ DEFAULTS = {
     "INTEREST_PIPELINE_LANDING_DIR": "data/landing",
     "INTEREST_PIPELINE_MODEL": SentenceEmbedder.model_fields["model"].default,
     "INTEREST_PIPELINE_DEVICE": "auto",
+    "INTEREST_PIPELINE_PRECISION": "float32",
     "MLFLOW_TRACKING_URI": "sqlite:///data/mlflow.db",
     "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": "data/mlflow-artifacts",
 }
@@ -72,7 +73,11 @@ def build_resources() -> dict:
             items_path=setting("INTEREST_PIPELINE_ITEMS_PATH"),
             landing_dir=setting("INTEREST_PIPELINE_LANDING_DIR"),
         ),
-        "embedder": SentenceEmbedder(model=setting("INTEREST_PIPELINE_MODEL"), device=setting("INTEREST_PIPELINE_DEVICE")),
+        "embedder": SentenceEmbedder(
+            model=setting("INTEREST_PIPELINE_MODEL"),
+            device=setting("INTEREST_PIPELINE_DEVICE"),
+            precision=setting("INTEREST_PIPELINE_PRECISION"),
+        ),
         "mlflow": MlflowTracking(
             tracking_uri=setting("MLFLOW_TRACKING_URI"), artifact_root=setting("INTEREST_PIPELINE_MLFLOW_ARTIFACTS")
         ),

@@ -34,15 +34,26 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+PRECISIONS = ("float32", "bfloat16")
+
+
 @functools.lru_cache(maxsize=4)
-def load_model(model: str, device: str, max_seq_length: int | None):
-    """Load once per process; runs and tests reuse the loaded model."""
+def load_model(model: str, device: str, max_seq_length: int | None, precision: str = "float32"):
+    """Load once per process; runs and tests reuse the loaded model.
+
+    ``bfloat16`` runs the model in bf16 (the CPU's AVX-512 bf16 units, or a GPU): faster,
+    with embeddings that stay close to float32 ones (checked by a test); output is float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; use one of {PRECISIONS}")
     # Nothing may be fetched from a hub at run time.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    encoder = SentenceTransformer(resolve_model_path(model), device=resolve_device(device))
+    model_kwargs = {"dtype": torch.bfloat16} if precision == "bfloat16" else None
+    encoder = SentenceTransformer(resolve_model_path(model), device=resolve_device(device), model_kwargs=model_kwargs)
     if max_seq_length:
         encoder.max_seq_length = max_seq_length
     return encoder
@@ -56,10 +67,11 @@ def encode_texts(encoder, texts: Sequence[str], batch_size: int = 64) -> np.ndar
         list(texts),
         batch_size=batch_size,
         normalize_embeddings=True,
-        convert_to_numpy=True,
+        convert_to_tensor=True,
         show_progress_bar=False,
     )
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+    # numpy has no bfloat16: convert on the torch side
+    return np.ascontiguousarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
 
 def text_hashes(texts: Sequence[str]) -> list[str]:

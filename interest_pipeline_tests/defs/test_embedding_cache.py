@@ -52,3 +52,18 @@ def test_no_texts_gives_an_empty_result(tmp_path, embedder):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
         outcome = embed_with_cache(conn, [], embedder.cache_key(), embedder.encode)
     assert outcome.vectors.shape[0] == 0 and outcome.n_embedded == 0 and outcome.n_distinct == 0
+
+
+def test_bfloat16_embeddings_stay_close_to_float32(small_sample):
+    """The quality guard of the faster precision: mean cosine to float32 at least 0.98."""
+    import polars as pl
+
+    texts = pl.concat(
+        [pl.read_csv(p, infer_schema=False).select("text") for p in sorted((small_sample / "events").glob("*.csv"))]
+    )["text"].drop_nulls().unique(maintain_order=True).head(300).to_list()
+    reference = SentenceEmbedder(device="cpu").encode(texts)
+    fast = SentenceEmbedder(device="cpu", precision="bfloat16").encode(texts)
+    cosine = (reference * fast).sum(axis=1)
+    assert len(texts) >= 100
+    assert cosine.mean() >= 0.98 and cosine.min() >= 0.9, (cosine.mean(), cosine.min())
+    assert SentenceEmbedder(precision="bfloat16").cache_key() != SentenceEmbedder().cache_key()
