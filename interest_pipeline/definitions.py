@@ -16,6 +16,7 @@ from interest_pipeline.defs import jobs
 from interest_pipeline.defs.automation import interest_automation_sensor
 from interest_pipeline.defs.clustering import assets as clustering_assets
 from interest_pipeline.defs.clustering import checks as clustering_checks
+from interest_pipeline.defs.evaluation import assets as evaluation_assets
 from interest_pipeline.defs.expansion import assets as expansion_assets
 from interest_pipeline.defs.features import assets as feature_assets
 from interest_pipeline.defs.ingest import assets as ingest_assets
@@ -46,7 +47,7 @@ def setting(name: str):
     return EnvVar(name) if os.environ.get(name) else DEFAULTS[name]
 
 
-_stage_modules = [ingest_assets, text_assets, feature_assets, clustering_assets, profile_assets, expansion_assets]
+_stage_modules = [ingest_assets, text_assets, feature_assets, clustering_assets, profile_assets, expansion_assets, evaluation_assets]
 _check_modules = [ingest_checks, text_checks, clustering_checks, profile_checks]
 
 

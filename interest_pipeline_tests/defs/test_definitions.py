@@ -19,6 +19,7 @@ EXPECTED_GROUPS = {
     "incremental_topic_assignments": "clustering",
     "user_interest_layers": "profiles",
     "interest_expansion": "profiles",
+    "interest_evaluation": "profiles",
 }
 
 

@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "user_interest_layers",
     "incremental_topic_assignments",
     "interest_expansion",
+    "interest_evaluation",
 }
 
 

@@ -111,16 +111,34 @@ def dagster_ui(pipeline_run, tmp_path):
         log.close()
 
 
-def wait_for_run(port: int, timeout: float = 240) -> dict:
+def wait_for_run(port: int, asset: str, timeout: float = 300) -> dict:
     deadline = time.time() + timeout
-    query = "{ runsOrError(limit: 5) { ... on Runs { results { runId status assetSelection { path } } } } }"
+    query = "{ runsOrError(limit: 10) { ... on Runs { results { runId status assetSelection { path } } } } }"
     while time.time() < deadline:
         runs = graphql(port, query)["runsOrError"]["results"]
-        finished = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        finished = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED") and [asset] in [a["path"] for a in r["assetSelection"]]]
         if finished:
             return finished[0]
         time.sleep(2)
-    pytest.fail("the run launched from the UI did not finish in time")
+    pytest.fail(f"the run of {asset} launched from the UI did not finish in time")
+
+
+def materialize_from_asset_page(page, port: int, asset: str, screenshot: str | None = None) -> None:
+    page.goto(f"http://127.0.0.1:{port}/assets/{asset}", wait_until="networkidle")
+    dismiss_welcome_dialog(page)
+    materialize = page.locator("button", has_text="Materialize").first
+    materialize.wait_for(timeout=60_000)
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)
+    materialize.click()
+    # This instance has not recorded the upstream assets (the warehouse was copied in),
+    # so the UI asks before launching.
+    confirm = page.get_by_role("button", name="Confirm", exact=True)
+    try:
+        confirm.wait_for(timeout=10_000)
+        confirm.click()
+    except Exception:
+        pass
 
 
 def dismiss_welcome_dialog(page) -> None:
@@ -150,25 +168,25 @@ def test_ui_lists_every_asset_and_materializes_one(dagster_ui):
         page.wait_for_timeout(3000)
         page.screenshot(path=str(SCREENSHOTS / "asset_graph.png"), full_page=True)
 
-        page.goto(f"http://127.0.0.1:{port}/assets/tokenized_comments", wait_until="networkidle")
-        dismiss_welcome_dialog(page)
-        materialize = page.locator("button", has_text="Materialize").first
-        materialize.wait_for(timeout=60_000)
-        page.screenshot(path=str(SCREENSHOTS / "asset_page.png"), full_page=True)
-        materialize.click()
-        # This instance has not recorded the upstream logs (the warehouse was copied in),
-        # so the UI asks before launching.
-        confirm = page.get_by_role("button", name="Confirm", exact=True)
-        try:
-            confirm.wait_for(timeout=10_000)
-            confirm.click()
-        except Exception:
-            pass
-        run = wait_for_run(port)
+        materialize_from_asset_page(page, port, "tokenized_comments", screenshot="asset_page.png")
+        run = wait_for_run(port, "tokenized_comments")
         assert run["status"] == "SUCCESS", run
-        assert ["tokenized_comments"] in [a["path"] for a in run["assetSelection"]]
 
         page.goto(f"http://127.0.0.1:{port}/runs/{run['runId']}", wait_until="networkidle")
         page.get_by_text("Success").first.wait_for(timeout=60_000)
         page.screenshot(path=str(SCREENSHOTS / "run_launched_from_ui.png"), full_page=True)
+
+        # a clustering asset: its pictures (cluster map, silhouette bars) must render in the UI
+        materialize_from_asset_page(page, port, "user_segments")
+        assert wait_for_run(port, "user_segments")["status"] == "SUCCESS"
+        page.goto(f"http://127.0.0.1:{port}/assets/user_segments", wait_until="networkidle")
+        page.get_by_text("mlflow_run_id").first.wait_for(timeout=60_000)
+        for label in ("Show Markdown", "Show markdown"):
+            if page.get_by_text(label).count():
+                page.get_by_text(label).first.click()
+                break
+        picture = page.locator('img[src^="data:image/png"]').first
+        picture.wait_for(timeout=30_000)
+        assert picture.evaluate("img => img.naturalWidth") > 100  # decoded, not a broken image
+        page.screenshot(path=str(SCREENSHOTS / "cluster_picture_in_ui.png"), full_page=True)
         browser.close()

@@ -1,0 +1,237 @@
+"""Time-based hold-out: split behaviour logs at a cutoff and score items with several methods.
+
+Every scoring function returns a users x items float matrix whose rows follow ``user_ids``
+and whose columns follow ``item_ids``; only train-period events (before the cutoff) may be
+passed to them. Relevance and exclusion matrices come from :func:`interaction_matrix`.
+
+Rules:
+
+- train = events with ``event_ts < cutoff``; test = events with ``event_ts >= cutoff``;
+- an item is relevant for a user when the user has a test-period event of one of
+  ``RELEVANT_EVENT_TYPES`` on it. ``view`` is left out (an impression says little about
+  interest and is largely driven by what was shown), ``search`` has no item;
+- items the user had any event on (views included) in the train period are excluded from
+  the user's candidates (``exclude``): the task is to find new items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from interest_pipeline.core.embedding import l2_normalise
+from interest_pipeline.core.features import (
+    DEFAULT_EVENT_WEIGHTS,
+    user_behavior_vectors,
+    user_text_vectors,
+)
+from interest_pipeline.core.layers import interest_layers
+
+RELEVANT_EVENT_TYPES: tuple[str, ...] = ("click", "favorite", "add_to_cart", "purchase", "rate", "review")
+
+
+def cutoff_at_fraction(events: pl.DataFrame, fraction: float) -> dt.datetime:
+    """The time ``fraction`` of the way from the first to the last event."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    if events.height == 0:
+        raise ValueError("no events to split")
+    first, last = events["event_ts"].min(), events["event_ts"].max()
+    return first + (last - first) * fraction
+
+
+def split_by_cutoff(events: pl.DataFrame, cutoff: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(train, test): events strictly before the cutoff, and from the cutoff on."""
+    before = pl.col("event_ts") < pl.lit(cutoff, dtype=events.schema["event_ts"])
+    return events.filter(before), events.filter(~before)
+
+
+def interaction_matrix(
+    events: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str], event_types: Sequence[str] | None = None
+) -> np.ndarray:
+    """users x items booleans: True where the user has an event (of ``event_types``, all when None) on the item."""
+    out = np.zeros((len(user_ids), len(item_ids)), dtype=bool)
+    rows = events.filter(pl.col("item_id").is_not_null())
+    if event_types is not None:
+        rows = rows.filter(pl.col("event_type").is_in(list(event_types)))
+    u, i = _positions(rows, user_ids, item_ids)
+    out[u, i] = True
+    return out
+
+
+def _positions(rows: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the (user_id, item_id) pairs of ``rows`` that both exist."""
+    users = pl.DataFrame({"user_id": list(user_ids), "_u": np.arange(len(user_ids))}, schema={"user_id": pl.String, "_u": pl.Int64})
+    items = pl.DataFrame({"item_id": list(item_ids), "_i": np.arange(len(item_ids))}, schema={"item_id": pl.String, "_i": pl.Int64})
+    joined = rows.join(users, on="user_id", how="inner").join(items, on="item_id", how="inner")
+    return joined["_u"].to_numpy(), joined["_i"].to_numpy()
+
+
+def _item_weights(
+    train: pl.DataFrame, item_ids: Sequence[str], weights: dict[str, float], group_column: str | None = None, n_groups: int = 1
+) -> np.ndarray:
+    """Event-type-weighted event counts per item (per group when ``group_column`` is given)."""
+    rows = train.filter(pl.col("item_id").is_not_null() & pl.col("event_type").is_in(list(weights)))
+    items = pl.DataFrame({"item_id": list(item_ids), "_i": np.arange(len(item_ids))}, schema={"item_id": pl.String, "_i": pl.Int64})
+    joined = rows.join(items, on="item_id", how="inner")
+    w = joined["event_type"].replace_strict(weights, return_dtype=pl.Float64).to_numpy()
+    out = np.zeros((n_groups, len(item_ids)))
+    g = np.zeros(joined.height, dtype=np.int64) if group_column is None else joined[group_column].to_numpy()
+    np.add.at(out, (g, joined["_i"].to_numpy()), w)
+    return out
+
+
+def random_scores(n_users: int, n_items: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n_users, n_items))
+
+
+def popularity_scores(
+    train: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str], weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS
+) -> np.ndarray:
+    """Every user gets the same row: the items' event-type-weighted train-period popularity."""
+    return np.repeat(_item_weights(train, item_ids, weights), len(user_ids), axis=0)
+
+
+def mean_embedding_scores(
+    train: pl.DataFrame,
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    item_vectors: np.ndarray,
+    reference_ts: dt.datetime,
+    half_life_days: float = 90.0,
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+) -> np.ndarray:
+    """One vector per user (X_u: decayed, weighted mean of train-period item embeddings) . items."""
+    user_matrix = _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights)
+    return user_matrix @ l2_normalise(item_vectors).T.astype(np.float64)
+
+
+def _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights) -> np.ndarray:
+    item_events = train.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
+    users, vectors = user_behavior_vectors(item_events, list(item_ids), item_vectors, reference_ts, half_life_days, weights)
+    return _align(users, vectors, user_ids, item_vectors.shape[1])
+
+
+def _align(users: list[str], vectors: np.ndarray, user_ids: Sequence[str], dim: int) -> np.ndarray:
+    """Rows of ``vectors`` (for ``users``) reordered to ``user_ids``; zeros for users without one."""
+    out = np.zeros((len(user_ids), dim), dtype=np.float64)
+    position = {u: i for i, u in enumerate(users)}
+    for row, user in enumerate(user_ids):
+        if user in position:
+            out[row] = vectors[position[user]]
+    return out
+
+
+def kmeans_segment_scores(
+    train: pl.DataFrame,
+    train_comments: pl.DataFrame,
+    comment_vectors: np.ndarray,
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    item_vectors: np.ndarray,
+    n_clusters: int,
+    reference_ts: dt.datetime,
+    seed: int = 0,
+    half_life_days: float = 90.0,
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+) -> tuple[np.ndarray, np.ndarray]:
+    """K-Means segments on [X_u, X_t]; items scored by their popularity within the user's segment.
+
+    X_u as in :func:`mean_embedding_scores`, X_t the decayed mean of the user's train-period
+    comment embeddings (``train_comments``: user_id, event_ts, rows aligned with
+    ``comment_vectors``), zeros when the user wrote none. Users in ``user_ids`` are clustered
+    (those without any train activity get zeros and fall into the nearest segment). Ties
+    within a segment are broken by global popularity (scaled below one segment event).
+    Returns the scores and each user's segment.
+    """
+    from sklearn.cluster import KMeans
+
+    behaviour = _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights)
+    text_users, text_vectors = user_text_vectors(train_comments, comment_vectors, reference_ts, half_life_days)
+    text = _align(text_users, text_vectors, user_ids, comment_vectors.shape[1] if comment_vectors.ndim == 2 and comment_vectors.shape[1] else item_vectors.shape[1])
+    features = np.hstack([behaviour, text])
+    k = max(1, min(int(n_clusters), len(user_ids)))
+    segments = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(features) if len(user_ids) else np.zeros(0, dtype=np.int64)
+    segment_of = pl.DataFrame({"user_id": list(user_ids), "_segment": segments.astype(np.int64)}, schema={"user_id": pl.String, "_segment": pl.Int64})
+    rows = train.join(segment_of, on="user_id", how="inner")
+    per_segment = _item_weights(rows, item_ids, weights, "_segment", k)
+    overall = _item_weights(train, item_ids, weights)[0]
+    tie_break = overall / (overall.max() + 1.0) * min(weights.values(), default=1.0) * 0.5
+    return per_segment[segments] + tie_break[None, :], segments
+
+
+def interest_layer_scores(
+    train: pl.DataFrame,
+    content_topics: pl.DataFrame,
+    subtopic_centroids: pl.DataFrame,
+    centroid_vectors: np.ndarray,
+    user_ids: Sequence[str],
+    item_ids: Sequence[str],
+    item_vectors: np.ndarray,
+    reference_ts: dt.datetime,
+    long_half_life_days: float = 90.0,
+    membership_bonus: float = 0.1,
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+) -> np.ndarray:
+    """Multi-interest scores from train-period interest layers.
+
+    Layers come from :func:`interest_layers` over the train events mapped to subtopics
+    (item events through the item's subtopic, comment events through the comment's, as the
+    profiles do). For user u and item i::
+
+        score(u, i) = max over u's subtopics s of share_long(u, s) * (cos(i, centroid_s) + bonus * [i in s])
+
+    so each interest is matched on its own, not through one averaged vector. ``content_topics``
+    has content_id, content_kind ('item'/'comment'), topic_id, subtopic_id; train events need
+    event_id for comments. ``subtopic_centroids`` has node_id, rows aligned with
+    ``centroid_vectors``. Users without any layer get 0 for every item.
+    """
+    interactions = _topic_interactions(train, content_topics)
+    n_users, n_items = len(user_ids), len(item_ids)
+    scores = np.zeros((n_users, n_items))
+    if interactions.height == 0 or subtopic_centroids.height == 0:
+        return scores
+    layers = interest_layers(interactions, reference_ts, long_half_life_days, long_half_life_days, weights=weights)
+    shares = layers.filter(pl.col("level") == "subtopic").select("user_id", "node_id", "share_long")
+    node_position = {n: i for i, n in enumerate(subtopic_centroids["node_id"].to_list())}
+    user_position = {u: i for i, u in enumerate(user_ids)}
+    share_matrix = np.zeros((n_users, len(node_position)))
+    for user, node, share in shares.iter_rows():
+        if user in user_position and node in node_position:
+            share_matrix[user_position[user], node_position[node]] = share
+
+    similarity = l2_normalise(centroid_vectors).astype(np.float64) @ l2_normalise(item_vectors).T.astype(np.float64)
+    item_subtopic = dict(
+        content_topics.filter((pl.col("content_kind") == "item") & pl.col("subtopic_id").is_not_null())
+        .select("content_id", "subtopic_id")
+        .iter_rows()
+    )
+    for column, item in enumerate(item_ids):
+        node = item_subtopic.get(item)
+        if node in node_position:
+            similarity[node_position[node], column] += membership_bonus
+
+    best = np.full((n_users, n_items), -np.inf)
+    for s in range(share_matrix.shape[1]):
+        holders = share_matrix[:, s] > 0
+        if holders.any():
+            best[holders] = np.maximum(best[holders], share_matrix[holders, s : s + 1] * similarity[s][None, :])
+    return np.where(np.isfinite(best), best, 0.0)
+
+
+def _topic_interactions(train: pl.DataFrame, content_topics: pl.DataFrame) -> pl.DataFrame:
+    """Train events with the topic and subtopic of their item or comment (rows without one dropped)."""
+    topics = content_topics.filter(pl.col("subtopic_id").is_not_null()).select("content_id", "content_kind", "topic_id", "subtopic_id")
+    columns = ["user_id", "event_type", "event_ts", "topic_id", "subtopic_id"]
+    by_item = train.filter(pl.col("item_id").is_not_null()).join(
+        topics.filter(pl.col("content_kind") == "item"), left_on="item_id", right_on="content_id", how="inner"
+    ).select(columns)
+    parts = [by_item]
+    if "event_id" in train.columns:
+        parts.append(
+            train.join(topics.filter(pl.col("content_kind") == "comment"), left_on="event_id", right_on="content_id", how="inner").select(columns)
+        )
+    return pl.concat(parts).sort("user_id", "event_ts", "subtopic_id", "event_type")

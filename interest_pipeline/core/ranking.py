@@ -1,0 +1,152 @@
+"""Ranking metrics for offline evaluation of recommendations (binary relevance).
+
+Conventions, shared by every function here:
+
+- ``scores`` is a users x items matrix, higher is better; an item's rank is its position when
+  a user's candidates are sorted by descending score, ties broken by item order (stable sort);
+- ``relevant`` is a users x items boolean matrix (dense or scipy sparse);
+- ``exclude`` (optional, same shape) marks items that are no candidates for a user, typically
+  those the user already interacted with before the cutoff: they are removed from the ranking
+  and are never relevant;
+- per-user metrics are averaged over the users with at least one relevant candidate.
+
+Definitions, for a user with relevant set R among the candidates and rel_i = 1 when the item
+at rank i (1-based) is relevant:
+
+- precision@K = sum_{i<=K} rel_i / K
+- recall@K = sum_{i<=K} rel_i / |R|
+- MAP@K: AP@K = sum_{i<=K} precision@i * rel_i / min(K, |R|), averaged over users
+- nDCG@K = DCG@K / IDCG@K, DCG@K = sum_{i<=K} rel_i / log2(i + 1), IDCG@K the DCG of a ranking
+  with all min(K, |R|) relevant items first
+- AUC: probability that a relevant candidate scores above a non-relevant one, ties counting
+  half (Mann-Whitney); users whose candidates are all relevant have no AUC and are skipped
+- MRR: mean of 1 / rank of the first relevant candidate over the full ranking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+RANK_METRICS: tuple[str, ...] = ("precision", "recall", "map", "ndcg")
+
+
+def as_bool_matrix(matrix, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """A dense boolean array from a dense or scipy sparse matrix (None: all False of ``shape``)."""
+    if matrix is None:
+        if shape is None:
+            raise ValueError("shape is needed when the matrix is None")
+        return np.zeros(shape, dtype=bool)
+    if sp.issparse(matrix):
+        matrix = matrix.toarray()
+    return np.asarray(matrix) != 0
+
+
+def metric_names(ks: Sequence[int] = (5, 10, 20)) -> list[str]:
+    """The keys :func:`evaluate_rankings` returns, in a fixed order."""
+    return [f"{metric}@{k}" for metric in RANK_METRICS for k in ks] + ["auc", "mrr"]
+
+
+def ranked_relevance(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """Per user, the relevance (bool) of the items in rank order; NaN or -inf scores rank last."""
+    safe = np.where(np.isnan(scores), -np.inf, scores)
+    order = np.argsort(-safe, axis=1, kind="stable")
+    return np.take_along_axis(relevant, order, axis=1)
+
+
+def precision_at_k(ranked: np.ndarray, k: int) -> np.ndarray:
+    return ranked[:, :k].sum(axis=1) / k
+
+
+def recall_at_k(ranked: np.ndarray, k: int, n_relevant: np.ndarray) -> np.ndarray:
+    return ranked[:, :k].sum(axis=1) / np.maximum(n_relevant, 1)
+
+
+def average_precision_at_k(ranked: np.ndarray, k: int, n_relevant: np.ndarray) -> np.ndarray:
+    top = ranked[:, :k].astype(np.float64)
+    positions = np.arange(1, top.shape[1] + 1)
+    precision_at_i = np.cumsum(top, axis=1) / positions
+    return (precision_at_i * top).sum(axis=1) / np.maximum(np.minimum(k, n_relevant), 1)
+
+
+def ndcg_at_k(ranked: np.ndarray, k: int, n_relevant: np.ndarray) -> np.ndarray:
+    top = ranked[:, :k].astype(np.float64)
+    discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    dcg = (top * discounts).sum(axis=1)
+    ideal_discounts = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(2, k + 2)))])
+    idcg = ideal_discounts[np.minimum(k, n_relevant)]
+    return np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+
+
+def reciprocal_rank(ranked: np.ndarray) -> np.ndarray:
+    hit = ranked.any(axis=1)
+    first = np.argmax(ranked, axis=1) + 1
+    return np.where(hit, 1.0 / first, 0.0)
+
+
+def user_auc(scores: np.ndarray, relevant: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Per user AUC over their candidates, ties counting half; NaN without both classes."""
+    out = np.full(scores.shape[0], np.nan)
+    for u in range(scores.shape[0]):
+        mask = candidates[u]
+        labels = relevant[u, mask]
+        n_pos = int(labels.sum())
+        n_neg = int(labels.size - n_pos)
+        if n_pos == 0 or n_neg == 0:
+            continue
+        ranks = rankdata(scores[u, mask], method="average")
+        out[u] = (ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    return out
+
+
+def evaluate_rankings(
+    scores: np.ndarray,
+    relevant,
+    exclude=None,
+    ks: Sequence[int] = (5, 10, 20),
+) -> dict[str, float]:
+    """Mean precision/recall/MAP/nDCG at each K, AUC and MRR over users with a relevant candidate.
+
+    Returns NaN for every metric when no user has a relevant candidate.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError("scores must be a users x items matrix")
+    relevant = as_bool_matrix(relevant)
+    excluded = as_bool_matrix(exclude, scores.shape)
+    if relevant.shape != scores.shape or excluded.shape != scores.shape:
+        raise ValueError(f"shapes differ: scores {scores.shape}, relevant {relevant.shape}, exclude {excluded.shape}")
+    if any(int(k) < 1 for k in ks):
+        raise ValueError("every K must be at least 1")
+    candidates = ~excluded
+    relevant = relevant & candidates
+    n_relevant = relevant.sum(axis=1)
+    users = n_relevant > 0
+    names = metric_names(ks)
+    if not users.any():
+        return {name: float("nan") for name in names}
+    s, r, c, n = scores[users], relevant[users], candidates[users], n_relevant[users]
+    ranked = ranked_relevance(np.where(c, s, -np.inf), r)
+    result: dict[str, float] = {}
+    per_metric = {
+        "precision": lambda k: precision_at_k(ranked, k),
+        "recall": lambda k: recall_at_k(ranked, k, n),
+        "map": lambda k: average_precision_at_k(ranked, k, n),
+        "ndcg": lambda k: ndcg_at_k(ranked, k, n),
+    }
+    for metric in RANK_METRICS:
+        for k in ks:
+            result[f"{metric}@{k}"] = float(np.mean(per_metric[metric](int(k))))
+    auc = user_auc(s, r, c)
+    result["auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan")
+    result["mrr"] = float(np.mean(reciprocal_rank(ranked)))
+    return result
+
+
+def users_evaluated(relevant, exclude=None) -> int:
+    """How many users :func:`evaluate_rankings` averages over."""
+    relevant = as_bool_matrix(relevant)
+    return int((relevant & ~as_bool_matrix(exclude, relevant.shape)).any(axis=1).sum())
