@@ -101,6 +101,8 @@ def summary(args: argparse.Namespace) -> int:
         for table in tables:
             count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             print(f"  {table:28s} {count:>9,d} rows")
+        if "interest_evaluation" in tables:
+            print_evaluation(conn)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.tracking import MlflowClient
 
@@ -128,6 +130,22 @@ def summary(args: argparse.Namespace) -> int:
         "\nOpen the MLflow UI:   mlflow ui --backend-store-uri " + tracking + " --host 127.0.0.1 --port 5000"
     )
     return 0
+
+
+def print_evaluation(conn) -> None:
+    """The hold-out evaluation as methods x a few headline metrics."""
+    metrics = ["precision@10", "recall@20", "map@10", "ndcg@10", "auc", "mrr"]
+    rows = conn.execute(
+        "SELECT method, metric, value, any_value(cutoff) OVER (), any_value(n_users_scored) OVER () FROM interest_evaluation"
+    ).fetchall()
+    if not rows:
+        return
+    values = {(m, k): v for m, k, v, _, _ in rows}
+    methods = list(dict.fromkeys(m for m, *_ in rows))
+    print(f"\nhold-out evaluation (cutoff {rows[0][3]}, {rows[0][4]} users):")
+    print("  " + f"{'method':18s}" + "".join(f"{k:>13s}" for k in metrics))
+    for method in methods:
+        print("  " + f"{method:18s}" + "".join(f"{values.get((method, k), float('nan')):13.4f}" for k in metrics))
 
 
 def print_recovery(warehouse: str, truth_dir: Path) -> None:
