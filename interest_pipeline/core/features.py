@@ -94,7 +94,10 @@ def user_behavior_vectors(
     user_index = known["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     rows = known["item_id"].replace_strict(position, return_dtype=pl.Int64).to_numpy()
     weight = event_type_weights(known["event_type"], weights) * decay_weights(known["event_ts"], reference_ts, half_life_days)
-    return users, weighted_group_means(user_index, len(users), item_vectors[rows], weight)
+    # users x items weights times the item vectors: memory grows with users and items, not
+    # with events (one 384-d row per event would cost gigabytes at millions of events)
+    user_item = sp.csr_matrix((weight, (user_index, rows)), shape=(len(users), len(item_ids)))
+    return users, l2_normalise(np.asarray(user_item @ item_vectors.astype(np.float64)))
 
 
 def user_text_vectors(

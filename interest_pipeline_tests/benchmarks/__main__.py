@@ -12,7 +12,6 @@ import argparse
 import datetime as dt
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,14 +21,15 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 from interest_pipeline_tests.benchmarks import comparisons, report  # noqa: E402
 from interest_pipeline_tests.benchmarks.measure import StepProbe  # noqa: E402
-from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_pipeline, timed  # noqa: E402
-from interest_pipeline_tests.benchmarks.scales import SCALES, spec_as_dict, write_sample  # noqa: E402
+from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_pipeline, temporary_instance, timed  # noqa: E402
+from interest_pipeline_tests.benchmarks.scales import SCALES, Scale, spec_as_dict, write_sample  # noqa: E402
 
 
 def _parse(argv) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m interest_pipeline_tests.benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser = argparse.ArgumentParser(
+        prog="python -m interest_pipeline_tests.benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", choices=list(SCALES), default="small")
     parser.add_argument("--out", type=Path, help="output folder (default: data/benchmarks/<scale>)")
     parser.add_argument("--skip-warm", action="store_true", help="skip the second (warm) run")
     parser.add_argument("--device", default="auto", help="embedding device: auto (GPU when present), cpu, cuda")
@@ -46,55 +46,55 @@ def _first_embedding_step(run: dict) -> str | None:
     return next((k for k in keys if k in ("comment_embeddings", "item_embeddings")), None)
 
 
+def _runs_and_embedding(scale: Scale, workspace: Workspace, device: str, warm: bool) -> tuple[list[dict], dict]:
+    """The cold run, the bare encode right after it (similar conditions), then the warm run."""
+    from interest_pipeline.definitions import build_definitions
+
+    definitions = build_definitions(workspace.resources(device))
+    runs, embedding = [], {}
+    with temporary_instance() as instance, StepProbe(instance) as probe:
+        for name in ("cold", "warm") if warm else ("cold",):
+            done = timed(f"{name} run")
+            jobs = run_pipeline(definitions, instance, probe, scale.first_log_date, scale.last_log_date, workspace.tracking_uri)
+            runs.append({"name": name, "jobs": [j.as_dict() for j in jobs]})
+            done()
+            if name == "cold":
+                done = timed("a. embedding vs bare encode")
+                embedding = comparisons.embedding_comparison(workspace.warehouse, _step(runs[0], "comment_embeddings"), device)
+                embedding["asset_step_loaded_model"] = _first_embedding_step(runs[0]) == "comment_embeddings"
+                done()
+    return runs, embedding
+
+
+def _clustering_comparisons(workspace: Workspace, cold: dict) -> dict:
+    truth = workspace.sample / "truth"
+    done = timed("b. topic clustering vs BERTopic-style")
+    topics = comparisons.topic_comparison(workspace.warehouse, truth, _step(cold, "interest_topics"))
+    done()
+    done = timed("c. user segmentation vs K-Means")
+    segments = comparisons.segment_comparison(workspace.warehouse, truth, _step(cold, "user_segments"))
+    done()
+    return {"topics": topics, "segments": segments}
+
+
 def main(argv=None) -> int:
     args = _parse(argv)
     started, load_start = time.perf_counter(), report.load_average()
     scale = SCALES[args.scale]
-    out = (args.out or Path("data/benchmarks") / scale.name).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    workspace = Workspace(out)
-
-    from dagster import DagsterInstance
+    workspace = Workspace((args.out or Path("data/benchmarks") / scale.name).resolve())
+    workspace.out.mkdir(parents=True, exist_ok=True)
 
     from interest_pipeline.core.embedding import resolve_device
-    from interest_pipeline.definitions import build_definitions
 
     device = resolve_device(args.device)
-    print(f"benchmark scale {scale.name} ({scale.target}) in {out}", flush=True)
+    print(f"benchmark scale {scale.name} ({scale.target}) in {workspace.out}", flush=True)
     done = timed("sample")
     sample = write_sample(scale, workspace.sample)
     done(f"({sample['events']:,} events, {sample['texts']:,} texts)")
     workspace.clear_outputs()
-    definitions = build_definitions(workspace.resources(device))
 
-    runs = []
-    previous_home = os.environ.get("DAGSTER_HOME")
-    with tempfile.TemporaryDirectory(prefix="dagster_home_") as home:
-        os.environ["DAGSTER_HOME"] = home
-        Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        with DagsterInstance.from_config(home) as instance, StepProbe(instance) as probe:
-            for name in ("cold", "warm")[: 1 if args.skip_warm else 2]:
-                done = timed(f"{name} run")
-                jobs = run_pipeline(definitions, instance, probe, scale.first_log_date, scale.last_log_date, workspace.tracking_uri)
-                runs.append({"name": name, "jobs": [j.as_dict() for j in jobs]})
-                done()
-    if previous_home is None:
-        del os.environ["DAGSTER_HOME"]
-    else:
-        os.environ["DAGSTER_HOME"] = previous_home
-
-    cold = runs[0]
-    results_cmp = {}
-    done = timed("a. embedding vs bare encode")
-    results_cmp["embedding"] = comparisons.embedding_comparison(workspace.warehouse, _step(cold, "comment_embeddings"), device)
-    results_cmp["embedding"]["asset_step_loaded_model"] = _first_embedding_step(cold) == "comment_embeddings"
-    done()
-    done = timed("b. topic clustering vs BERTopic-style")
-    results_cmp["topics"] = comparisons.topic_comparison(workspace.warehouse, workspace.sample / "truth", _step(cold, "interest_topics"))
-    done()
-    done = timed("c. user segmentation vs K-Means")
-    results_cmp["segments"] = comparisons.segment_comparison(workspace.warehouse, workspace.sample / "truth", _step(cold, "user_segments"))
-    done()
+    runs, embedding = _runs_and_embedding(scale, workspace, device, warm=not args.skip_warm)
+    clustering = _clustering_comparisons(workspace, runs[0])
 
     results = {
         "scale": scale.name,
@@ -107,13 +107,13 @@ def main(argv=None) -> int:
         "device": device,
         "machine": report.machine(),
         "sample": sample,
-        "out": str(out),
+        "out": str(workspace.out),
         "runs": runs,
-        "comparisons": results_cmp,
+        "comparisons": {"embedding": embedding, **clustering},
     }
     print()
-    print(report.write(results, out))
-    print(f"written: {out / 'results.json'}, {out / 'results.md'}")
+    print(report.write(results, workspace.out))
+    print(f"written: {workspace.out / 'results.json'}, {workspace.out / 'results.md'}")
     return 0
 
 

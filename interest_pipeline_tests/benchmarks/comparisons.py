@@ -40,12 +40,16 @@ def _scores(truth_sub, truth_topic, sub_labels, topic_labels) -> dict[str, float
     return {"subtopic_nmi": sub["nmi"], "subtopic_ari": sub["ari"], "topic_nmi": top["nmi"], "topic_ari": top["ari"]}
 
 
+def _step_usage(step: dict) -> dict:
+    return {k: step.get(k) for k in ("wall_s", "cpu_s", "peak_rss_mb", "start_rss_mb", "others_cores")}
+
+
 def _summary(method: str, usage, labels: np.ndarray, noise: np.ndarray, scores: dict) -> dict:
     return {
         "method": method,
         **(usage.as_dict() if usage is not None else {}),
-        "points": int(len(labels)),
-        "clusters": int(len(set(labels.tolist()) - {NOISE})),
+        "points": len(labels),
+        "clusters": len(set(labels.tolist()) - {NOISE}),
         "noise_fraction": round(float(noise.mean()), 4) if len(noise) else 0.0,
         **{k: round(v, 4) for k, v in scores.items()},
     }
@@ -78,6 +82,9 @@ def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_s
     encode_seconds = float(meta.get("encode_seconds", float("nan")))
     step_rate = embedded / asset_step["wall_s"] if asset_step["wall_s"] > 0 else float("nan")
     encode_rate = embedded / encode_seconds if encode_seconds > 0 else float("nan")
+    # Per CPU second as a second view: other processes on the cores lower texts/s more than texts/CPU s.
+    bare_cpu_rate = len(texts) / encode.cpu_s
+    step_cpu_rate = embedded / asset_step["cpu_s"] if asset_step["cpu_s"] > 0 else float("nan")
     return {
         "texts": len(texts),
         "dimension": int(vectors.shape[1]),
@@ -85,15 +92,19 @@ def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_s
         "batch_size": batch_size,
         "max_seq_length": int(model.max_seq_length),
         "bare_load_seconds": round(load.wall_s, 3),
-        "bare": {**encode.as_dict(), "texts_per_second": round(bare_rate, 1)},
+        "bare": {**encode.as_dict(), "texts_per_second": round(bare_rate, 1), "texts_per_cpu_second": round(bare_cpu_rate, 1)},
         "asset_texts_embedded": embedded,
         "asset_distinct_texts": int(meta.get("distinct_texts", 0)),
         "asset_encode_seconds": encode_seconds,
         "asset_encode_texts_per_second": round(encode_rate, 1),
         "asset_step_seconds": asset_step["wall_s"],
         "asset_step_texts_per_second": round(step_rate, 1),
+        "asset_step_cpu_seconds": asset_step["cpu_s"],
+        "asset_step_others_cores": asset_step.get("others_cores"),
+        "asset_step_texts_per_cpu_second": round(step_cpu_rate, 1),
         "ratio_encode_vs_bare": round(encode_rate / bare_rate, 3),
         "ratio_step_vs_bare": round(step_rate / bare_rate, 3),
+        "ratio_step_vs_bare_per_cpu_second": round(step_cpu_rate / bare_cpu_rate, 3),
     }
 
 
@@ -165,7 +176,7 @@ def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None) 
     rows.append(
         {
             "method": "interest_topics table of the pipeline run (whole step)",
-            **({"wall_s": asset_step["wall_s"], "cpu_s": asset_step["cpu_s"], "peak_rss_mb": asset_step["peak_rss_mb"]} if asset_step else {}),
+            **(_step_usage(asset_step) if asset_step else {}),
             "points": stored.height,
             "clusters": stored["subtopic_id_found"].n_unique(),
             "noise_fraction": round(float(stored["is_noise"].mean()), 4),
@@ -218,6 +229,8 @@ def segment_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None
 
     users = _query(warehouse, USERS_SQL).with_row_index("_row")
     truth = users.select("_row", "user_id").join(_user_truth(truth_dir), on="user_id", how="inner").sort("_row")
+    if truth.height == 0:
+        raise ValueError("no user of the warehouse is in truth/users.csv: are user ids pseudonymised (INTEREST_PIPELINE_PSEUDONYMISE)?")
     scored = truth["_row"].to_numpy()
     true_sub, true_topic = truth["subtopic_id"].to_list(), truth["topic_id"].to_list()
     dim = next(len(v) for v in users["fused"].drop_nulls().head(1))
@@ -254,7 +267,7 @@ def segment_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None
     rows.append(
         {
             "method": "user_segments table of the pipeline run (whole step)",
-            **({"wall_s": asset_step["wall_s"], "cpu_s": asset_step["cpu_s"], "peak_rss_mb": asset_step["peak_rss_mb"]} if asset_step else {}),
+            **(_step_usage(asset_step) if asset_step else {}),
             "points": stored.height,
             "clusters": stored.filter(pl.col("segment_fine") != "none")["segment_fine"].n_unique(),
             "noise_fraction": round(float(stored["is_noise"].mean()), 4),

@@ -10,11 +10,17 @@ not what the step alone allocated; ``start_rss_mb`` is the resident size when th
 opened, so ``peak - start`` is what the step added at its peak. Where the reset is not
 allowed, the peak is ``ru_maxrss``, the process peak so far (it never decreases), and
 ``peak_rss_kind`` says so.
+
+``others_cores`` is how busy the machine was with other processes during the window: the
+machine's busy CPU time (``/proc/stat``) minus this process's, per wall second. Timings
+taken while it is well above zero are slowed by other work, and the CPU time of
+multi-threaded code can grow too (threads wait on each other when cores are shared).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import time
 from dataclasses import asdict, dataclass
@@ -27,6 +33,16 @@ _CLEAR_REFS = Path("/proc/self/clear_refs")
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have spent busy since boot (nan if unknown)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _status_mb(field: str) -> float | None:
@@ -70,6 +86,7 @@ class Usage:
     cpu_s: float = float("nan")
     peak_rss_mb: float = float("nan")
     start_rss_mb: float = float("nan")
+    others_cores: float = float("nan")
 
     def as_dict(self) -> dict:
         return {k: round(v, 3) for k, v in asdict(self).items()}
@@ -82,13 +99,15 @@ class Window:
         self.start_rss = rss_mb()
         if PEAK_RESETTABLE:
             _reset_peak()
+        self.start_busy = machine_busy_seconds()
         self.start_cpu = cpu_seconds()
         self.start_wall = time.perf_counter()
 
     def close(self) -> Usage:
         wall = time.perf_counter() - self.start_wall
         cpu = cpu_seconds() - self.start_cpu
-        return Usage(wall_s=wall, cpu_s=cpu, peak_rss_mb=peak_rss_mb(), start_rss_mb=self.start_rss)
+        others = (machine_busy_seconds() - self.start_busy - cpu) / wall if wall > 0 else float("nan")
+        return Usage(wall_s=wall, cpu_s=cpu, peak_rss_mb=peak_rss_mb(), start_rss_mb=self.start_rss, others_cores=max(others, 0.0))
 
 
 @contextlib.contextmanager
@@ -100,7 +119,8 @@ def measured():
         yield usage
     finally:
         closed = window.close()
-        usage.wall_s, usage.cpu_s, usage.peak_rss_mb, usage.start_rss_mb = closed.wall_s, closed.cpu_s, closed.peak_rss_mb, closed.start_rss_mb
+        for name, value in vars(closed).items():
+            setattr(usage, name, value)
 
 
 @dataclass

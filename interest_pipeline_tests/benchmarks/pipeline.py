@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +152,7 @@ def _steps_of(result, job: str, windows) -> list[StepResult]:
             continue  # a single-run backfill reports each partition with the same metadata
         assets.setdefault(event.step_key, []).append(key)
         metadata.setdefault(event.step_key, {})[key] = plain
-        rows.setdefault(event.step_key, plain.get("dagster/row_count"))
+        rows.setdefault(event.step_key, plain.get("dagster/row_count", plain.get("rows_accepted")))
     checks: dict[str, dict[str, bool]] = {}
     for event in result.all_events:
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -211,6 +214,25 @@ def run_pipeline(definitions, instance, probe: StepProbe, first: str, last: str,
             failed = [s.step_key for s in steps if s.status != "success"]
             raise RuntimeError(f"{job} failed (steps: {', '.join(failed) or 'none started'}); see the Dagster run logs")
     return jobs
+
+
+@contextlib.contextmanager
+def temporary_instance():
+    """An on-disk Dagster instance in a temporary DAGSTER_HOME, removed afterwards."""
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    with tempfile.TemporaryDirectory(prefix="dagster_home_") as home:
+        Path(home, "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = home
+        try:
+            with DagsterInstance.from_config(home) as instance:
+                yield instance
+        finally:
+            if previous is None:
+                os.environ.pop("DAGSTER_HOME", None)
+            else:
+                os.environ["DAGSTER_HOME"] = previous
 
 
 def timed(label: str):

@@ -87,7 +87,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _step_note(step: dict) -> str:
     notes = []
-    for asset, meta in step["metadata"].items():
+    for meta in step["metadata"].values():
         if "texts_embedded" in meta:
             notes.append(
                 f"{meta['texts_embedded']:,} embedded, {meta['texts_from_cache']:,} from cache, "
@@ -110,27 +110,33 @@ def run_table(run: dict) -> list[str]:
                 f"{step['label']}" if step["assets"] else f"*{step['label']}*",
                 _num(step["wall_s"]), _num(step["cpu_s"]), _num(step["peak_rss_mb"], 0),
                 _num(step["peak_rss_mb"] - step["start_rss_mb"], 0),
-                _num(step["rows"]), _num(step["rows_per_second"], 0), _step_note(step),
+                _num(step["rows"]), _num(step["rows_per_second"], 0), _num(step.get("others_cores"), 1), _step_note(step),
             ])
         rows.append([
             f"**{job['job']} (whole run)**", _num(job["wall_s"]), _num(job["cpu_s"]), _num(job["peak_rss_mb"], 0),
-            _num(job["peak_rss_mb"] - job["start_rss_mb"], 0), "", "", f"outside steps {job['overhead_s']:.2f} s",
+            _num(job["peak_rss_mb"] - job["start_rss_mb"], 0), "", "", _num(job.get("others_cores"), 1),
+            f"outside steps {job['overhead_s']:.2f} s",
         ])
-    header = ["asset (step)", "wall s", "CPU s", "peak RSS MB", "+RSS MB", "rows", "rows/s", "notes"]
+    header = ["asset (step)", "wall s", "CPU s", "peak RSS MB", "+RSS MB", "rows", "rows/s", "others' cores", "notes"]
     return _table(header, rows)
 
 
 def embedding_table(cmp: dict) -> list[str]:
-    bare = cmp["bare"]["texts_per_second"]
+    bare = cmp["bare"]
     rows = [
-        ["bare `SentenceTransformer.encode` (batch 64, normalize)", _num(cmp["texts"]), _num(cmp["bare"]["wall_s"]),
-         _num(bare, 1), "1.00"],
+        ["bare `SentenceTransformer.encode` (batch 64, normalize)", _num(cmp["texts"]), _num(bare["wall_s"]),
+         _num(bare["texts_per_second"], 1), "1.00", _num(bare["cpu_s"]), _num(bare["texts_per_cpu_second"], 1), "1.00",
+         _num(bare.get("others_cores"), 1)],
         ["comment_embeddings cold: encode call (asset metadata)", _num(cmp["asset_texts_embedded"]),
-         _num(cmp["asset_encode_seconds"]), _num(cmp["asset_encode_texts_per_second"], 1), _num(cmp["ratio_encode_vs_bare"])],
+         _num(cmp["asset_encode_seconds"]), _num(cmp["asset_encode_texts_per_second"], 1), _num(cmp["ratio_encode_vs_bare"]),
+         "", "", "", ""],
         ["comment_embeddings cold: whole step", _num(cmp["asset_texts_embedded"]), _num(cmp["asset_step_seconds"]),
-         _num(cmp["asset_step_texts_per_second"], 1), _num(cmp["ratio_step_vs_bare"])],
+         _num(cmp["asset_step_texts_per_second"], 1), _num(cmp["ratio_step_vs_bare"]), _num(cmp["asset_step_cpu_seconds"]),
+         _num(cmp["asset_step_texts_per_cpu_second"], 1), _num(cmp["ratio_step_vs_bare_per_cpu_second"]),
+         _num(cmp.get("asset_step_others_cores"), 1)],
     ]
-    return _table(["measure", "texts", "seconds", "texts/s", "ratio to bare"], rows)
+    header = ["measure", "texts", "wall s", "texts/s", "ratio to bare", "CPU s", "texts/CPU s", "ratio to bare (CPU)", "others' cores"]
+    return _table(header, rows)
 
 
 def clustering_table(cmp: dict, points_label: str) -> list[str]:
@@ -138,10 +144,11 @@ def clustering_table(cmp: dict, points_label: str) -> list[str]:
     for row in cmp["rows"]:
         rows.append([
             row["method"], _num(row["points"]), _num(row.get("wall_s")), _num(row.get("cpu_s")), _num(row.get("peak_rss_mb"), 0),
+            _num(row.get("others_cores"), 1),
             _num(row["clusters"]), f"{row['noise_fraction']:.1%}",
             _num(row["subtopic_nmi"], 3), _num(row["subtopic_ari"], 3), _num(row["topic_nmi"], 3), _num(row["topic_ari"], 3),
         ])
-    header = ["method", points_label, "wall s", "CPU s", "peak RSS MB", "clusters", "noise",
+    header = ["method", points_label, "wall s", "CPU s", "peak RSS MB", "others' cores", "clusters", "noise",
               "subtopic NMI", "subtopic ARI", "topic NMI", "topic ARI"]
     return _table(header, rows)
 
@@ -163,7 +170,9 @@ def markdown(results: dict) -> str:
         "",
         "Wall time from each step's start and success events; CPU = process user+system time in that window (all threads); "
         f"peak RSS = {m['peak_rss_kind']} of the whole process; +RSS = peak minus RSS at step start; "
-        "rows = `dagster/row_count` of the step's first asset; rows/s = rows / wall. Italic rows are asset-check steps.",
+        "rows = `dagster/row_count` of the step's first asset; rows/s = rows / wall; others' cores = CPU cores other "
+        "processes kept busy during the window (0 = the machine was ours; compare timings only where it is similar). "
+        "Italic rows are asset-check steps.",
     ]
     for run in results["runs"]:
         lines += ["", f"## {run['name']} run", "", *run_table(run)]

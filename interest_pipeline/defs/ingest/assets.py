@@ -97,7 +97,10 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
     yield MaterializeResult(
         asset_key="raw_behavior_logs",
         metadata={
-            "dagster/row_count": accepted_frame.height,
+            # A range run records one materialization per partition with this same metadata,
+            # so the row count, which Dagster shows per partition, is set only for one day.
+            **({"dagster/row_count": accepted_frame.height} if len(log_dates) == 1 else {}),
+            "partitions_in_run": len(log_dates),
             "rows_read": int(counts["read"].sum()),
             "rows_accepted": accepted_frame.height,
             "rows_rejected": rejected_frame.height,
@@ -120,7 +123,8 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
     yield MaterializeResult(
         asset_key="rejected_events",
         metadata={
-            "dagster/row_count": rejected_frame.height,
+            **({"dagster/row_count": rejected_frame.height} if len(log_dates) == 1 else {}),
+            "rows_rejected_in_run": rejected_frame.height,
             "top_reasons": MetadataValue.md(markdown_table(reasons) if reasons.height else "no rejected rows"),
             "preview": MetadataValue.md(markdown_table(rejected_frame) if rejected_frame.height else "no rejected rows"),
         },
