@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -32,11 +31,6 @@ def core_interest_hit_rate(core_nodes: pl.DataFrame, planted_core: pl.DataFrame,
     hits = mapped.join(planted_core, on=["user_id", "truth_id"], how="inner")["user_id"].n_unique()
     users = planted_core["user_id"].n_unique()
     return float(hits / users) if users else float("nan")
-
-
-def mean_or_nan(values) -> float:
-    values = [v for v in values if v == v]
-    return float(np.mean(values)) if values else float("nan")
 
 
 def planted_recovery(
