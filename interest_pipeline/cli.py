@@ -50,9 +50,9 @@ def _log_date_range(events_dir: Path) -> tuple[str, str]:
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     prepare_dagster_home()
-    from interest_pipeline.definitions import DEFAULTS
+    from interest_pipeline.definitions import DEFAULTS, setting_value
 
-    events_dir = Path(os.environ.get("INTEREST_PIPELINE_EVENTS_DIR", DEFAULTS["INTEREST_PIPELINE_EVENTS_DIR"]))
+    events_dir = Path(setting_value("INTEREST_PIPELINE_EVENTS_DIR"))
     if not events_dir.exists() and events_dir == Path(DEFAULTS["INTEREST_PIPELINE_EVENTS_DIR"]):
         from interest_pipeline.sample_data import generate_sample
 
@@ -91,10 +91,10 @@ def run(args: argparse.Namespace) -> int:
 def summary(args: argparse.Namespace) -> int:
     import duckdb
 
-    from interest_pipeline.definitions import DEFAULTS
+    from interest_pipeline.definitions import setting_value
 
-    warehouse = os.environ.get("INTEREST_PIPELINE_WAREHOUSE", DEFAULTS["INTEREST_PIPELINE_WAREHOUSE"])
-    tracking = os.environ.get("MLFLOW_TRACKING_URI", DEFAULTS["MLFLOW_TRACKING_URI"])
+    warehouse = setting_value("INTEREST_PIPELINE_WAREHOUSE")
+    tracking = setting_value("MLFLOW_TRACKING_URI")
     with duckdb.connect(warehouse, read_only=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
         print(f"warehouse {warehouse}:")
@@ -120,7 +120,7 @@ def summary(args: argparse.Namespace) -> int:
                 f"DBCV {m.get('dbcv_relative_validity', float('nan')):.3f}, clusters {m.get('n_fine_clusters', 0):.0f} fine / "
                 f"{m.get('n_coarse_clusters', 0):.0f} coarse, noise {m.get('noise_fraction', float('nan')):.1%}"
             )
-    events_dir = Path(os.environ.get("INTEREST_PIPELINE_EVENTS_DIR", DEFAULTS["INTEREST_PIPELINE_EVENTS_DIR"]))
+    events_dir = Path(setting_value("INTEREST_PIPELINE_EVENTS_DIR"))
     truth_dir = events_dir.parent / "truth"
     if truth_dir.is_dir():
         print_recovery(warehouse, truth_dir)

@@ -47,6 +47,11 @@ def setting(name: str):
     return EnvVar(name) if os.environ.get(name) else DEFAULTS[name]
 
 
+def setting_value(name: str) -> str:
+    """The value itself, for code outside Dagster's config (the command line)."""
+    return os.environ.get(name) or DEFAULTS[name]
+
+
 _stage_modules = [ingest_assets, text_assets, feature_assets, clustering_assets, profile_assets, expansion_assets, evaluation_assets]
 _check_modules = [ingest_checks, text_checks, clustering_checks, profile_checks]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from interest_pipeline.core.clustering import NOISE
+from interest_pipeline.core.clustering import NOISE, centroids
 
 
 @dataclass
@@ -87,7 +87,8 @@ def splits_and_merges(previous_labels: np.ndarray, current_labels: np.ndarray, m
 
 
 def cluster_centroids(vectors: np.ndarray, labels: np.ndarray) -> dict[int, np.ndarray]:
-    return {int(c): vectors[labels == c].mean(axis=0) for c in sorted(set(labels.tolist()) - {NOISE})}
+    ids, centres = centroids(vectors, labels)
+    return dict(zip(ids.tolist(), centres, strict=True))
 
 
 def relabel(labels: np.ndarray, mapping: dict[int, int]) -> np.ndarray:

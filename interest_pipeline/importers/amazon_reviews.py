@@ -37,7 +37,6 @@ from interest_pipeline.importers.common import (
     Rejects,
     concat_events,
     iter_lines,
-    merge_items,
     prefixed,
     raw_text,
 )
@@ -252,12 +251,4 @@ def convert(paths: list[Path]) -> Conversion:
                 event_frames.append(review_events(chunk))
             else:
                 item_frames.append(meta_items(chunk))
-    items, merged = merge_items(item_frames)
-    return Conversion(
-        events=concat_events(event_frames),
-        items=items,
-        rejects=rejects.frame(),
-        rows_read=rows_read,
-        file_kinds=kinds,
-        item_rows_merged=merged,
-    )
+    return Conversion.assemble(event_frames, item_frames, rejects, rows_read, kinds)

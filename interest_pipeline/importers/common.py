@@ -67,6 +67,26 @@ class Conversion:
     file_kinds: dict[str, str]  # what each input file was recognised as
     item_rows_merged: int = 0  # exact duplicate catalogue rows written once
 
+    @classmethod
+    def assemble(
+        cls,
+        event_frames: list[pl.DataFrame],
+        item_frames: list[pl.DataFrame],
+        rejects: "Rejects",
+        rows_read: dict[str, int],
+        file_kinds: dict[str, str],
+    ) -> "Conversion":
+        """The adapters' common last step: concatenate events, merge catalogue rows."""
+        items, merged = merge_items(item_frames)
+        return cls(
+            events=concat_events(event_frames),
+            items=items,
+            rejects=rejects.frame(),
+            rows_read=rows_read,
+            file_kinds=file_kinds,
+            item_rows_merged=merged,
+        )
+
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
     """Yield ``(line_number, text, raw_bytes)`` per line, without the line ending.

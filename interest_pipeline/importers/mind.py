@@ -38,9 +38,7 @@ from interest_pipeline.importers.common import (
     Conversion,
     ImportInputError,
     Rejects,
-    concat_events,
     iter_lines,
-    merge_items,
     prefixed,
     raw_text,
 )
@@ -251,12 +249,4 @@ def convert(paths: list[Path]) -> Conversion:
             firsts.append(first_impressions(rows))
     if pairs:
         event_frames.append(history_events(pl.concat(pairs), pl.concat(firsts)))
-    items, merged = merge_items(item_frames)
-    return Conversion(
-        events=concat_events(event_frames),
-        items=items,
-        rejects=rejects.frame(),
-        rows_read=rows_read,
-        file_kinds=kinds,
-        item_rows_merged=merged,
-    )
+    return Conversion.assemble(event_frames, item_frames, rejects, rows_read, kinds)

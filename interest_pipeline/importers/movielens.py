@@ -35,9 +35,7 @@ from interest_pipeline.importers.common import (
     Conversion,
     ImportInputError,
     Rejects,
-    concat_events,
     iter_lines,
-    merge_items,
     prefixed,
     raw_text,
     short_hash,
@@ -239,12 +237,4 @@ def convert(paths: list[Path]) -> Conversion:
             rows, undated = split_undated(chunk, kind)
             rejects.add_frame(undated)
             event_frames.append(rating_events(rows) if kind == "ratings" else tag_events(rows))
-    items, merged = merge_items(item_frames)
-    return Conversion(
-        events=concat_events(event_frames),
-        items=items,
-        rejects=rejects.frame(),
-        rows_read=rows_read,
-        file_kinds=kinds,
-        item_rows_merged=merged,
-    )
+    return Conversion.assemble(event_frames, item_frames, rejects, rows_read, kinds)
