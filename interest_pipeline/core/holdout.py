@@ -33,6 +33,19 @@ from interest_pipeline.core.layers import interest_layers
 RELEVANT_EVENT_TYPES: tuple[str, ...] = ("click", "favorite", "add_to_cart", "purchase", "rate", "review")
 
 
+def sample_users(user_ids: Sequence[str], max_users: int, seed: int = 0) -> list[str]:
+    """``user_ids`` sorted, or a seeded sample of ``max_users`` of them (sorted) when there are more.
+
+    Ranking every item for every user costs users x items of memory per method, so large
+    evaluations score a sample; 0 or less means no limit.
+    """
+    ordered = sorted(user_ids)
+    if max_users <= 0 or len(ordered) <= max_users:
+        return ordered
+    chosen = np.random.default_rng(seed).choice(len(ordered), size=max_users, replace=False)
+    return [ordered[i] for i in np.sort(chosen)]
+
+
 def cutoff_at_fraction(events: pl.DataFrame, fraction: float) -> dt.datetime:
     """The time ``fraction`` of the way from the first to the last event."""
     if not 0.0 < fraction < 1.0:
@@ -137,6 +150,7 @@ def kmeans_segment_scores(
     seed: int = 0,
     half_life_days: float = 90.0,
     weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+    score_user_ids: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """K-Means segments on [X_u, X_t]; items scored by their popularity within the user's segment.
 
@@ -145,7 +159,8 @@ def kmeans_segment_scores(
     ``comment_vectors``), zeros when the user wrote none. Users in ``user_ids`` are clustered
     (those without any train activity get zeros and fall into the nearest segment). Ties
     within a segment are broken by global popularity (scaled below one segment event).
-    Returns the scores and each user's segment.
+    Returns the scores of ``score_user_ids`` (default: every user in ``user_ids``; a subset
+    keeps the users x items matrix small when many users are fitted) and each user's segment.
     """
     from sklearn.cluster import KMeans
 
@@ -160,7 +175,12 @@ def kmeans_segment_scores(
     per_segment = _item_weights(rows, item_ids, weights, "_segment", k)
     overall = _item_weights(train, item_ids, weights)[0]
     tie_break = overall / (overall.max() + 1.0) * min(weights.values(), default=1.0) * 0.5
-    return per_segment[segments] + tie_break[None, :], segments
+    if score_user_ids is None:
+        scored_segments = segments
+    else:
+        row_of = {u: i for i, u in enumerate(user_ids)}
+        scored_segments = segments[[row_of[u] for u in score_user_ids]]
+    return per_segment[scored_segments] + tie_break[None, :], segments
 
 
 def interest_layer_scores(
@@ -189,7 +209,7 @@ def interest_layer_scores(
     event_id for comments. ``subtopic_centroids`` has node_id, rows aligned with
     ``centroid_vectors``. Users without any layer get 0 for every item.
     """
-    interactions = _topic_interactions(train, content_topics)
+    interactions = topic_interactions(train, content_topics)
     n_users, n_items = len(user_ids), len(item_ids)
     scores = np.zeros((n_users, n_items))
     if interactions.height == 0 or subtopic_centroids.height == 0:
@@ -222,8 +242,8 @@ def interest_layer_scores(
     return np.where(np.isfinite(best), best, 0.0)
 
 
-def _topic_interactions(train: pl.DataFrame, content_topics: pl.DataFrame) -> pl.DataFrame:
-    """Train events with the topic and subtopic of their item or comment (rows without one dropped)."""
+def topic_interactions(train: pl.DataFrame, content_topics: pl.DataFrame) -> pl.DataFrame:
+    """Events with the topic and subtopic of their item or comment (rows without one dropped)."""
     topics = content_topics.filter(pl.col("subtopic_id").is_not_null()).select("content_id", "content_kind", "topic_id", "subtopic_id")
     columns = ["user_id", "event_type", "event_ts", "topic_id", "subtopic_id"]
     by_item = train.filter(pl.col("item_id").is_not_null()).join(

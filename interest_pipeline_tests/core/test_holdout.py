@@ -10,6 +10,7 @@ from interest_pipeline.core.holdout import (
     interaction_matrix,
     interest_layer_scores,
     kmeans_segment_scores,
+    sample_users,
     mean_embedding_scores,
     popularity_scores,
     random_scores,
@@ -139,3 +140,17 @@ def test_kmeans_segments_score_by_segment_popularity():
     assert segments[0] != segments[2]
     again, _ = kmeans_segment_scores(TRAIN, comments, comment_vectors, users, ITEMS, VECTORS, n_clusters=2, reference_ts=day(5), seed=0)
     assert np.array_equal(scores, again)
+    subset, _ = kmeans_segment_scores(
+        TRAIN, comments, comment_vectors, users, ITEMS, VECTORS, n_clusters=2, reference_ts=day(5), seed=0, score_user_ids=["u4", "u1"]
+    )
+    assert np.array_equal(subset, scores[[3, 0]])
+
+
+def test_sample_users_is_seeded_sorted_and_only_limits_when_needed():
+    users = [f"u{i:03d}" for i in range(100)]
+    assert sample_users(reversed(users), 0) == users
+    assert sample_users(users, 200) == users
+    sample = sample_users(users, 10, seed=3)
+    assert len(sample) == 10 and sample == sorted(sample) and set(sample) <= set(users)
+    assert sample == sample_users(list(reversed(users)), 10, seed=3)
+    assert sample != sample_users(users, 10, seed=4)

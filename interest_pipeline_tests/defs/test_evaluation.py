@@ -10,6 +10,8 @@ from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.ranking import metric_names
 from interest_pipeline.defs.evaluation.assets import (
+    EXPANSION_METHODS,
+    EXPANSION_METRIC,
     EXPERIMENT,
     METHODS,
     interest_evaluation,
@@ -39,7 +41,7 @@ def evaluated(pipeline_run, tmp_path_factory):
 def test_table_has_every_method_and_metric(evaluated):
     _, table, _ = evaluated
     assert table.columns == ["method", "metric", "value", "cutoff", "n_users_scored"]
-    expected = {(m, k) for m in METHODS for k in metric_names((5, 10, 20))}
+    expected = {(m, k) for m in METHODS for k in metric_names((5, 10, 20))} | {(m, EXPANSION_METRIC) for m in EXPANSION_METHODS}
     assert set(zip(table["method"], table["metric"])) == expected
     assert table.height == len(expected)
     assert table["value"].is_not_null().all() and table["value"].is_between(0.0, 1.0).all()
@@ -57,12 +59,14 @@ def test_mlflow_run_and_metadata(evaluated):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
-    assert len(run.data.metrics) == len(METHODS) * len(metric_names((5, 10, 20)))
+    assert len(run.data.metrics) == len(METHODS) * len(metric_names((5, 10, 20))) + len(EXPANSION_METHODS)
     assert "interest_layers/ndcg_at_10" in run.data.metrics
+    assert "interest_expansion/expansion_precision" in run.data.metrics
     assert {"cutoff", "ks", "n_users_scored", "n_items"} <= set(run.data.params)
     assert [a.path for a in client.list_artifacts(run_id)] == ["interest_evaluation.csv"]
     markdown = metadata["metrics"].value
     assert all(m in markdown for m in METHODS) and "ndcg@10" in markdown
+    assert all(m in metadata["expansion_precision"].value for m in EXPANSION_METHODS)
 
 
 def test_interest_layers_beat_random_and_report(evaluated):

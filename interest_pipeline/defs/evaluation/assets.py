@@ -7,7 +7,9 @@ from dagster import Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from interest_pipeline.core import holdout
+from interest_pipeline.core import expansion_holdout, holdout
+from interest_pipeline.core.expansion import interest_expansion as expand_interests
+from interest_pipeline.core.layers import interest_layers
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
 from interest_pipeline.core.ranking import (
@@ -23,6 +25,8 @@ from interest_pipeline.defs.warehouse import read_frame, replace_table
 GROUP = "profiles"
 EXPERIMENT = "interest_evaluation"
 METHODS: tuple[str, ...] = ("interest_layers", "mean_embedding", "kmeans_segments", "popularity", "random")
+EXPANSION_METHODS: tuple[str, ...] = ("interest_expansion", "popular_subtopics", "random_subtopics")
+EXPANSION_METRIC = "expansion_precision"
 
 
 class EvaluationConfig(Config):
@@ -33,15 +37,48 @@ class EvaluationConfig(Config):
         default=list(holdout.RELEVANT_EVENT_TYPES),
         description="Test-period event types that make an item relevant (views are left out by default).",
     )
-    seed: int = Field(default=0, description="Seed of the random baseline and of K-Means.")
+    seed: int = Field(default=0, description="Seed of the random baseline, of K-Means and of the user sample.")
+    max_users: int = Field(
+        default=5_000,
+        description="Score a seeded sample of this many test-period users (every method ranks every item for each, "
+        "so memory grows with users x items); 0: all of them.",
+    )
     long_half_life_days: float = Field(default=90.0, gt=0, description="Half-life of the decay of train-period events, measured back from the cutoff.")
     membership_bonus: float = Field(default=0.1, ge=0, description="Added to an item's similarity to a subtopic it belongs to (interest-layer method).")
+    expansion_top_n: int = Field(default=5, ge=1, description="Subtopics suggested per user when scoring expansion precision.")
 
 
 def _cutoff(config: EvaluationConfig, events: pl.DataFrame) -> dt.datetime:
     if config.cutoff:
         return dt.datetime.fromisoformat(config.cutoff)
     return holdout.cutoff_at_fraction(events, config.cutoff_fraction)
+
+
+def _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff) -> dict[str, tuple[float, int]]:
+    """Expansion precision of the project's suggestions and of two baselines, built from train-period layers.
+
+    Peer groups are the train-period K-Means segments (the pipeline's own segments were fitted
+    on all events); the suggestions of every train-period user are computed, those of the
+    evaluated users scored.
+    """
+    train_layers = interest_layers(
+        holdout.topic_interactions(train, topics), cutoff, config.long_half_life_days, config.long_half_life_days, weights=DEFAULT_EVENT_WEIGHTS
+    ).filter(pl.col("level") == "subtopic")
+    later = expansion_holdout.taken_up(
+        holdout.topic_interactions(test.filter(pl.col("event_type").is_in(config.relevant_event_types)), topics)
+    )
+    peers = pl.DataFrame(
+        {"user_id": segment_users, "segment_fine": [str(s) for s in segments.tolist()]}, schema={"user_id": pl.String, "segment_fine": pl.String}
+    ).with_columns(pl.col("segment_fine").alias("segment_coarse"))
+    evaluated = pl.DataFrame({"user_id": user_ids}, schema={"user_id": pl.String})
+    suggested = expand_interests(train_layers, hierarchy, peers, peers.select("user_id"), top_n=config.expansion_top_n)
+    subtopic_ids = hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
+    suggestions = {
+        "interest_expansion": suggested.join(evaluated, on="user_id", how="semi"),
+        "popular_subtopics": expansion_holdout.popular_suggestions(train_layers, subtopic_ids, user_ids, config.expansion_top_n),
+        "random_subtopics": expansion_holdout.random_suggestions(train_layers, subtopic_ids, user_ids, config.expansion_top_n, config.seed),
+    }
+    return {method: expansion_holdout.expansion_precision(rows, later) for method, rows in suggestions.items()}
 
 
 def _mlflow_name(method: str, metric: str) -> str:
@@ -84,7 +121,7 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
         items = read_frame(conn, "SELECT item_id, embedding FROM item_embeddings ORDER BY item_id")
         comments = read_frame(conn, "SELECT comment_id, user_id, event_ts, embedding FROM comment_embeddings ORDER BY comment_id")
         topics = read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics")
-        centroids = read_frame(conn, "SELECT node_id, centroid FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id")
+        hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
         n_topics = conn.execute("SELECT count(*) FROM interest_hierarchy WHERE level = 'topic'").fetchone()[0]
     if events.height == 0 or items.height == 0:
         raise ValueError("nothing to evaluate: raw_behavior_logs or item_embeddings is empty")
@@ -96,7 +133,8 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
     ks = sorted({int(k) for k in config.ks})
     item_ids = items["item_id"].to_list()
     item_vectors = series_to_vectors(items["embedding"])
-    candidate_users = sorted(set(test.filter(pl.col("event_type").is_in(config.relevant_event_types) & pl.col("item_id").is_not_null())["user_id"].to_list()))
+    test_users = set(test.filter(pl.col("event_type").is_in(config.relevant_event_types) & pl.col("item_id").is_not_null())["user_id"].to_list())
+    candidate_users = holdout.sample_users(test_users, config.max_users, config.seed)
     relevant = holdout.interaction_matrix(test, candidate_users, item_ids, config.relevant_event_types)
     exclude = holdout.interaction_matrix(train, candidate_users, item_ids)
     keep = (relevant & ~exclude).any(axis=1)
@@ -108,17 +146,17 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
 
     train_comments = comments.filter(pl.col("event_ts") < pl.lit(cutoff, dtype=comments.schema["event_ts"]))
     comment_vectors = series_to_vectors(train_comments["embedding"], item_vectors.shape[1])
+    centroids = hierarchy.filter(pl.col("level") == "subtopic").select("node_id", "centroid")
     centroid_vectors = series_to_vectors(centroids["centroid"], item_vectors.shape[1])
     weights = DEFAULT_EVENT_WEIGHTS
     # Segments are fitted on every train-period user (as the method would be in production) and
     # their popularity counts everyone's train events; only the evaluated users' rows are kept.
     segment_users = sorted(set(train["user_id"].to_list()) | set(user_ids))
-    segment_scores, _ = holdout.kmeans_segment_scores(
+    kmeans, segments = holdout.kmeans_segment_scores(
         train, train_comments.select("user_id", "event_ts"), comment_vectors, segment_users, item_ids, item_vectors,
         n_clusters=max(1, int(n_topics)), reference_ts=cutoff, seed=config.seed, half_life_days=config.long_half_life_days, weights=weights,
+        score_user_ids=user_ids,
     )
-    segment_row = {u: i for i, u in enumerate(segment_users)}
-    kmeans = segment_scores[[segment_row[u] for u in user_ids]]
     scores = {
         "interest_layers": holdout.interest_layer_scores(
             train, topics, centroids.select("node_id"), centroid_vectors, user_ids, item_ids, item_vectors, cutoff,
@@ -130,9 +168,11 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
         "random": holdout.random_scores(len(user_ids), len(item_ids), config.seed),
     }
     results = {method: evaluate_rankings(scores[method], relevant, exclude, ks) for method in METHODS}
+    expansion = _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff)
     names = metric_names(ks)
     table = pl.DataFrame(
-        [(method, metric, results[method][metric]) for method in METHODS for metric in names],
+        [(method, metric, results[method][metric]) for method in METHODS for metric in names]
+        + [(method, EXPANSION_METRIC, expansion[method][0]) for method in EXPANSION_METHODS],
         schema={"method": pl.String, "metric": pl.String, "value": pl.Float64},
         orient="row",
     ).with_columns(pl.lit(cutoff, dtype=pl.Datetime("us")).alias("cutoff"), pl.lit(n_scored, dtype=pl.Int64).alias("n_users_scored"))
@@ -148,6 +188,8 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
                 "ks": ",".join(map(str, ks)),
                 "relevant_event_types": ",".join(config.relevant_event_types),
                 "seed": config.seed,
+                "max_users": config.max_users,
+                "n_test_users": len(test_users),
                 "long_half_life_days": config.long_half_life_days,
                 "membership_bonus": config.membership_bonus,
                 "n_kmeans_segments": int(n_topics),
@@ -158,6 +200,7 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
             }
         )
         run.log_metrics({_mlflow_name(m, k): results[m][k] for m in METHODS for k in names})
+        run.log_metrics({_mlflow_name(m, EXPANSION_METRIC): expansion[m][0] for m in EXPANSION_METHODS})
         run.log_table(table, "interest_evaluation.csv")
         run_id = run.run_id
 
@@ -169,9 +212,18 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
             "mlflow_run_id": run_id,
             "cutoff": str(cutoff),
             "n_users_scored": n_scored,
+            "n_test_users": len(test_users),
             "n_items": len(item_ids),
             "n_train_events": train.height,
             "n_test_events": test.height,
             "metrics": MetadataValue.md(markdown_table(wide, max_rows=len(METHODS))),
+            "expansion_precision": MetadataValue.md(
+                markdown_table(
+                    pl.DataFrame(
+                        [{"method": m, EXPANSION_METRIC: round(expansion[m][0], 4), "users": expansion[m][1]} for m in EXPANSION_METHODS]
+                    ),
+                    max_rows=len(EXPANSION_METHODS),
+                )
+            ),
         }
     )

@@ -1,0 +1,72 @@
+"""Expansion on a time-based hold-out: do users take up the subtopics suggested to them?
+
+Suggestions are made from train-period layers only (subtopics the user has no layer row for
+before the cutoff); a suggestion is taken up when the user has a test-period interaction
+mapped to that subtopic. Expansion precision is the share of a user's suggestions taken up,
+averaged over the users who got at least one suggestion. Two baselines use the same
+candidates: the most popular subtopics (share of train users with the subtopic as core or
+secondary) and a seeded random choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+
+from interest_pipeline.core.expansion import subtopic_popularity
+
+SUGGESTION_SCHEMA = {"user_id": pl.String, "subtopic_id": pl.String}
+
+
+def taken_up(test_interactions: pl.DataFrame) -> pl.DataFrame:
+    """user_id, subtopic_id pairs with a test-period interaction (rows from ``topic_interactions``)."""
+    return test_interactions.filter(pl.col("subtopic_id").is_not_null()).select("user_id", "subtopic_id").unique()
+
+
+def _candidates(layers: pl.DataFrame, subtopic_ids: Sequence[str], user_ids: Sequence[str]) -> pl.DataFrame:
+    """Every (user, subtopic) pair where the user has no train-period layer row for the subtopic."""
+    users = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
+    subtopics = pl.DataFrame({"subtopic_id": list(subtopic_ids)}, schema={"subtopic_id": pl.String})
+    engaged = layers.filter(pl.col("level") == "subtopic").select("user_id", pl.col("node_id").alias("subtopic_id"))
+    return users.join(subtopics, how="cross").join(engaged, on=["user_id", "subtopic_id"], how="anti")
+
+
+def popular_suggestions(layers: pl.DataFrame, subtopic_ids: Sequence[str], user_ids: Sequence[str], top_n: int) -> pl.DataFrame:
+    """Per user, the ``top_n`` most popular subtopics they have not engaged with (ties by id)."""
+    popularity = subtopic_popularity(layers.filter(pl.col("level") == "subtopic"))
+    return (
+        _candidates(layers, subtopic_ids, user_ids)
+        .join(popularity, on="subtopic_id", how="left")
+        .with_columns(pl.col("popularity").fill_null(0.0))
+        .sort(["user_id", "popularity", "subtopic_id"], descending=[False, True, False])
+        .group_by("user_id", maintain_order=True)
+        .head(top_n)
+        .select(list(SUGGESTION_SCHEMA))
+    )
+
+
+def random_suggestions(layers: pl.DataFrame, subtopic_ids: Sequence[str], user_ids: Sequence[str], top_n: int, seed: int = 0) -> pl.DataFrame:
+    """Per user, ``top_n`` subtopics they have not engaged with, drawn at random (seeded)."""
+    candidates = _candidates(layers, sorted(subtopic_ids), sorted(user_ids)).sort("user_id", "subtopic_id")
+    draw = np.random.default_rng(seed).random(candidates.height)
+    return (
+        candidates.with_columns(pl.Series("_draw", draw))
+        .sort("user_id", "_draw")
+        .group_by("user_id", maintain_order=True)
+        .head(top_n)
+        .select(list(SUGGESTION_SCHEMA))
+    )
+
+
+def expansion_precision(suggestions: pl.DataFrame, taken: pl.DataFrame) -> tuple[float, int]:
+    """Mean over users with a suggestion of (suggestions taken up / suggestions), and that user count.
+
+    NaN when nobody got a suggestion.
+    """
+    if suggestions.height == 0:
+        return float("nan"), 0
+    hits = suggestions.select("user_id", "subtopic_id").join(taken.with_columns(pl.lit(1).alias("_hit")), on=["user_id", "subtopic_id"], how="left")
+    per_user = hits.group_by("user_id").agg((pl.col("_hit").fill_null(0).sum() / pl.len()).alias("precision"))
+    return float(per_user["precision"].mean()), per_user.height
