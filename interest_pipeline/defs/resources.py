@@ -138,3 +138,13 @@ class MlflowTracking(ConfigurableResource):
             client.set_terminated(run.info.run_id, status="FAILED")
             raise
         client.set_terminated(run.info.run_id, status="FINISHED")
+
+    def load_artifact(self, run_id: str, path: str) -> bytes:
+        """The bytes of one artifact of a run (downloaded to a temporary folder)."""
+        client = self._client()
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                local = client.download_artifacts(run_id, path, folder)
+            except Exception as error:  # MLflow raises several types for a missing run or file
+                raise FileNotFoundError(f"MLflow run {run_id} at {self.tracking_uri}: cannot read artifact {path!r} ({error})") from error
+            return Path(local).read_bytes()

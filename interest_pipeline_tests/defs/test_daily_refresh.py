@@ -10,7 +10,7 @@ from interest_pipeline.defs.clustering.assets import incremental_topic_assignmen
 from interest_pipeline.defs.features.assets import fused_user_features, user_behavior_features, user_text_features
 from interest_pipeline.defs.ingest.assets import raw_behavior_logs
 from interest_pipeline.defs.profiles.assets import user_interest_layers
-from interest_pipeline.defs.resources import EventSource
+from interest_pipeline.defs.resources import EventSource, SentenceEmbedder
 from interest_pipeline.defs.text.assets import comment_embeddings, tokenized_comments
 from interest_pipeline_tests.conftest import make_resources
 
@@ -36,6 +36,7 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
         writer.writerow(["new2", user, "", "search", f"{NEW_DAY}T09:05:00Z", "", "zzqx"])
 
     resources = make_resources(tmp_path, pipeline_run.sample_dir)
+    resources["mlflow"] = pipeline_run.resources["mlflow"]  # the store that holds the taxonomy's assignment model
     resources["event_source"] = EventSource(
         events_dir=str(pipeline_run.sample_dir / "events"), items_path=str(pipeline_run.sample_dir / "items.csv"), landing_dir=str(landing)
     )
@@ -60,3 +61,37 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
     assert assigned["new2"] is None  # a query resembling nothing stays noise
     assert assigned["new1"] == original  # the same words land in the same subtopic
     assert str(latest).startswith(NEW_DAY)  # and the new review counts in the user's layers
+
+
+def _assign_new_content(pipeline_run, tmp_path, **overrides):
+    shutil.copy(pipeline_run.warehouse, tmp_path / "warehouse.duckdb")
+    resources = {**make_resources(tmp_path, pipeline_run.sample_dir), "mlflow": pipeline_run.resources["mlflow"], **overrides}
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([incremental_topic_assignments], resources=resources, instance=instance, raise_on_error=False)
+    messages = []
+    for event in result.all_events:
+        error = event.step_failure_data.error if event.event_type_value == "STEP_FAILURE" else None
+        while error is not None:  # the step error wraps the asset's own exception
+            messages.append(error.message)
+            error = error.cause
+    return result, "\n".join(messages)
+
+
+def test_assignment_model_comes_from_the_clustering_run_in_mlflow(pipeline_run, tmp_path):
+    result, _ = _assign_new_content(pipeline_run, tmp_path)
+    assert result.success
+    metadata = result.asset_materializations_for_node("incremental_topic_assignments")[0].metadata
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
+        assert metadata["taxonomy_mlflow_run_id"].value == conn.execute("SELECT any_value(mlflow_run_id) FROM interest_hierarchy").fetchone()[0]
+
+
+def test_a_store_without_the_clustering_run_is_named_in_the_error(pipeline_run, tmp_path):
+    result, message = _assign_new_content(pipeline_run, tmp_path, mlflow=make_resources(tmp_path, pipeline_run.sample_dir)["mlflow"])
+    assert not result.success
+    assert "assignment_model.npz" in message and "cannot read artifact" in message
+
+
+def test_another_embedding_model_than_the_taxonomys_is_refused(pipeline_run, tmp_path):
+    result, message = _assign_new_content(pipeline_run, tmp_path, embedder=SentenceEmbedder(device="cpu", max_seq_length=64))
+    assert not result.success
+    assert "max_seq_length=64" in message and "re-materialize interest_topics" in message

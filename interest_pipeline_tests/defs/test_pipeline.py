@@ -154,6 +154,8 @@ def test_mlflow_has_one_finished_run_per_clustering_asset(pipeline_run):
         assert run.data.params["reduction"] == "umap"
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"cluster_map.png", "silhouette_per_cluster.png", "cluster_summary.csv"} <= artifacts
+        if experiment_name == "interest_topics":
+            assert "assignment_model.npz" in artifacts  # what incremental assignment loads between re-clusterings
         stored = query(pipeline_run, f"SELECT DISTINCT mlflow_run_id FROM {table}")["mlflow_run_id"].to_list()
         assert stored == [run.info.run_id]
 

@@ -27,10 +27,12 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from interest_pipeline.core.assignment_model import FILE_NAME as ASSIGNMENT_MODEL_FILE
+from interest_pipeline.core.assignment_model import CentroidAssignmentModel
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality, two_level_clustering
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.evaluation import agreement
-from interest_pipeline.core.identity import assign_to_nearest_centroid, cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
+from interest_pipeline.core.identity import cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
 from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
@@ -263,6 +265,13 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         pl.Series("membership_probability", result.probabilities),
     )
     summary = hierarchy.drop("centroid").with_columns(pl.col("keywords").list.join(" "))
+    subtopic_nodes = hierarchy.filter(pl.col("level") == "subtopic").sort("node_id")
+    assignment_model = CentroidAssignmentModel(
+        subtopic_nodes["node_id"].to_list(),
+        subtopic_nodes["parent_id"].to_list(),
+        series_to_vectors(subtopic_nodes["centroid"], vectors.shape[1]),
+        embedder.cache_key(),
+    )
     if previous_assignments is not None:
         overlap, changes = _overlap_changes(previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id", 1)
         stability.update(overlap)
@@ -280,7 +289,12 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         run_params,
         metrics,
         per_cluster_named,
-        {"cluster_map.png": cluster_map, "silhouette_per_cluster.png": bars, "topic_tree.png": tree_picture},
+        {
+            "cluster_map.png": cluster_map,
+            "silhouette_per_cluster.png": bars,
+            "topic_tree.png": tree_picture,
+            ASSIGNMENT_MODEL_FILE: assignment_model.to_bytes(),
+        },
         {"hierarchy.json": tree, "lineage.json": lineage},
         {"cluster_summary.csv": summary},
     )
@@ -409,13 +423,15 @@ class AssignmentConfig(Config):
     group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="Between re-clusterings, items and texts that arrived after the last clustering join the existing "
-    "taxonomy by their nearest subtopic centroid (no refit); below the similarity threshold they stay noise.",
+    "taxonomy by their nearest subtopic centroid (no refit), using the assignment model stored with the clustering's MLflow run; "
+    "below the similarity threshold they stay noise.",
 )
-def incremental_topic_assignments(config: AssignmentConfig, warehouse: DuckDBResource) -> MaterializeResult:
+def incremental_topic_assignments(
+    config: AssignmentConfig, warehouse: DuckDBResource, mlflow: MlflowTracking, embedder: SentenceEmbedder
+) -> MaterializeResult:
+    """Loads the assignment model that the last ``interest_topics`` run stored in MLflow."""
     with warehouse.get_connection() as conn:
-        nodes = read_frame(
-            conn, "SELECT node_id, parent_id, centroid, mlflow_run_id FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id"
-        )
+        run_ids = conn.execute("SELECT DISTINCT mlflow_run_id FROM interest_hierarchy WHERE mlflow_run_id IS NOT NULL").fetchall()
         new_content = read_frame(
             conn,
             "SELECT c.content_id, c.content_kind, c.embedding FROM ("
@@ -424,16 +440,22 @@ def incremental_topic_assignments(config: AssignmentConfig, warehouse: DuckDBRes
             " ANTI JOIN interest_topics t ON t.content_id = c.content_id AND t.content_kind = c.content_kind"
             " ORDER BY c.content_kind DESC, c.content_id",
         )
-    labels, similarity = assign_to_nearest_centroid(
-        series_to_vectors(new_content["embedding"], 0), series_to_vectors(nodes["centroid"], 0), config.min_similarity
-    )
-    node_ids, parents = nodes["node_id"].to_list(), nodes["parent_id"].to_list()
+    if len(run_ids) != 1:
+        raise ValueError(f"interest_hierarchy should come from one clustering run, found MLflow run ids {[r[0] for r in run_ids]}")
+    run_id = run_ids[0][0]
+    model = CentroidAssignmentModel.from_bytes(mlflow.load_artifact(run_id, ASSIGNMENT_MODEL_FILE), f"MLflow run {run_id}, {ASSIGNMENT_MODEL_FILE}")
+    if model.embedding_model != embedder.cache_key():
+        raise ValueError(
+            f"the taxonomy of MLflow run {run_id} was built on embeddings of {model.embedding_model}, the embedder is now "
+            f"{embedder.cache_key()}: re-materialize interest_topics before assigning new content"
+        )
+    subtopics, topics, similarity = model.assign(series_to_vectors(new_content["embedding"], 0), config.min_similarity)
     table = new_content.select("content_id", "content_kind").with_columns(
-        pl.Series("subtopic_id", [node_ids[i] if i != NOISE else None for i in labels], dtype=pl.String),
-        pl.Series("topic_id", [parents[i] if i != NOISE else None for i in labels], dtype=pl.String),
+        pl.Series("subtopic_id", subtopics, dtype=pl.String),
+        pl.Series("topic_id", topics, dtype=pl.String),
         pl.Series("similarity", similarity),
-        pl.Series("is_noise", labels == NOISE),
-        pl.lit(nodes["mlflow_run_id"][0] if nodes.height else None, dtype=pl.String).alias("taxonomy_mlflow_run_id"),
+        pl.Series("is_noise", [s is None for s in subtopics], dtype=pl.Boolean),
+        pl.lit(run_id, dtype=pl.String).alias("taxonomy_mlflow_run_id"),
     )
     with warehouse.get_connection() as conn:
         replace_table(conn, "incremental_topic_assignments", table)
@@ -443,5 +465,6 @@ def incremental_topic_assignments(config: AssignmentConfig, warehouse: DuckDBRes
             "assigned": int((~table["is_noise"]).sum()),
             "left_as_noise": int(table["is_noise"].sum()),
             "min_similarity": config.min_similarity,
+            "taxonomy_mlflow_run_id": run_id,
         }
     )
