@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -62,3 +63,8 @@ def test_pipeline_runs_on_imported_fixture(tmp_path, dataset):
     users = validated.accepted["user_id"].n_unique()
     assert rows["user_segments"] == rows["fused_user_features"] == users
     assert rows["interest_hierarchy"] > 1 and rows["user_interest_layers"] > 0
+    if dataset == "mind":  # impressions: the methods also rank each impression's shown candidates
+        with duckdb.connect(str(tmp_path / "run" / "warehouse.duckdb"), read_only=True) as conn:
+            metrics = conn.execute("SELECT method, metric, value FROM interest_evaluation WHERE metric LIKE 'impression_%'").fetchall()
+        assert {m for _, m, _ in metrics} == {"impression_auc", "impression_mrr", "impression_ndcg@5", "impression_ndcg@10"}
+        assert all(0.0 <= v <= 1.0 for _, _, v in metrics) and len({method for method, _, _ in metrics}) == 5

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import numpy as np
 import polars as pl
 from dagster import Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
@@ -9,6 +10,7 @@ from pydantic import Field
 
 from interest_pipeline.core import expansion_holdout, holdout
 from interest_pipeline.core.expansion import interest_expansion as expand_interests
+from interest_pipeline.core.impressions import IMPRESSION_METRICS, impression_metrics, impressions_from_events
 from interest_pipeline.core.layers import interest_layers
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
@@ -27,6 +29,7 @@ EXPERIMENT = "interest_evaluation"
 METHODS: tuple[str, ...] = ("interest_layers", "mean_embedding", "kmeans_segments", "popularity", "random")
 EXPANSION_METHODS: tuple[str, ...] = ("interest_expansion", "popular_subtopics", "random_subtopics")
 EXPANSION_METRIC = "expansion_precision"
+IMPRESSION_PREFIX = "impression_"  # impression_auc, impression_mrr, impression_ndcg@5, impression_ndcg@10
 
 
 class EvaluationConfig(Config):
@@ -91,14 +94,18 @@ def _mlflow_name(method: str, metric: str) -> str:
     group_name=GROUP, tags=stage_tags(GROUP),
     kinds={"duckdb", "mlflow"},
     description="Offline evaluation on a time-based hold-out: interest-layer recommendations against mean-embedding, "
-    "K-Means-segment, popularity and random baselines (precision, recall, MAP, nDCG at K, AUC, MRR). Run on demand.",
+    "K-Means-segment, popularity and random baselines (precision, recall, MAP, nDCG at K, AUC, MRR; per-impression AUC, "
+    "MRR and nDCG@5/10 where the logs hold impressions), and expansion precision against popular and random suggestions.",
 )
 def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
     """Split the behaviour logs at a cutoff, build every method from the train period only, and
     rank all items with an embedding for each user; an item is relevant when the user has a
     test-period event of ``relevant_event_types`` on it, and items the user touched (any event,
     views included) before the cutoff are no candidates. Metrics average over the users with at
-    least one relevant candidate.
+    least one relevant candidate. Where the test period holds impressions (a user's simultaneous
+    views and clicks, as MIND imports write them), each method also ranks every impression's
+    candidates (:mod:`interest_pipeline.core.impressions`). Expansion precision scores the
+    suggestions made from train-period layers (:mod:`interest_pipeline.core.expansion_holdout`).
 
     Known leakage, so read the numbers as optimistic for the taxonomy-based methods:
 
@@ -144,6 +151,12 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
     if n_scored == 0:
         raise ValueError(f"no user has a relevant new item after cutoff {cutoff}")
 
+    # Impressions (shown and clicked candidates, as in MIND imports) are ranked within themselves.
+    impressions = impressions_from_events(test.filter(pl.col("item_id").is_in(item_ids)), config.relevant_event_types)
+    impression_users = holdout.sample_users(set(impressions["user_id"].to_list()), config.max_users, config.seed)
+    impressions = impressions.filter(pl.col("user_id").is_in(impression_users))
+    scored_users = sorted(set(user_ids) | set(impression_users))
+
     train_comments = comments.filter(pl.col("event_ts") < pl.lit(cutoff, dtype=comments.schema["event_ts"]))
     comment_vectors = series_to_vectors(train_comments["embedding"], item_vectors.shape[1])
     centroids = hierarchy.filter(pl.col("level") == "subtopic").select("node_id", "centroid")
@@ -151,25 +164,35 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
     weights = DEFAULT_EVENT_WEIGHTS
     # Segments are fitted on every train-period user (as the method would be in production) and
     # their popularity counts everyone's train events; only the evaluated users' rows are kept.
-    segment_users = sorted(set(train["user_id"].to_list()) | set(user_ids))
+    segment_users = sorted(set(train["user_id"].to_list()) | set(scored_users))
     kmeans, segments = holdout.kmeans_segment_scores(
         train, train_comments.select("user_id", "event_ts"), comment_vectors, segment_users, item_ids, item_vectors,
         n_clusters=max(1, int(n_topics)), reference_ts=cutoff, seed=config.seed, half_life_days=config.long_half_life_days, weights=weights,
-        score_user_ids=user_ids,
+        score_user_ids=scored_users,
     )
     scores = {
         "interest_layers": holdout.interest_layer_scores(
-            train, topics, centroids.select("node_id"), centroid_vectors, user_ids, item_ids, item_vectors, cutoff,
+            train, topics, centroids.select("node_id"), centroid_vectors, scored_users, item_ids, item_vectors, cutoff,
             long_half_life_days=config.long_half_life_days, membership_bonus=config.membership_bonus, weights=weights,
         ),
-        "mean_embedding": holdout.mean_embedding_scores(train, user_ids, item_ids, item_vectors, cutoff, config.long_half_life_days, weights),
+        "mean_embedding": holdout.mean_embedding_scores(train, scored_users, item_ids, item_vectors, cutoff, config.long_half_life_days, weights),
         "kmeans_segments": kmeans,
-        "popularity": holdout.popularity_scores(train, user_ids, item_ids, weights),
-        "random": holdout.random_scores(len(user_ids), len(item_ids), config.seed),
+        "popularity": holdout.popularity_scores(train, scored_users, item_ids, weights),
+        "random": holdout.random_scores(len(scored_users), len(item_ids), config.seed),
     }
-    results = {method: evaluate_rankings(scores[method], relevant, exclude, ks) for method in METHODS}
+    row_of = {u: i for i, u in enumerate(scored_users)}
+    ranking_rows = [row_of[u] for u in user_ids]
+    results = {method: evaluate_rankings(scores[method][ranking_rows], relevant, exclude, ks) for method in METHODS}
+    if impressions.height:
+        column_of = {item: j for j, item in enumerate(item_ids)}
+        rows = np.array([row_of[u] for u in impressions["user_id"]])
+        columns = np.array([column_of[i] for i in impressions["item_id"]])
+        for method in METHODS:
+            per_impression = impression_metrics(impressions, scores[method][rows, columns])
+            results[method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
+    n_impressions = impressions["impression"].n_unique()
     expansion = _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff)
-    names = metric_names(ks)
+    names = metric_names(ks) + ([IMPRESSION_PREFIX + k for k in IMPRESSION_METRICS] if n_impressions else [])
     table = pl.DataFrame(
         [(method, metric, results[method][metric]) for method in METHODS for metric in names]
         + [(method, EXPANSION_METRIC, expansion[method][0]) for method in EXPANSION_METHODS],
@@ -194,6 +217,7 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
                 "membership_bonus": config.membership_bonus,
                 "n_kmeans_segments": int(n_topics),
                 "n_users_scored": n_scored,
+                "n_impressions": n_impressions,
                 "n_items": len(item_ids),
                 "n_train_events": train.height,
                 "n_test_events": test.height,
@@ -213,6 +237,7 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
             "cutoff": str(cutoff),
             "n_users_scored": n_scored,
             "n_test_users": len(test_users),
+            "n_impressions": n_impressions,
             "n_items": len(item_ids),
             "n_train_events": train.height,
             "n_test_events": test.height,
