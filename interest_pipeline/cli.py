@@ -15,18 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-DAGSTER_YAML = """# Written by `python -m interest_pipeline run`; edit freely.
-telemetry:
-  enabled: false
-concurrency:
-  # DuckDB allows one writing process: every asset is in the duckdb_warehouse pool, and
-  # one slot per pool makes overlapping runs (schedule, sensor, backfill) queue instead
-  # of failing on the file lock.
-  pools:
-    default_limit: 1
-  runs:
-    max_concurrent_runs: 4
-"""
+DAGSTER_YAML = Path(__file__).parent / "deploy" / "local" / "dagster.yaml"
 
 
 def prepare_dagster_home() -> Path:
@@ -34,7 +23,7 @@ def prepare_dagster_home() -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        config.write_text(DAGSTER_YAML.read_text())
     return home
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_assets_from_modules, multi_or_in_process_executor
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.defs import jobs
@@ -39,6 +39,7 @@ DEFAULTS = {
     "INTEREST_PIPELINE_PRECISION": "float32",
     "MLFLOW_TRACKING_URI": "sqlite:///data/mlflow.db",
     "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": "data/mlflow-artifacts",
+    "INTEREST_PIPELINE_EXECUTOR": "multiprocess",
 }
 
 
@@ -90,7 +91,20 @@ def build_resources() -> dict:
     }
 
 
-def build_definitions(resources: dict | None = None) -> Definitions:
+def build_executor(name: str | None = None):
+    """Dagster's default (each step in its own process, or in one with run config ``in_process``),
+    or with ``k8s`` each step in its own Kubernetes pod (needs dagster-k8s; see deploy/kubernetes)."""
+    name = (name or setting_value("INTEREST_PIPELINE_EXECUTOR")).strip().lower()
+    if name == "multiprocess":
+        return multi_or_in_process_executor
+    if name == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise ValueError(f"INTEREST_PIPELINE_EXECUTOR={name!r}: expected multiprocess or k8s")
+
+
+def build_definitions(resources: dict | None = None, executor=None) -> Definitions:
     """The code location; tests pass resources that point at a temporary folder."""
     return Definitions(
         assets=load_assets_from_modules(_stage_modules),
@@ -99,6 +113,7 @@ def build_definitions(resources: dict | None = None) -> Definitions:
         schedules=[daily_ingest_schedule],
         sensors=[landing_folder_sensor, interest_automation_sensor],
         resources=resources or build_resources(),
+        executor=executor or build_executor(),
     )
 
 

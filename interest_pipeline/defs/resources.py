@@ -124,7 +124,10 @@ class MlflowTracking(ConfigurableResource):
         if experiment is not None:
             return experiment.experiment_id
         root = self.artifact_root
-        location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
+        if self.tracking_uri.startswith(("http://", "https://")):
+            location = None  # a tracking server stores (or proxies) artifacts where it is configured to
+        else:
+            location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
         return client.create_experiment(name, artifact_location=location)
 
     @contextlib.contextmanager

@@ -16,7 +16,7 @@ from interest_pipeline_tests.conftest import SMALL_SPEC
 def test_overlapping_ingest_runs_all_succeed_with_exact_rows(tmp_path, small_sample):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML.read_text())
     # create the instance's SQLite storage once: four processes creating it at the same
     # moment race on its schema migration
     with DagsterInstance.from_config(str(home)):

@@ -64,7 +64,7 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 def dagster_ui(pipeline_run, tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
+    (home / "dagster.yaml").write_text(DAGSTER_YAML.read_text())
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(pipeline_run.warehouse, warehouse)
     port = free_port()
