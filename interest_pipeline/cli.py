@@ -149,7 +149,7 @@ def print_recovery(warehouse: str, truth_dir: Path) -> None:
         core = conn.execute(
             "SELECT user_id, node_id FROM user_interest_layers WHERE level = 'subtopic' AND tier_long = 'core'"
         ).pl()
-        layers = conn.execute("SELECT user_id, level, drift_score FROM user_interest_layers").pl()
+        layers = conn.execute("SELECT user_id, level, drift_score FROM user_interest_layers WHERE source = 'activity'").pl()
     truth_users = pl.read_csv(truth_dir / "users.csv")
     scores = planted_recovery(topics, core, pl.read_csv(truth_dir / "items.csv"), pl.read_csv(truth_dir / "texts.csv"), truth_users)
     scores.update(drift_separation(layers, truth_users))

@@ -233,7 +233,7 @@ def test_materialized_asset_covers_every_user_with_fresh_ranked_suggestions(pipe
     with duckdb.connect(str(copy), read_only=True) as conn:
         table = conn.execute("SELECT * FROM interest_expansion").pl()
         users = conn.execute("SELECT user_id FROM fused_user_features").pl()
-        engaged = conn.execute("SELECT user_id, node_id AS subtopic_id FROM user_interest_layers WHERE level = 'subtopic'").pl()
+        engaged = conn.execute("SELECT user_id, node_id AS subtopic_id FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity'").pl()
         subtopics = conn.execute("SELECT node_id AS subtopic_id, parent_id AS topic_id FROM interest_hierarchy WHERE level = 'subtopic'").pl()
         items = conn.execute("SELECT content_id, subtopic_id FROM interest_topics WHERE content_kind = 'item' AND subtopic_id IS NOT NULL").pl()
 

@@ -34,6 +34,7 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
         writer.writerow(["event_id", "user_id", "item_id", "event_type", "timestamp", "rating", "text"])
         writer.writerow(["new1", user, item, "review", f"{NEW_DAY}T09:00:00Z", "5", "Again: " + text])
         writer.writerow(["new2", user, "", "search", f"{NEW_DAY}T09:05:00Z", "", "zzqx"])
+        writer.writerow(["new3", "newcomer", "", "search", f"{NEW_DAY}T09:07:00Z", "", "qqzx"])  # a first visit, nothing placeable
 
     resources = make_resources(tmp_path, pipeline_run.sample_dir)
     resources["mlflow"] = pipeline_run.resources["mlflow"]  # the store that holds the taxonomy's assignment model
@@ -54,10 +55,12 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
             "SELECT t.subtopic_id FROM interest_topics t JOIN raw_behavior_logs e ON t.content_id = e.event_id"
             " WHERE e.user_id = ? AND e.text = ?", [user, text]
         ).fetchone()[0]
+        newcomer = conn.execute("SELECT DISTINCT source, tier_long, is_cold_start FROM user_interest_layers WHERE user_id = 'newcomer'").fetchall()
         latest = conn.execute(
             "SELECT max(last_interaction_ts) FROM user_interest_layers WHERE user_id = ? AND node_id = ?", [user, assigned["new1"]]
         ).fetchone()[0]
-    assert set(assigned) == {"new1", "new2"}
+    assert newcomer == [("popular", "peripheral", True)]  # popular topics, flagged, never core
+    assert set(assigned) == {"new1", "new2", "new3"}
     assert assigned["new2"] is None  # a query resembling nothing stays noise
     assert assigned["new1"] == original  # the same words land in the same subtopic
     assert str(latest).startswith(NEW_DAY)  # and the new review counts in the user's layers

@@ -39,7 +39,7 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
     weights = ExpansionWeights.from_mapping(config.weights)
     with warehouse.get_connection() as conn:
         layers = read_frame(
-            conn, "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' ORDER BY user_id, node_id"
+            conn, "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity' ORDER BY user_id, node_id"
         )
         hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
         segments = read_frame(conn, "SELECT user_id, segment_fine, segment_coarse FROM user_segments ORDER BY user_id")

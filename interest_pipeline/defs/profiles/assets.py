@@ -6,6 +6,7 @@ from dagster import Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from interest_pipeline.core.cold_start import POPULAR, with_fallback
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
 from interest_pipeline.core.layers import TierRules, interest_layers
 from interest_pipeline.defs.features.assets import reference_time
@@ -45,6 +46,9 @@ class LayerConfig(Config):
     max_core: int = Field(default=3, ge=1, description="At most this many core nodes per user and level.")
     trend_ratio: float = Field(default=2.0, gt=1, description="Short/long share ratio that marks a node emerging (or, inverted, fading).")
     event_weights: dict[str, float] = Field(default=dict(DEFAULT_EVENT_WEIGHTS), description="Weight of one event of each type.")
+    popular_fallback_nodes: int = Field(
+        default=3, ge=1, description="Users with nothing placed in the taxonomy get this many of the most popular topics and subtopics (source 'popular')."
+    )
 
 
 @asset(
@@ -53,7 +57,8 @@ class LayerConfig(Config):
     group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="Per user, weights over topics and subtopics from their time-decayed activity, with a long-term "
-    "and a short-term view, each tiered into core / secondary / peripheral (rules in the README).",
+    "and a short-term view, each tiered into core / secondary / peripheral (rules in the README). Users with nothing "
+    "placed in the taxonomy get the most popular topics and subtopics instead, marked source = 'popular'.",
 )
 def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> MaterializeResult:
     rules = TierRules(config.core_min_share, config.secondary_min_share, config.max_core, config.trend_ratio)
@@ -61,19 +66,22 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
         reference_ts = reference_time(conn)
         interactions = read_frame(conn, INTERACTIONS_SQL)
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features")
-    layers = interest_layers(
-        interactions, reference_ts, config.long_half_life_days, config.short_half_life_days, rules, config.event_weights
-    ).join(users, on="user_id", how="left").with_columns(pl.col("is_cold_start").fill_null(True))
+    own_layers = interest_layers(interactions, reference_ts, config.long_half_life_days, config.short_half_life_days, rules, config.event_weights)
+    layers = (
+        with_fallback(own_layers, users["user_id"].to_list(), config.popular_fallback_nodes)
+        .join(users, on="user_id", how="left")
+        .with_columns(pl.col("is_cold_start").fill_null(True))
+    )
     with warehouse.get_connection() as conn:
         replace_table(conn, "user_interest_layers", layers)
-    subtopic_rows = layers.filter(pl.col("level") == "subtopic")
+    subtopic_rows = layers.filter((pl.col("level") == "subtopic") & (pl.col("source") != POPULAR))
     tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
     users_with_layers = layers["user_id"].n_unique()
     return MaterializeResult(
         metadata={
             "dagster/row_count": layers.height,
             "users_with_layers": users_with_layers,
-            "users_without_layers": users.height - users.join(layers.select("user_id").unique(), on="user_id", how="semi").height,
+            "users_on_popular_fallback": layers.filter(pl.col("source") == POPULAR)["user_id"].n_unique(),
             "mean_core_subtopics": round(subtopic_rows.filter(pl.col("tier_long") == "core").group_by("user_id").len()["len"].mean() or 0.0, 2),
             "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
             "users_with_emerging_subtopic": int(subtopic_rows.filter(pl.col("trend") == "emerging")["user_id"].n_unique()),

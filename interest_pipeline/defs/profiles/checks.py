@@ -13,13 +13,16 @@ def every_user_covered(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         uncovered = conn.execute(
             "SELECT f.user_id FROM fused_user_features f"
-            " WHERE NOT f.is_cold_start AND f.user_id NOT IN (SELECT user_id FROM user_interest_layers) ORDER BY 1"
+            " WHERE NOT f.is_cold_start AND f.user_id NOT IN (SELECT user_id FROM user_interest_layers WHERE source = 'activity') ORDER BY 1"
         ).fetchall()
         shares = conn.execute(
             "SELECT count(*) FROM (SELECT user_id, level, sum(share_long) s FROM user_interest_layers GROUP BY ALL)"
             " WHERE abs(s - 1) > 1e-6"
         ).fetchone()[0]
-    problems = [f"{len(uncovered)} users without layers and not cold-start"] if uncovered else []
+        no_rows = conn.execute("SELECT count(*) FROM fused_user_features WHERE user_id NOT IN (SELECT user_id FROM user_interest_layers)").fetchone()[0]
+    problems = [f"{len(uncovered)} users without layers of their own and not cold-start"] if uncovered else []
+    if no_rows:
+        problems.append(f"{no_rows} users without any layer row (not even the popular fallback)")
     if shares:
         problems.append(f"{shares} (user, level) pairs whose long-term shares do not sum to 1")
     return AssetCheckResult(

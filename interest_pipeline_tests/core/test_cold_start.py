@@ -1,0 +1,43 @@
+"""Popular-topic layers for users with nothing placed in the taxonomy."""
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from interest_pipeline.core.cold_start import popular_layers, with_fallback
+from interest_pipeline.core.layers import interest_layers
+
+NOW = dt.datetime(2026, 10, 10)
+
+
+def interactions(rows):
+    return pl.DataFrame(
+        [{"user_id": u, "event_type": "purchase", "event_ts": NOW - dt.timedelta(days=1), "topic_id": s[:3], "subtopic_id": s} for u, s in rows],
+        schema={"user_id": pl.String, "event_type": pl.String, "event_ts": pl.Datetime("us"), "topic_id": pl.String, "subtopic_id": pl.String},
+    )
+
+
+LAYERS = interest_layers(
+    interactions([("a", "t00.s000"), ("b", "t00.s000"), ("b", "t00.s000"), ("b", "t01.s002"), ("c", "t01.s002"), ("c", "t00.s001")]), NOW
+)
+
+
+def test_users_without_layers_get_the_most_popular_nodes_flagged_and_peripheral():
+    fallback = popular_layers(LAYERS, ["a", "new"], top_n=1)
+    assert fallback["user_id"].unique().to_list() == ["new"]  # "a" has layers of its own
+    by_level = {row["level"]: row for row in fallback.iter_rows(named=True)}
+    # t00.s000 is core for a and b; t00 core for a, b and c (ties broken by id)
+    assert by_level["subtopic"]["node_id"] == "t00.s000" and by_level["subtopic"]["parent_id"] == "t00"
+    assert by_level["topic"]["node_id"] == "t00"
+    assert set(fallback["source"]) == {"popular"} and set(fallback["tier_long"]) == {"peripheral"}
+    assert fallback["n_interactions"].sum() == 0 and fallback["share_long"].to_list() == [1.0, 1.0]
+
+
+def test_with_fallback_keeps_the_schema_and_the_users_own_rows():
+    combined = with_fallback(LAYERS, ["a", "b", "c", "new"], top_n=2)
+    assert combined.columns == [*LAYERS.columns, "source"]
+    assert combined.filter(pl.col("source") == "activity").drop("source").equals(LAYERS.sort("user_id", "level", "rank_long"))
+    new = combined.filter(pl.col("user_id") == "new")
+    assert new.height == 4 and new.group_by("level").agg(pl.col("share_long").sum())["share_long"].to_list() == pytest.approx([1.0, 1.0])
+    assert combined.equals(with_fallback(LAYERS, ["new", "c", "b", "a"], top_n=2))  # order of the users does not matter
