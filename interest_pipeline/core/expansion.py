@@ -10,9 +10,12 @@ gets three signals, all in [0, 1]:
   is missing or smaller than ``min_segment_size``, or else all users. The user counts in the
   group, but never among those who have the candidate (they have not engaged with it);
 - **similarity**: the cosine similarity, clipped at 0, between the candidate's centroid and the
-  user's profile, the share_long-weighted mean of the centroids of all their engaged subtopics.
+  user's profile, the share_long-weighted mean of the centroids of all their engaged subtopics;
+- **model** (when take-up probabilities are given, see :mod:`interest_pipeline.core.takeup`):
+  the probability that the user takes the candidate up next, divided by the largest such
+  probability among the user's candidates; ``takeup_probability`` keeps the raw value.
 
-``score = (w_peers * peers + w_hierarchy * hierarchy + w_similarity * similarity) / sum(w)``, in
+``score = sum over signals of w_signal * signal / sum(w)``, in
 [0, 1]. Per user the candidates with a positive score are ranked by score, ties by subtopic id,
 and the top ``top_n`` kept. The strongest signal is the one with the largest weighted
 contribution (ties: peers, hierarchy, similarity), kept as ``strongest_signal``; the reason
@@ -29,7 +32,7 @@ polars for the joins and the reasons; nothing loops over users.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -37,7 +40,7 @@ import polars as pl
 
 from interest_pipeline.core.embedding import series_to_vectors
 
-SIGNALS = ("peers", "hierarchy", "similarity")  # also the tie order for the strongest signal
+SIGNALS = ("peers", "hierarchy", "similarity", "model")  # also the tie order for the strongest signal
 ENGAGED_TIERS = ("core", "secondary")
 POPULAR = "popular"
 ALL_USERS = "all users"
@@ -55,6 +58,8 @@ OUTPUT_SCHEMA = {
     "hierarchy_signal": pl.Float64,
     "peer_signal": pl.Float64,
     "similarity_signal": pl.Float64,
+    "model_signal": pl.Float64,
+    "takeup_probability": pl.Float64,
     "strongest_signal": pl.String,
     "reason": pl.String,
     "is_cold_start_fallback": pl.Boolean,
@@ -66,6 +71,7 @@ class ExpansionWeights:
     peers: float = 0.4
     hierarchy: float = 0.35
     similarity: float = 0.25
+    model: float = 0.0
 
     def __post_init__(self) -> None:
         values = [getattr(self, f.name) for f in fields(self)]
@@ -85,8 +91,25 @@ class ExpansionWeights:
         return cls(**{name: float(weights.get(name, 0.0)) for name in SIGNALS})
 
     def normalised(self) -> dict[str, float]:
-        total = self.peers + self.hierarchy + self.similarity
+        total = sum(getattr(self, name) for name in SIGNALS)
         return {name: getattr(self, name) / total for name in SIGNALS}
+
+
+def _takeup_matrix(takeup, population: pl.DataFrame, subtopics: pl.DataFrame) -> np.ndarray | None:
+    """Probabilities aligned to the population's rows (_i) and the subtopics' columns (_j), float32."""
+    if takeup is None:
+        return None
+    user_ids, subtopic_ids, probabilities = takeup
+    matrix = np.zeros((population.height, subtopics.height), dtype=np.float32)
+    row_of = dict(zip(population["user_id"].to_list(), population["_i"].to_list()))
+    column_of = dict(zip(subtopics["subtopic_id"].to_list(), subtopics["_j"].to_list()))
+    rows = [(k, row_of[u]) for k, u in enumerate(user_ids) if u in row_of]
+    columns = [(k, column_of[s]) for k, s in enumerate(subtopic_ids) if s in column_of]
+    if rows and columns:
+        source_rows, target_rows = map(np.array, zip(*rows))
+        source_columns, target_columns = map(np.array, zip(*columns))
+        matrix[np.ix_(target_rows, target_columns)] = np.asarray(probabilities)[np.ix_(source_rows, source_columns)]
+    return matrix
 
 
 def _empty() -> pl.DataFrame:
@@ -186,6 +209,7 @@ def _personalised(
     weights: ExpansionWeights,
     top_n: int,
     chunk_size: int,
+    takeup: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Signals, scores and top-N for the users with layers, as long rows (_i, rank, _j, signals)."""
     n_sub = subtopics.height
@@ -227,7 +251,13 @@ def _personalised(
         norms = np.sqrt(np.clip(np.einsum("ij,ij->i", towards, shares), 0.0, None))[:, None]
         similarity = np.clip(towards / np.where(norms == 0, 1.0, norms), 0.0, 1.0)
 
-        score = np.round(w["peers"] * peers + w["hierarchy"] * hierarchy + w["similarity"] * similarity, SCORE_DECIMALS)
+        probability = takeup[users].astype(np.float64) if takeup is not None else np.zeros((len(users), n_sub))
+        probability = np.where(engaged_mask, 0.0, probability)
+        top = probability.max(axis=1, keepdims=True) if n_sub else np.zeros((len(users), 1))
+        model = probability / np.where(top > 0, top, 1.0)
+        score = np.round(
+            w["peers"] * peers + w["hierarchy"] * hierarchy + w["similarity"] * similarity + w["model"] * model, SCORE_DECIMALS
+        )
         score = np.where(engaged_mask | (score <= 0), -1.0, score)
         # Stable sort over columns in subtopic-id order: equal scores keep the lower id first.
         order = np.argsort(-score, axis=1, kind="stable")[:, :top_n]
@@ -245,11 +275,13 @@ def _personalised(
                     "hierarchy_signal": hierarchy[user_rows, cols],
                     "peer_signal": peers[user_rows, cols],
                     "similarity_signal": similarity[user_rows, cols],
+                    "model_signal": model[user_rows, cols],
+                    "takeup_probability": probability[user_rows, cols] if takeup is not None else np.full(len(cols), np.nan),
                 }
             )
         )
     if not out:
-        return pl.DataFrame(schema={"_i": pl.Int64, "rank": pl.Int64, "_j": pl.Int64, "score": pl.Float64, "hierarchy_signal": pl.Float64, "peer_signal": pl.Float64, "similarity_signal": pl.Float64})
+        return pl.DataFrame(schema={"_i": pl.Int64, "rank": pl.Int64, "_j": pl.Int64, "score": pl.Float64, "hierarchy_signal": pl.Float64, "peer_signal": pl.Float64, "similarity_signal": pl.Float64, "model_signal": pl.Float64, "takeup_probability": pl.Float64})
     return pl.concat(out)
 
 
@@ -259,10 +291,12 @@ def _strongest(weights: ExpansionWeights) -> tuple[pl.Expr, dict[str, pl.Expr]]:
         "peers": pl.col("peer_signal") * w["peers"],
         "hierarchy": pl.col("hierarchy_signal") * w["hierarchy"],
         "similarity": pl.col("similarity_signal") * w["similarity"],
+        "model": pl.col("model_signal") * w["model"],
     }
     best = pl.max_horizontal(*contribution.values())
     strongest = pl.when(contribution["peers"] >= best).then(pl.lit("peers"))
-    strongest = strongest.when(contribution["hierarchy"] >= best).then(pl.lit("hierarchy")).otherwise(pl.lit("similarity"))
+    strongest = strongest.when(contribution["hierarchy"] >= best).then(pl.lit("hierarchy"))
+    strongest = strongest.when(contribution["similarity"] >= best).then(pl.lit("similarity")).otherwise(pl.lit("model"))
     named = {name: (expr > 0) & (expr >= REASON_SHARE * best) for name, expr in contribution.items()}
     return strongest, named
 
@@ -280,6 +314,9 @@ def _reason_parts() -> dict[str, pl.Expr]:
         "similarity": pl.lit("close in content to your interests (similarity ")
         + pl.col("similarity_signal").round(2).cast(pl.String)
         + pl.lit(")"),
+        "model": pl.lit("users like you took it up lately (")
+        + (pl.col("takeup_probability") * 100).round(1).cast(pl.String)
+        + pl.lit("% odds next window)"),
     }
 
 
@@ -306,13 +343,16 @@ def interest_expansion(
     top_n: int = 5,
     min_segment_size: int = 5,
     chunk_size: int = 20_000,
+    takeup: tuple[Sequence[str], Sequence[str], np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """Suggested subtopics per user, ranked 1..top_n (rules in the module docstring).
 
     ``layers``: user_interest_layers rows (user_id, level, node_id, share_long, tier_long);
     ``hierarchy``: interest_hierarchy (node_id, level, parent_id, label, centroid);
     ``segments``: user_id, segment_fine, segment_coarse (None: everyone is one peer group);
-    ``users``: user_id of everyone to cover (None: the users of ``layers`` and ``segments``).
+    ``users``: user_id of everyone to cover (None: the users of ``layers`` and ``segments``);
+    ``takeup``: (user ids, subtopic ids, users x subtopics probabilities) for the model signal;
+    users and subtopics missing there get 0.
     """
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
@@ -342,12 +382,15 @@ def interest_expansion(
     has_layers = np.zeros(population.height, dtype=bool)
     has_layers[engaged["_i"].unique().to_numpy()] = True
     personal = _personalised(
-        engaged, population.height, np.flatnonzero(has_layers), subtopics, centroids, peer_rows, peer_shares, weights, top_n, chunk_size
+        engaged, population.height, np.flatnonzero(has_layers), subtopics, centroids, peer_rows, peer_shares, weights, top_n, chunk_size,
+        _takeup_matrix(takeup, population, subtopics),
     )
     strongest, named = _strongest(weights)
     parts = _reason_parts()
     others = [pl.when(named[name] & (pl.col("strongest_signal") != name)).then(parts[name]) for name in SIGNALS]
-    first = pl.when(pl.col("strongest_signal") == "peers").then(parts["peers"]).when(pl.col("strongest_signal") == "hierarchy").then(parts["hierarchy"]).otherwise(parts["similarity"])
+    first = pl.when(pl.col("strongest_signal") == "peers").then(parts["peers"])
+    for name in SIGNALS[1:]:
+        first = first.when(pl.col("strongest_signal") == name).then(parts[name])
     personal = (
         personal.join(subtopics.select("_j", "subtopic_id", "topic_id"), on="_j", how="left")
         .join(groups.select("_i", "peer_group_name"), on="_i", how="left")
@@ -372,6 +415,8 @@ def interest_expansion(
         pl.lit(0.0).alias("hierarchy_signal"),
         pl.col("popularity").alias("peer_signal"),
         pl.lit(0.0).alias("similarity_signal"),
+        pl.lit(0.0).alias("model_signal"),
+        pl.lit(None, dtype=pl.Float64).alias("takeup_probability"),
         pl.lit(POPULAR).alias("strongest_signal"),
         pl.lit(POPULAR).alias("reason"),
         pl.lit(True).alias("is_cold_start_fallback"),
@@ -382,5 +427,6 @@ def interest_expansion(
         result.join(population, on="_i", how="left")
         .select(list(OUTPUT_SCHEMA))
         .cast(OUTPUT_SCHEMA)
+        .with_columns(pl.col("takeup_probability").fill_nan(None))
         .sort("user_id", "rank")
     )

@@ -214,7 +214,7 @@ def test_weights_from_config_refuse_unknown_names_and_normalise():
     with pytest.raises(ValueError):
         ExpansionWeights.from_mapping({"peers": 0.0})
     weights = ExpansionWeights.from_mapping({"peers": 2.0, "similarity": 2.0})
-    assert weights.normalised() == pytest.approx({"peers": 0.5, "hierarchy": 0.0, "similarity": 0.5})
+    assert weights.normalised() == pytest.approx({"peers": 0.5, "hierarchy": 0.0, "similarity": 0.5, "model": 0.0})
 
 
 def test_materialized_asset_covers_every_user_with_fresh_ranked_suggestions(pipeline_run, tmp_path):
@@ -238,6 +238,8 @@ def test_materialized_asset_covers_every_user_with_fresh_ranked_suggestions(pipe
         items = conn.execute("SELECT content_id, subtopic_id FROM interest_topics WHERE content_kind = 'item' AND subtopic_id IS NOT NULL").pl()
 
     assert metadata["dagster/row_count"].value == table.height
+    assert metadata["takeup_models"].value > 0  # the model signal is on by default and found subtopics to learn
+    assert table["model_signal"].is_between(0, 1).all() and table.filter(~pl.col("is_cold_start_fallback"))["takeup_probability"].is_not_null().any()
     assert set(table.columns) >= {
         "user_id", "rank", "subtopic_id", "topic_id", "score", "hierarchy_signal", "peer_signal", "similarity_signal", "reason", "is_cold_start_fallback"
     }

@@ -9,9 +9,11 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core import expansion_holdout, holdout
+from interest_pipeline.core.expansion import ExpansionWeights
 from interest_pipeline.core.expansion import interest_expansion as expand_interests
 from interest_pipeline.core.impressions import IMPRESSION_METRICS, impression_metrics, impressions_from_events
 from interest_pipeline.core.layers import interest_layers
+from interest_pipeline.core.takeup import takeup_probabilities
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
 from interest_pipeline.core.ranking import (
@@ -19,6 +21,8 @@ from interest_pipeline.core.ranking import (
     metric_names,
     users_evaluated,
 )
+from interest_pipeline.defs.expansion.assets import DEFAULT_WEIGHTS as EXPANSION_WEIGHTS
+from interest_pipeline.defs.expansion.assets import ExpansionConfig
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking
@@ -27,7 +31,7 @@ from interest_pipeline.defs.warehouse import read_frame, replace_table
 GROUP = "profiles"
 EXPERIMENT = "interest_evaluation"
 METHODS: tuple[str, ...] = ("interest_layers", "mean_embedding", "kmeans_segments", "popularity", "random")
-EXPANSION_METHODS: tuple[str, ...] = ("interest_expansion", "popular_subtopics", "random_subtopics")
+EXPANSION_METHODS: tuple[str, ...] = ("interest_expansion", "expansion_without_model", "popular_subtopics", "random_subtopics")
 EXPANSION_METRIC = "expansion_precision"
 IMPRESSION_PREFIX = "impression_"  # impression_auc, impression_mrr, impression_ndcg@5, impression_ndcg@10
 
@@ -57,15 +61,17 @@ def _cutoff(config: EvaluationConfig, events: pl.DataFrame) -> dt.datetime:
     return holdout.cutoff_at_fraction(events, config.cutoff_fraction)
 
 
-def _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff) -> dict[str, tuple[float, int]]:
-    """Expansion precision of the project's suggestions and of two baselines, built from train-period layers.
+def _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff, takeup_inputs) -> dict[str, tuple[float, int]]:
+    """Expansion precision of the project's suggestions (with the expansion asset's default weights,
+    and without the take-up model) and of two baselines, built from train-period data only.
 
     Peer groups are the train-period K-Means segments (the pipeline's own segments were fitted
-    on all events); the suggestions of every train-period user are computed, those of the
-    evaluated users scored.
+    on all events); the take-up models learn from the window before the cutoff; the suggestions
+    of every train-period user are computed, those of the evaluated users scored.
     """
+    train_interactions = holdout.topic_interactions(train, topics)
     train_layers = interest_layers(
-        holdout.topic_interactions(train, topics), cutoff, config.long_half_life_days, config.long_half_life_days, weights=DEFAULT_EVENT_WEIGHTS
+        train_interactions, cutoff, config.long_half_life_days, config.long_half_life_days, weights=DEFAULT_EVENT_WEIGHTS
     ).filter(pl.col("level") == "subtopic")
     later = expansion_holdout.taken_up(
         holdout.topic_interactions(test.filter(pl.col("event_type").is_in(config.relevant_event_types)), topics)
@@ -74,10 +80,24 @@ def _expansion_precision(config, train, test, topics, hierarchy, segment_users, 
         {"user_id": segment_users, "segment_fine": [str(s) for s in segments.tolist()]}, schema={"user_id": pl.String, "segment_fine": pl.String}
     ).with_columns(pl.col("segment_fine").alias("segment_coarse"))
     evaluated = pl.DataFrame({"user_id": user_ids}, schema={"user_id": pl.String})
-    suggested = expand_interests(train_layers, hierarchy, peers, peers.select("user_id"), top_n=config.expansion_top_n)
     subtopic_ids = hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
+    defaults = ExpansionConfig()
+    comments, comment_vectors, item_ids, item_vectors = takeup_inputs
+    takeup_users, models, probabilities = takeup_probabilities(
+        train, comments, comment_vectors, item_ids, item_vectors, train_interactions, cutoff, defaults.takeup_window_days, subtopic_ids,
+        min_positives=defaults.takeup_min_positives, max_train_users=defaults.takeup_max_train_users, seed=config.seed,
+    )
+    with_model = ExpansionWeights.from_mapping(EXPANSION_WEIGHTS)
+    without_model = ExpansionWeights.from_mapping({**EXPANSION_WEIGHTS, "model": 0.0})
+    suggested = {
+        name: expand_interests(
+            train_layers, hierarchy, peers, peers.select("user_id"), weights=weights, top_n=config.expansion_top_n,
+            takeup=(takeup_users, models.subtopic_ids, probabilities),
+        ).join(evaluated, on="user_id", how="semi")
+        for name, weights in (("interest_expansion", with_model), ("expansion_without_model", without_model))
+    }
     suggestions = {
-        "interest_expansion": suggested.join(evaluated, on="user_id", how="semi"),
+        **suggested,
         "popular_subtopics": expansion_holdout.popular_suggestions(train_layers, subtopic_ids, user_ids, config.expansion_top_n),
         "random_subtopics": expansion_holdout.random_suggestions(train_layers, subtopic_ids, user_ids, config.expansion_top_n, config.seed),
     }
@@ -191,7 +211,8 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
             per_impression = impression_metrics(impressions, scores[method][rows, columns])
             results[method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
     n_impressions = impressions["impression"].n_unique()
-    expansion = _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff)
+    takeup_inputs = (train_comments.select("user_id", "event_ts"), comment_vectors, item_ids, item_vectors)
+    expansion = _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff, takeup_inputs)
     names = metric_names(ks) + ([IMPRESSION_PREFIX + k for k in IMPRESSION_METRICS] if n_impressions else [])
     table = pl.DataFrame(
         [(method, metric, results[method][metric]) for method in METHODS for metric in names]
