@@ -21,6 +21,11 @@ class ClusteringParams:
     n_components: int = 5
     umap_n_neighbors: int = 30
     umap_min_dist: float = 0.0
+    # "auto": UMAP's spectral start below SPECTRAL_INIT_MAX_POINTS points, PCA above. On ~270k
+    # templated texts the k-NN graph falls into many components and the spectral start (ARPACK
+    # eigsh per component) had not finished after 40 minutes; PCA is the start UMAP's
+    # maintainers suggest for such graphs (lmcinnes/umap#1183).
+    umap_init: Literal["auto", "spectral", "pca", "tswspectral", "random"] = "auto"
     # None: max(min_cluster_floor, min_cluster_fraction * points), so the fine level
     # keeps a similar granularity as the data grows.
     min_cluster_size: int | None = None
@@ -38,6 +43,15 @@ class ClusteringParams:
         if self.min_cluster_size is not None:
             return self.min_cluster_size
         return max(self.min_cluster_floor, int(round(self.min_cluster_fraction * n_points)))
+
+
+SPECTRAL_INIT_MAX_POINTS = 50_000
+
+
+def umap_start(params: ClusteringParams, n_points: int) -> str:
+    if params.umap_init != "auto":
+        return params.umap_init
+    return "spectral" if n_points < SPECTRAL_INIT_MAX_POINTS else "pca"
 
 
 @dataclass
@@ -77,6 +91,7 @@ def reduce_dimensions(vectors: np.ndarray, params: ClusteringParams) -> np.ndarr
             metric="cosine",
             random_state=params.random_state,
             n_jobs=1,
+            init=umap_start(params, n),
         )
         return reducer.fit_transform(vectors).astype(np.float32)
     raise ValueError(f"unknown reduction {params.reduction!r}; use 'umap', 'pca' or 'none'")

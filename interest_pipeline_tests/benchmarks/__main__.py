@@ -33,6 +33,11 @@ def _parse(argv) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="output folder (default: data/benchmarks/<scale>)")
     parser.add_argument("--skip-warm", action="store_true", help="skip the second (warm) run")
     parser.add_argument("--device", default="auto", help="embedding device: auto (GPU when present), cpu, cuda")
+    parser.add_argument(
+        "--comparison-points", type=int, default=0,
+        help="topic comparison (b) on a seeded sample of this many items + texts, the same for both methods (0: all)",
+    )
+    parser.add_argument("--bare-encode-texts", type=int, default=0, help="bare encode (a) on a seeded sample of this many distinct texts (0: all)")
     return parser.parse_args(argv)
 
 
@@ -46,7 +51,7 @@ def _first_embedding_step(run: dict) -> str | None:
     return next((k for k in keys if k in ("comment_embeddings", "item_embeddings")), None)
 
 
-def _runs_and_embedding(scale: Scale, workspace: Workspace, device: str, warm: bool) -> tuple[list[dict], dict]:
+def _runs_and_embedding(scale: Scale, workspace: Workspace, device: str, warm: bool, bare_encode_texts: int = 0) -> tuple[list[dict], dict]:
     """The cold run, the bare encode right after it (similar conditions), then the warm run."""
     from interest_pipeline.definitions import build_definitions
 
@@ -60,16 +65,18 @@ def _runs_and_embedding(scale: Scale, workspace: Workspace, device: str, warm: b
             done()
             if name == "cold":
                 done = timed("a. embedding vs bare encode")
-                embedding = comparisons.embedding_comparison(workspace.warehouse, _step(runs[0], "comment_embeddings"), device)
+                embedding = comparisons.embedding_comparison(
+                    workspace.warehouse, _step(runs[0], "comment_embeddings"), device, max_texts=bare_encode_texts
+                )
                 embedding["asset_step_loaded_model"] = _first_embedding_step(runs[0]) == "comment_embeddings"
                 done()
     return runs, embedding
 
 
-def _clustering_comparisons(workspace: Workspace, cold: dict) -> dict:
+def _clustering_comparisons(workspace: Workspace, cold: dict, comparison_points: int = 0) -> dict:
     truth = workspace.sample / "truth"
     done = timed("b. topic clustering vs BERTopic-style")
-    topics = comparisons.topic_comparison(workspace.warehouse, truth, _step(cold, "interest_topics"))
+    topics = comparisons.topic_comparison(workspace.warehouse, truth, _step(cold, "interest_topics"), comparison_points)
     done()
     done = timed("c. user segmentation vs K-Means")
     segments = comparisons.segment_comparison(workspace.warehouse, truth, _step(cold, "user_segments"))
@@ -93,8 +100,8 @@ def main(argv=None) -> int:
     done(f"({sample['events']:,} events, {sample['texts']:,} texts)")
     workspace.clear_outputs()
 
-    runs, embedding = _runs_and_embedding(scale, workspace, device, warm=not args.skip_warm)
-    clustering = _clustering_comparisons(workspace, runs[0])
+    runs, embedding = _runs_and_embedding(scale, workspace, device, warm=not args.skip_warm, bare_encode_texts=args.bare_encode_texts)
+    clustering = _clustering_comparisons(workspace, runs[0], args.comparison_points)
 
     results = {
         "scale": scale.name,
@@ -105,6 +112,7 @@ def main(argv=None) -> int:
         "load_average_start": load_start,
         "load_average_end": report.load_average(),
         "device": device,
+        "options": {"skip_warm": args.skip_warm, "comparison_points": args.comparison_points, "bare_encode_texts": args.bare_encode_texts},
         "machine": report.machine(),
         "sample": sample,
         "out": str(workspace.out),

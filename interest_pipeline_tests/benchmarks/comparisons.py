@@ -66,11 +66,19 @@ def distinct_comment_texts(warehouse: Path) -> list[str]:
     return texts["text_clean"].unique(maintain_order=True).to_list()
 
 
-def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_size: int = 64) -> dict:
-    """Bare encode of the same texts vs the cold asset, as texts per second."""
+def _sample(n: int, max_n: int, seed: int = 0) -> np.ndarray:
+    """Row positions: all of them, or a seeded sorted sample of ``max_n`` (0 = no limit)."""
+    if max_n <= 0 or n <= max_n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
+
+
+def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_size: int = 64, max_texts: int = 0) -> dict:
+    """Bare encode of the same texts (or a seeded sample of ``max_texts`` of them) vs the cold asset, as texts per second."""
     from sentence_transformers import SentenceTransformer
 
-    texts = distinct_comment_texts(warehouse)
+    all_texts = distinct_comment_texts(warehouse)
+    texts = [all_texts[i] for i in _sample(len(all_texts), max_texts)]
     with measured() as load:
         model = SentenceTransformer(resolve_model_path(PACKAGED_MODEL), device=device)
     with measured() as encode:
@@ -87,6 +95,7 @@ def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_s
     step_cpu_rate = embedded / asset_step["cpu_s"] if asset_step["cpu_s"] > 0 else float("nan")
     return {
         "texts": len(texts),
+        "distinct_texts": len(all_texts),
         "dimension": int(vectors.shape[1]),
         "device": device,
         "batch_size": batch_size,
@@ -138,9 +147,12 @@ def bertopic_style(vectors: np.ndarray) -> np.ndarray:
     return hdbscan.HDBSCAN(**BERTOPIC_HDBSCAN).fit(reduced.astype(np.float64)).labels_.astype(np.int64)
 
 
-def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None) -> dict:
-    """Same embeddings (items + comments, the asset's order), project vs BERTopic-style."""
-    content = _query(warehouse, CONTENT_SQL).with_row_index("_row")
+def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None, max_points: int = 0) -> dict:
+    """Same embeddings (items + comments, the asset's order, or a seeded sample of ``max_points``
+    of them for both methods), project vs BERTopic-style."""
+    content = _query(warehouse, CONTENT_SQL)
+    total_points = content.height
+    content = content[_sample(content.height, max_points)].with_row_index("_row")
     keys = ["content_id", "content_kind"]
     truth = content.select("_row", *keys).join(_content_truth(truth_dir), on=keys, how="inner").sort("_row")
     scored = truth["_row"].to_numpy()
@@ -191,6 +203,7 @@ def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None) 
     )
     return {
         "points": len(vectors),
+        "total_points": total_points,
         "scored_points": len(scored),
         "params": {"project": asdict(params), "bertopic_umap": BERTOPIC_UMAP, "bertopic_hdbscan": BERTOPIC_HDBSCAN},
         "project_timings": {k: round(v, 3) for k, v in project.timings.items()},

@@ -181,7 +181,9 @@ def markdown(results: dict) -> str:
         e = cmp["embedding"]
         lines += [
             "", "## a. Embedding: cold asset vs bare encode", "",
-            f"{e['texts']:,} distinct comment texts from the warehouse, {e['device']}, max_seq_length {e['max_seq_length']}; "
+            f"{e['texts']:,} distinct comment texts from the warehouse"
+            + (f" (a seeded sample of the {e['distinct_texts']:,})" if e.get("distinct_texts", e["texts"]) > e["texts"] else "")
+            + f", {e['device']}, max_seq_length {e['max_seq_length']}; "
             f"bare model load {e['bare_load_seconds']:.1f} s (not in its rate); the asset's encode call "
             + ("includes" if e.get("asset_step_loaded_model") else "does not include")
             + " the first model load of the process (imports included). Ratio > 1: the asset is faster.", "",
@@ -191,7 +193,9 @@ def markdown(results: dict) -> str:
         t = cmp["topics"]
         lines += [
             "", "## b. Topic clustering: project vs BERTopic-style", "",
-            f"{t['points']:,} content embeddings (items + comments), {t['scored_points']:,} with planted truth. "
+            f"{t['points']:,} content embeddings (items + comments"
+            + (f"; a seeded sample of the {t['total_points']:,}, the same for both methods" if t.get("total_points", t["points"]) > t["points"] else "")
+            + f"), {t['scored_points']:,} with planted truth. "
             f"Project timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in t["project_timings"].items()) + ". "
             f"Wall time ratio project / BERTopic-style: **{t['wall_ratio_project_vs_baseline']:.2f}**. "
             "A single-level method is scored against both truth levels; noise counts as one label.", "",

@@ -9,6 +9,7 @@ from interest_pipeline.core.clustering import (
     group_clusters,
     reduce_dimensions,
     two_level_clustering,
+    umap_start,
 )
 from interest_pipeline.core.evaluation import agreement
 
@@ -39,6 +40,18 @@ def test_two_levels_recover_planted_blobs(reduction):
     for f in set(result.fine.tolist()):
         assert len(set(result.coarse[result.fine == f].tolist())) == 1
     assert set(result.fine_to_coarse.values()) == {0, 1, 2}
+
+
+def test_umap_start_is_spectral_for_small_inputs_and_pca_for_large_ones():
+    assert umap_start(ClusteringParams(), 49_999) == "spectral"
+    assert umap_start(ClusteringParams(), 50_000) == "pca"
+    assert umap_start(ClusteringParams(umap_init="tswspectral"), 10) == "tswspectral"
+
+
+def test_umap_with_a_pca_start_still_recovers_planted_blobs():
+    x, fine_truth, _ = planted_blobs()
+    params = ClusteringParams(umap_init="pca", n_components=5, umap_n_neighbors=15, min_cluster_size=20, min_samples=5, n_coarse=3)
+    assert agreement(fine_truth, two_level_clustering(x, params).fine)["ari"] > 0.9
 
 
 def test_clustering_is_repeatable():

@@ -49,6 +49,9 @@ class ClusteringConfig(Config):
     reduction: Literal["umap", "pca", "none"] = Field(default="umap", description="Reduction before HDBSCAN. UMAP (cosine) works on real text; PCA is faster but collapses on it.")
     n_components: int = Field(default=5, ge=2, le=100, description="Dimensions after reduction.")
     umap_n_neighbors: int = Field(default=30, ge=2, description="UMAP neighbourhood size.")
+    umap_init: Literal["auto", "spectral", "pca", "tswspectral", "random"] = Field(
+        default="auto", description="UMAP's starting layout; auto: spectral below 50,000 points, PCA above (the spectral start stalls on large graphs)."
+    )
     min_cluster_size: Optional[int] = Field(default=None, ge=2, description="HDBSCAN min_cluster_size; empty = max(10, min_cluster_fraction * points).")
     min_cluster_fraction: float = Field(default=0.01, gt=0, lt=1, description="Used when min_cluster_size is empty.")
     min_samples: int = Field(default=10, ge=1, description="HDBSCAN min_samples (larger = more conservative, more noise).")
@@ -65,6 +68,7 @@ class ClusteringConfig(Config):
             reduction=self.reduction,
             n_components=self.n_components,
             umap_n_neighbors=self.umap_n_neighbors,
+            umap_init=self.umap_init,
             min_cluster_size=self.min_cluster_size,
             min_cluster_fraction=self.min_cluster_fraction,
             min_samples=self.min_samples,
