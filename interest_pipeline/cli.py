@@ -130,11 +130,18 @@ def print_evaluation(conn) -> None:
     if not rows:
         return
     values = {(m, k): v for m, k, v, _, _ in rows}
-    methods = list(dict.fromkeys(m for m, *_ in rows))
+    impression_metrics = sorted({k for _, k, *_ in rows if k.startswith("impression_")})
+    ranking = [m for m in dict.fromkeys(m for m, k, *_ in rows) if (m, "ndcg@10") in values]
+    columns = metrics + impression_metrics
     print(f"\nhold-out evaluation (cutoff {rows[0][3]}, {rows[0][4]} users):")
-    print("  " + f"{'method':18s}" + "".join(f"{k:>13s}" for k in metrics))
-    for method in methods:
-        print("  " + f"{method:18s}" + "".join(f"{values.get((method, k), float('nan')):13.4f}" for k in metrics))
+    print("  " + f"{'method':18s}" + "".join(f"{k:>19s}" if k.startswith("impression_") else f"{k:>13s}" for k in columns))
+    for method in ranking:
+        print("  " + f"{method:18s}" + "".join(f"{values.get((method, k), float('nan')):{19 if k.startswith('impression_') else 13}.4f}" for k in columns))
+    expansion = [(m, v) for m, k, v, *_ in rows if k == "expansion_precision"]
+    if expansion:
+        print("\nexpansion precision (share of suggested subtopics engaged with after the cutoff):")
+        for method, value in expansion:
+            print(f"  {method:26s} {value:.4f}")
 
 
 def print_recovery(warehouse: str, truth_dir: Path) -> None:
