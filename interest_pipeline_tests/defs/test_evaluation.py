@@ -78,3 +78,19 @@ def test_interest_layers_beat_random_and_report(evaluated):
     value = {(m, k): v for m, k, v in table.select("method", "metric", "value").iter_rows()}
     assert value[("interest_layers", "ndcg@10")] > value[("random", "ndcg@10")]
     assert value[("interest_layers", "auc")] > value[("random", "auc")]
+
+
+def test_summary_prints_ranking_and_expansion_tables(evaluated, pipeline_run, tmp_path, capsys):
+    from interest_pipeline.cli import print_evaluation
+
+    _, table, _ = evaluated
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(pipeline_run.warehouse, copy)
+    with duckdb.connect(str(copy)) as conn:
+        conn.register("evaluated", table.to_arrow())
+        conn.execute("CREATE OR REPLACE TABLE interest_evaluation AS SELECT * FROM evaluated")
+        print_evaluation(conn)
+    printed = capsys.readouterr().out
+    ranking, _, expansion = printed.partition("expansion precision")
+    assert all(m in ranking for m in METHODS) and "nan" not in ranking
+    assert all(m in expansion for m in EXPANSION_METHODS)
