@@ -9,11 +9,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core import expansion_holdout, holdout
-from interest_pipeline.core.expansion import ExpansionWeights
-from interest_pipeline.core.expansion import interest_expansion as expand_interests
 from interest_pipeline.core.impressions import IMPRESSION_METRICS, impression_metrics, impressions_from_events
-from interest_pipeline.core.layers import interest_layers
-from interest_pipeline.core.takeup import takeup_probabilities
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
 from interest_pipeline.core.ranking import (
@@ -62,46 +58,14 @@ def _cutoff(config: EvaluationConfig, events: pl.DataFrame) -> dt.datetime:
 
 
 def _expansion_precision(config, train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff, takeup_inputs) -> dict[str, tuple[float, int]]:
-    """Expansion precision of the project's suggestions (with the expansion asset's default weights,
-    and without the take-up model) and of two baselines, built from train-period data only.
-
-    Peer groups are the train-period K-Means segments (the pipeline's own segments were fitted
-    on all events); the take-up models learn from the window before the cutoff; the suggestions
-    of every train-period user are computed, those of the evaluated users scored.
-    """
-    train_interactions = holdout.topic_interactions(train, topics)
-    train_layers = interest_layers(
-        train_interactions, cutoff, config.long_half_life_days, config.long_half_life_days, weights=DEFAULT_EVENT_WEIGHTS
-    ).filter(pl.col("level") == "subtopic")
-    later = expansion_holdout.taken_up(
-        holdout.topic_interactions(test.filter(pl.col("event_type").is_in(config.relevant_event_types)), topics)
-    )
-    peers = pl.DataFrame(
-        {"user_id": segment_users, "segment_fine": [str(s) for s in segments.tolist()]}, schema={"user_id": pl.String, "segment_fine": pl.String}
-    ).with_columns(pl.col("segment_fine").alias("segment_coarse"))
-    evaluated = pl.DataFrame({"user_id": user_ids}, schema={"user_id": pl.String})
-    subtopic_ids = hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
+    """Expansion precision with the expansion asset's default settings (see ``holdout_expansion_precision``)."""
     defaults = ExpansionConfig()
-    comments, comment_vectors, item_ids, item_vectors = takeup_inputs
-    takeup_users, models, probabilities = takeup_probabilities(
-        train, comments, comment_vectors, item_ids, item_vectors, train_interactions, cutoff, defaults.takeup_window_days, subtopic_ids,
-        min_positives=defaults.takeup_min_positives, max_train_users=defaults.takeup_max_train_users, seed=config.seed,
+    return expansion_holdout.holdout_expansion_precision(
+        train, test, topics, hierarchy, segment_users, segments, user_ids, cutoff, *takeup_inputs,
+        weights=EXPANSION_WEIGHTS, top_n=config.expansion_top_n, relevant_event_types=config.relevant_event_types,
+        long_half_life_days=config.long_half_life_days, takeup_window_days=defaults.takeup_window_days,
+        takeup_min_positives=defaults.takeup_min_positives, takeup_max_train_users=defaults.takeup_max_train_users, seed=config.seed,
     )
-    with_model = ExpansionWeights.from_mapping(EXPANSION_WEIGHTS)
-    without_model = ExpansionWeights.from_mapping({**EXPANSION_WEIGHTS, "model": 0.0})
-    suggested = {
-        name: expand_interests(
-            train_layers, hierarchy, peers, peers.select("user_id"), weights=weights, top_n=config.expansion_top_n,
-            takeup=(takeup_users, models.subtopic_ids, probabilities),
-        ).join(evaluated, on="user_id", how="semi")
-        for name, weights in (("interest_expansion", with_model), ("expansion_without_model", without_model))
-    }
-    suggestions = {
-        **suggested,
-        "popular_subtopics": expansion_holdout.popular_suggestions(train_layers, subtopic_ids, user_ids, config.expansion_top_n),
-        "random_subtopics": expansion_holdout.random_suggestions(train_layers, subtopic_ids, user_ids, config.expansion_top_n, config.seed),
-    }
-    return {method: expansion_holdout.expansion_precision(rows, later) for method, rows in suggestions.items()}
 
 
 def _mlflow_name(method: str, metric: str) -> str:
