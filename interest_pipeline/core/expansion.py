@@ -18,7 +18,7 @@ gets three signals, all in [0, 1]:
 ``score = sum over signals of w_signal * signal / sum(w)``, in
 [0, 1]. Per user the candidates with a positive score are ranked by score, ties by subtopic id,
 and the top ``top_n`` kept. The strongest signal is the one with the largest weighted
-contribution (ties: peers, hierarchy, similarity), kept as ``strongest_signal``; the reason
+contribution (ties: peers, hierarchy, similarity, model), kept as ``strongest_signal``; the reason
 names it first, then any other signal contributing at least ``REASON_SHARE`` of it.
 
 Users without any subtopic layer row in the taxonomy (cold start) get the globally most popular
