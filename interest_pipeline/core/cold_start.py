@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from interest_pipeline.core.expansion import ENGAGED_TIERS
+
 ACTIVITY, POPULAR = "activity", "popular"
-ENGAGED_TIERS = ("core", "secondary")
 
 
 def node_popularity(layers: pl.DataFrame) -> pl.DataFrame:

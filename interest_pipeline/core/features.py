@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from collections.abc import Sequence
+
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
@@ -112,6 +114,16 @@ def user_text_vectors(
     user_index = ordered["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     weight = decay_weights(ordered["event_ts"], reference_ts, half_life_days)
     return users, weighted_group_means(user_index, len(users), vectors[order], weight)
+
+
+def align_vectors(users: Sequence[str], vectors: np.ndarray, user_ids: Sequence[str], dim: int) -> np.ndarray:
+    """Rows of ``vectors`` (for ``users``) reordered to ``user_ids``; zeros for users without one."""
+    out = np.zeros((len(user_ids), dim), dtype=np.float64)
+    position = {u: i for i, u in enumerate(users)}
+    for row, user in enumerate(user_ids):
+        if user in position:
+            out[row] = vectors[position[user]]
+    return out
 
 
 def fuse_user_vectors(

@@ -25,6 +25,7 @@ import polars as pl
 from interest_pipeline.core.embedding import l2_normalise
 from interest_pipeline.core.features import (
     DEFAULT_EVENT_WEIGHTS,
+    align_vectors,
     user_behavior_vectors,
     user_text_vectors,
 )
@@ -125,17 +126,7 @@ def mean_embedding_scores(
 def _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights) -> np.ndarray:
     item_events = train.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
     users, vectors = user_behavior_vectors(item_events, list(item_ids), item_vectors, reference_ts, half_life_days, weights)
-    return _align(users, vectors, user_ids, item_vectors.shape[1])
-
-
-def _align(users: list[str], vectors: np.ndarray, user_ids: Sequence[str], dim: int) -> np.ndarray:
-    """Rows of ``vectors`` (for ``users``) reordered to ``user_ids``; zeros for users without one."""
-    out = np.zeros((len(user_ids), dim), dtype=np.float64)
-    position = {u: i for i, u in enumerate(users)}
-    for row, user in enumerate(user_ids):
-        if user in position:
-            out[row] = vectors[position[user]]
-    return out
+    return align_vectors(users, vectors, user_ids, item_vectors.shape[1])
 
 
 def kmeans_segment_scores(
@@ -166,7 +157,7 @@ def kmeans_segment_scores(
 
     behaviour = _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights)
     text_users, text_vectors = user_text_vectors(train_comments, comment_vectors, reference_ts, half_life_days)
-    text = _align(text_users, text_vectors, user_ids, comment_vectors.shape[1] if comment_vectors.ndim == 2 and comment_vectors.shape[1] else item_vectors.shape[1])
+    text = align_vectors(text_users, text_vectors, user_ids, comment_vectors.shape[1] if comment_vectors.ndim == 2 and comment_vectors.shape[1] else item_vectors.shape[1])
     features = np.hstack([behaviour, text])
     k = max(1, min(int(n_clusters), len(user_ids)))
     segments = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(features) if len(user_ids) else np.zeros(0, dtype=np.int64)

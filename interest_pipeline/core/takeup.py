@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, fuse_user_vectors, user_behavior_vectors, user_text_vectors
+from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, align_vectors, fuse_user_vectors, user_behavior_vectors, user_text_vectors
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,8 @@ def fused_features(
     text_users, text = user_text_vectors(comments, comment_vectors, reference_ts, half_life_days)
     users = sorted(set(behavior_users) | set(text_users))
     dim = item_vectors.shape[1]
-    aligned = []
-    for source_users, vectors in ((behavior_users, behavior), (text_users, text)):
-        out, present = np.zeros((len(users), dim)), np.zeros(len(users), dtype=bool)
-        position = {u: i for i, u in enumerate(users)}
-        rows = np.array([position[u] for u in source_users], dtype=np.int64)
-        if len(rows):
-            out[rows], present[rows] = vectors, True
-        aligned.append((out, present))
-    (x_u, has_u), (x_t, has_t) = aligned
+    x_u, x_t = align_vectors(behavior_users, behavior, users, dim), align_vectors(text_users, text, users, dim)
+    has_u, has_t = np.isin(users, behavior_users), np.isin(users, text_users)
     return users, fuse_user_vectors(x_u, has_u, x_t, has_t, alpha)
 
 
