@@ -49,13 +49,32 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from interest_pipeline.sample_vocabulary import (
+    DESC_FIRST,
+    DESC_MORE,
+    FLOOD_COMMENTS,
+    FLOOD_EMOJI,
+    FLOOD_SWAPS,
+    GENERIC,
+    GENERIC_REVIEW_TEMPLATES,
+    KINDS,
+    QUERY_TEMPLATES,
+    REVIEW_TEMPLATES,
+    STOCK_SENTENCES,
+    SUBTOPICS,
+    TITLE_TEMPLATES,
+    TOPICS,
+    ZH_GENERIC,
+    ZH_TEMPLATES,
+)
+
 __all__ = ["SampleSpec", "generate_sample", "main", "EVENT_TYPES", "TOPICS", "SUBTOPICS", "GENERIC"]
 
 
 @dataclass(frozen=True)
 class SampleSpec:
     n_users: int = 2000
-    n_items: int = 600
+    n_items: int = 1200
     n_days: int = 30
     start_date: dt.date = dt.date(2026, 10, 1)
     mean_events_per_user: float = 30.0
@@ -63,374 +82,13 @@ class SampleSpec:
     bad_row_share: float = 0.003  # rows planted with validation problems
     duplicate_share: float = 0.005  # exact duplicate rows planted
     chinese_comment_share: float = 0.01
+    subtopic_zipf: float = 0.8  # popularity ~ 1 / rank**zipf: 116 subtopics give most / least ~ 45x
+    generic_comment_share: float = 0.15  # reviews of service / price / delivery only, of no interest
+    flood_comment_share: float = 0.05  # template comments ("Five stars") and their near-duplicates
+    duplicate_comment_share: float = 0.03  # interest reviews copied word for word by another user
+    long_comment_share: float = 0.03  # reviews of 80-200 words that drift into a sibling subtopic
+    catalogue_label_noise: float = 0.05  # items whose catalogue subcategory names a wrong sibling
 
-
-# --------------------------------------------------------------------------------------
-# Vocabulary.  Lists are "|"-separated to keep the tables compact.  Slot kinds:
-#   product  things that are sold          adj     adjectives
-#   feature  phrases that follow "with"    use     what it is used for ("for ...")
-#   aspect   parts reviewers comment on    zh      Chinese nouns for the same things
-# --------------------------------------------------------------------------------------
-
-_KINDS = ("product", "adj", "feature", "use", "aspect")
-
-TOPICS: dict[str, dict[str, str]] = {
-    "sports": dict(
-        name="Sports",
-        product="sports gear|training kit|equipment|workout gear",
-        adj="sporty|durable|high-performance|sweat-resistant",
-        feature="a moisture-wicking fabric|a secure fit|a sweat-resistant finish",
-        use="training|workouts|competition|staying fit|the gym",
-        aspect="performance|fit|comfort",
-        zh="运动装备|健身器材", zh_use="跑步|健身|训练|运动",
-    ),
-    "technology": dict(
-        name="Technology",
-        product="device|gadget|tech accessory|electronics",
-        adj="smart|wireless|fast|high-tech|bluetooth",
-        feature="bluetooth connectivity|a USB-C port|regular software updates|a sleek aluminium body",
-        use="work and play|everyday tech|the home office|streaming",
-        aspect="performance|software|connectivity|setup",
-        zh="数码产品|电子产品", zh_use="工作|打游戏|上班",
-    ),
-    "cooking": dict(
-        name="Cooking",
-        product="kitchen tool|cookware|recipe book|kitchen gadget",
-        adj="tasty|easy-to-clean|dishwasher-safe|homemade|fresh",
-        feature="dishwasher-safe parts|a heat-resistant handle|a clear recipe guide",
-        use="family dinners|home cooking|entertaining guests|the kitchen",
-        aspect="taste|cleaning|heat|recipe",
-        zh="厨具|厨房用品", zh_use="做饭|烘焙|聚餐",
-    ),
-    "travel": dict(
-        name="Travel",
-        product="travel gear|luggage|travel essentials|holiday kit",
-        adj="travel-friendly|packable|compact|durable",
-        feature="a packable design|a luggage strap|a travel pouch",
-        use="holidays|travelling|trips abroad|flights",
-        aspect="size|weight|comfort|storage",
-        zh="旅行用品|旅行箱包", zh_use="旅行|出差|度假",
-    ),
-    "home_garden": dict(
-        name="Home & Garden",
-        product="home essentials|home decor|household item|garden equipment",
-        adj="sturdy|stylish|weatherproof|space-saving|easy-to-assemble",
-        feature="clear assembly instructions|a weatherproof finish|a space-saving design",
-        use="the home|the garden|the living room|small flats|the patio",
-        aspect="assembly|finish|design|materials",
-        zh="家居用品|园艺工具", zh_use="装修|在家|打理花园",
-    ),
-    "fashion_beauty": dict(
-        name="Fashion & Beauty",
-        product="outfit|fashion accessory|wardrobe staple|gift set",
-        adj="stylish|trendy|elegant|classic|chic",
-        feature="a timeless design|a flattering cut|premium materials",
-        use="everyday style|special occasions|going out|any outfit",
-        aspect="style|look|material|colour",
-        zh="配饰|时尚单品", zh_use="上班|约会|出门",
-    ),
-}
-
-SUBTOPICS: dict[str, dict[str, str | float]] = {
-    "sports/running": dict(
-        name="Running", price=80,
-        product="running shoes|trail running shoes|running jacket|GPS running watch|compression socks|running shorts|hydration vest",
-        adj="lightweight|cushioned|breathable|responsive|reflective|grippy",
-        feature="a cushioned midsole|great grip on wet paths|a breathable mesh upper|reflective details for night runs|a snug heel cup|a heart rate sensor",
-        use="long runs|marathon training|trail running|easy recovery jogs|a first 10k",
-        aspect="sole|grip|cushioning|heel cup|pace tracking",
-        zh="跑步鞋|跑鞋|运动手表",
-    ),
-    "sports/football": dict(
-        name="Football", price=45,
-        product="football boots|match ball|goalkeeper gloves|shin guards|training bib set|football shirt",
-        adj="firm-ground|stitched|padded|replica|hard-wearing|grippy",
-        feature="a textured touch zone|moulded studs|padded fingers|a thermally bonded panel|a breathable kit fabric",
-        use="five-a-side games|Sunday league matches|goalkeeper training|the new season|artificial grass pitches",
-        aspect="studs|touch|padding|stitching|fit",
-        zh="足球|足球鞋|球衣",
-    ),
-    "sports/cycling": dict(
-        name="Cycling", price=120,
-        product="road bike|cycling helmet|bike lights|padded bib shorts|clipless pedals|bike computer|saddle bag",
-        adj="aerodynamic|carbon|aero|ventilated|rechargeable|stiff",
-        feature="a carbon fork|hydraulic disc brakes|a MIPS liner|USB rechargeable lights|a chamois pad|smooth gear shifting",
-        use="the daily commute|long rides|climbing hills|gravel rides|group rides",
-        aspect="brakes|gears|saddle|frame|battery",
-        zh="自行车|头盔|骑行服",
-    ),
-    "sports/swimming": dict(
-        name="Swimming", price=25,
-        product="swim goggles|swimsuit|swim cap|pull buoy|kickboard|swim fins",
-        adj="anti-fog|chlorine-resistant|streamlined|hydrodynamic|leak-proof|quick-dry",
-        feature="anti-fog lenses|a chlorine-resistant fabric|an adjustable nose bridge|a low-drag cut|soft silicone seals",
-        use="lane swimming|open water swims|swim training|pool sessions|triathlon practice",
-        aspect="lenses|seal|fit|strap|fabric",
-        zh="泳镜|泳衣|泳帽",
-    ),
-    "sports/tennis": dict(
-        name="Tennis", price=60,
-        product="tennis racket|tennis balls|racket strings|tennis shoes|overgrip|racket bag",
-        adj="head-light|pressurised|spin-friendly|oversized|balanced|clay-court",
-        feature="a large sweet spot|a head-light balance|polyester strings|a cushioned grip|extra durable felt",
-        use="baseline rallies|club matches|doubles|practising serves|weekend tennis",
-        aspect="sweet spot|strings|grip|balance|felt",
-        zh="网球拍|网球|球拍",
-    ),
-    "technology/smartphones": dict(
-        name="Smartphones", price=350,
-        product="smartphone|phone case|screen protector|wireless charger|5G phone|USB-C cable",
-        adj="unlocked|dual-SIM|waterproof|flagship|fast-charging|slim",
-        feature="a 6.5-inch OLED display|a triple camera|all-day battery life|fast wireless charging|a tempered glass screen",
-        use="everyday calls|mobile photos|streaming on the go|social media|navigation",
-        aspect="battery life|screen|camera|charging speed|signal",
-        zh="手机|手机壳|充电器",
-    ),
-    "technology/laptops": dict(
-        name="Laptops", price=700,
-        product="laptop|ultrabook|laptop stand|laptop sleeve|docking station|mechanical keyboard",
-        adj="thin|portable|backlit|quiet|high-resolution|powerful",
-        feature="a backlit keyboard|16GB of RAM|a fast SSD|a bright matte screen|a long-lasting battery|plenty of ports",
-        use="working from home|programming|university work|video calls|office work",
-        aspect="keyboard|trackpad|fan noise|screen|ports",
-        zh="笔记本电脑|键盘|电脑包",
-    ),
-    "technology/photography": dict(
-        name="Photography", price=400,
-        product="mirrorless camera|prime lens|camera tripod|camera bag|memory card|zoom lens|ring light",
-        adj="full-frame|weather-sealed|sharp|compact|fast|stabilised",
-        feature="in-body image stabilisation|a fast f/1.8 aperture|sharp autofocus|a tilting screen|raw shooting|a sturdy ball head",
-        use="portrait photography|landscape shots|low-light photos|travel photography|vlogging",
-        aspect="autofocus|image quality|lens|sensor|bokeh",
-        zh="相机|镜头|三脚架",
-    ),
-    "technology/gaming": dict(
-        name="Gaming", price=90,
-        product="gaming console|wireless controller|gaming headset|gaming mouse|gaming chair|graphics card",
-        adj="low-latency|RGB|ergonomic|responsive|immersive|wireless",
-        feature="RGB lighting|low input lag|a 144Hz refresh rate|surround sound|programmable buttons|haptic feedback",
-        use="online multiplayer|long gaming sessions|competitive shooters|couch co-op|streaming games",
-        aspect="latency|controller|headset mic|frame rate|buttons",
-        zh="游戏机|手柄|耳机",
-    ),
-    "cooking/baking": dict(
-        name="Baking", price=35,
-        product="stand mixer|baking tray|cake tin|sourdough starter kit|silicone baking mat|rolling pin|bread flour",
-        adj="non-stick|fluffy|golden|crusty|springform|buttery",
-        feature="a non-stick coating|a removable base|even heat distribution|a powerful dough hook|a silicone spatula set",
-        use="sourdough bread|birthday cakes|cookies|pastry|weekend baking",
-        aspect="crust|dough hook|non-stick coating|rise|texture",
-        zh="烤箱|面包机|蛋糕模具",
-    ),
-    "cooking/vegetarian": dict(
-        name="Vegetarian cooking", price=20,
-        product="vegetarian cookbook|tofu press|spiralizer|lentil pasta|plant-based protein|spice set",
-        adj="plant-based|vegan|meat-free|wholesome|protein-rich|seasonal",
-        feature="over 100 meat-free recipes|a sturdy tofu press|blades for courgette noodles|seasonal vegetable recipes",
-        use="meatless Mondays|quick weeknight dinners|meal prep|vegan curries|healthy lunches",
-        aspect="recipes|flavour|texture|portion sizes",
-        zh="素食食谱|蔬菜|豆腐",
-    ),
-    "cooking/grilling": dict(
-        name="Grilling & barbecue", price=150,
-        product="charcoal grill|gas barbecue|meat thermometer|grill tongs|smoker box|grill brush",
-        adj="smoky|charcoal|cast-iron|heavy-duty|stainless|portable",
-        feature="cast-iron grates|a built-in thermometer|an adjustable air vent|a side burner|a grease tray",
-        use="summer barbecues|slow smoking brisket|grilling steaks|garden parties|camping cookouts",
-        aspect="grates|temperature control|lid|thermometer|smoke",
-        zh="烤架|烧烤炉|木炭",
-    ),
-    "cooking/coffee": dict(
-        name="Coffee", price=60,
-        product="espresso machine|coffee grinder|coffee beans|milk frother|pour-over kettle|French press",
-        adj="freshly roasted|single-origin|burr|barista-style|creamy|aromatic",
-        feature="a 15-bar pump|a conical burr grinder|a steam wand|a gooseneck spout|a built-in timer",
-        use="morning espresso|flat whites|cold brew|latte art|filter coffee",
-        aspect="crema|grind|aroma|steam wand|taste",
-        zh="咖啡机|咖啡豆|咖啡",
-    ),
-    "travel/beach_holidays": dict(
-        name="Beach holidays", price=30,
-        product="beach towel|sun lounger|snorkel set|beach umbrella|sunscreen|beach bag|flip-flops",
-        adj="sandy|sunny|all-inclusive|sun-protective|waterproof|tropical",
-        feature="UV protection|a quick-dry microfibre|a sand-proof design|SPF 50 protection",
-        use="beach holidays|island hopping|a week by the sea|snorkelling trips|summer getaways",
-        aspect="UV protection|sand resistance|drying time|towel size",
-        zh="沙滩巾|防晒霜|浮潜面罩",
-    ),
-    "travel/mountain_hiking": dict(
-        name="Mountain hiking", price=110,
-        product="hiking boots|trekking poles|hiking backpack|waterproof jacket|trail map|tent",
-        adj="waterproof|rugged|alpine|breathable|insulated|lightweight",
-        feature="a Gore-Tex membrane|a Vibram sole|an adjustable hip belt|ankle support|a rain cover",
-        use="multi-day treks|alpine routes|summit hikes|rainy weather|hut-to-hut trips",
-        aspect="ankle support|waterproofing|straps|sole|weight",
-        zh="登山鞋|背包|帐篷",
-    ),
-    "travel/city_breaks": dict(
-        name="City breaks", price=70,
-        product="cabin suitcase|city guidebook|travel adapter|packing cubes|weekend bag|travel pillow",
-        adj="compact|cabin-size|hard-shell|foldable|lightweight|carry-on",
-        feature="four spinner wheels|a TSA lock|an expandable zip|a built-in USB port|walking tour tips",
-        use="weekend city breaks|museum trips|business trips|short flights|exploring old towns",
-        aspect="wheels|zip|handle|compartments",
-        zh="行李箱|旅行包|收纳袋",
-    ),
-    "home_garden/gardening": dict(
-        name="Gardening", price=25,
-        product="raised garden bed|pruning shears|garden hose|seed starter kit|compost bin|plant pots|watering can",
-        adj="organic|frost-resistant|galvanised|self-watering|perennial|drought-tolerant",
-        feature="sharp bypass blades|a kink-free hose|self-watering reservoirs|UV-stable plastic|a drainage layer",
-        use="vegetable patches|growing tomatoes|balcony gardens|pruning roses|spring planting",
-        aspect="blades|soil|drainage|seeds",
-        zh="花盆|种子|园艺剪",
-    ),
-    "home_garden/furniture": dict(
-        name="Furniture", price=250,
-        product="sofa|dining table|office chair|bookshelf|bed frame|coffee table|wardrobe",
-        adj="solid oak|upholstered|ergonomic|mid-century|extendable|modular",
-        feature="solid wood legs|a padded headboard|soft-close drawers|adjustable lumbar support|a scratch-resistant top",
-        use="small living rooms|home offices|family dining|open-plan flats|guest rooms",
-        aspect="cushions|assembly|wood|upholstery|legs",
-        zh="沙发|椅子|桌子",
-    ),
-    "home_garden/diy_tools": dict(
-        name="DIY tools", price=70,
-        product="cordless drill|tool kit|screwdriver set|spirit level|jigsaw|workbench|stud finder",
-        adj="cordless|brushless|heavy-duty|magnetic|precise|18V",
-        feature="a brushless motor|two lithium-ion batteries|a magnetic bit holder|a keyless chuck|variable speed control",
-        use="putting up shelves|home repairs|flat-pack assembly|woodworking projects|weekend DIY",
-        aspect="battery|torque|chuck|case|bits",
-        zh="电钻|工具箱|螺丝刀",
-    ),
-    "home_garden/lighting": dict(
-        name="Lighting", price=35,
-        product="LED bulbs|desk lamp|pendant light|floor lamp|smart light strip|solar garden lights",
-        adj="dimmable|warm white|energy-saving|smart|adjustable|ambient",
-        feature="dimmable warm white light|app-controlled colours|an adjustable arm|a motion sensor|an E27 fitting",
-        use="reading at night|cosy evenings|kitchen worktops|garden paths|home offices",
-        aspect="brightness|colour temperature|dimmer|fitting|app",
-        zh="台灯|灯泡|吊灯",
-    ),
-    "fashion_beauty/sneakers": dict(
-        name="Sneakers", price=90,
-        product="sneakers|trainers|canvas shoes|high-tops|limited edition sneakers|shoe cleaning kit",
-        adj="retro|chunky|suede|limited-edition|white leather|low-top",
-        feature="a suede upper|a chunky rubber sole|a padded collar|retro colourways|contrast stitching",
-        use="streetwear outfits|everyday wear|casual Fridays|collecting|city walks",
-        aspect="sole|laces|upper|sizing|colourway",
-        zh="运动鞋|板鞋|球鞋",
-    ),
-    "fashion_beauty/skincare": dict(
-        name="Skincare", price=30,
-        product="face moisturiser|vitamin C serum|SPF 50 sunscreen|cleansing balm|eye cream|retinol serum|face mask",
-        adj="hydrating|fragrance-free|non-greasy|gentle|dermatologist-tested|brightening",
-        feature="hyaluronic acid|a lightweight gel texture|niacinamide|no added fragrance|a pump dispenser",
-        use="sensitive skin|dry skin|a morning routine|night-time routines|oily skin",
-        aspect="texture|scent|absorption|packaging|results",
-        zh="面霜|护肤品|精华液",
-    ),
-    "fashion_beauty/watches": dict(
-        name="Watches", price=180,
-        product="automatic watch|chronograph|smartwatch|leather watch strap|dive watch|watch box",
-        adj="automatic|sapphire|stainless steel|water-resistant|minimalist|vintage",
-        feature="a sapphire crystal|a Swiss movement|100m water resistance|a luminous dial|a quick-release strap",
-        use="everyday wear|formal occasions|diving|gifts|office wear",
-        aspect="dial|strap|movement|clasp|crystal",
-        zh="手表|表带|机械表",
-    ),
-    "fashion_beauty/handbags": dict(
-        name="Handbags", price=75,
-        product="leather handbag|tote bag|crossbody bag|clutch|backpack purse|wallet",
-        adj="leather|vegan leather|structured|roomy|quilted|designer-inspired",
-        feature="an adjustable shoulder strap|a zip inner pocket|gold-tone hardware|a magnetic clasp|a detachable strap",
-        use="work days|evenings out|weekend errands|everyday carry|weddings",
-        aspect="strap|stitching|hardware|lining|zip",
-        zh="包包|手提包|钱包",
-    ),
-}
-
-GENERIC: dict[str, str] = dict(
-    product="item|product",
-    adj="great|cheap|good|solid|decent|affordable|well made|nice",
-    feature="a great price|fast delivery|a two-year warranty|a sturdy build|a nice design",
-    use="everyday use|the price|gifting|beginners|everyone",
-    aspect="quality|price|delivery|packaging|size|colour|customer service|value",
-    pos="great|excellent|fantastic|brilliant|perfect|really good|superb|lovely",
-    neu="okay|fine|decent|average|alright|acceptable",
-    neg="poor|disappointing|terrible|flimsy|awful|bad|useless",
-    adv="perfectly|really well|brilliantly|exactly as described|like a charm",
-    model="Pro|Lite|Max|Air 2|X200|Plus|2026 Edition|Classic|Sport|Mini",
-)
-
-_STOCK = {
-    "desc": [
-        "Good value for the price.", "Free delivery and easy returns.", "Available in several sizes and colours.",
-        "Comes with a two-year warranty.", "A great gift idea.", "Cheap to run and easy to look after.",
-    ],
-    "pos": [
-        "Fast delivery and well packaged.", "Good value for the price.", "Would recommend.", "Highly recommend!",
-        "Great quality for the price.", "Five stars from me.", "Arrived a day early.", "Will buy again.",
-    ],
-    "neu": [
-        "Delivery was on time.", "Does what it says.", "Average quality for the price.", "Not bad, not great.",
-        "Size runs a little small.", "The colour is slightly different from the photos.",
-    ],
-    "neg": [
-        "Would not recommend.", "Waste of money.", "Arrived damaged and the packaging was torn.",
-        "Poor quality for the price.", "Returned it for a refund.", "Customer service never replied.",
-    ],
-}
-
-# Sentence templates.  Slots: {P} product, {A} adjective, {F} feature, {U} use, {S} aspect,
-# {thisP} "this/these <product>", {Pis} "<product> is/are", {Sis} "<aspect> is/are",
-# {X} a product of another subtopic, {B} brand, {pos}/{neu}/{neg} sentiment adjectives,
-# {adv} adverb, {n} small number, {model} model suffix, {G} stock sentence of the section.
-_TITLE_TEMPLATES = [
-    "{B} {A} {P}", "{A} {A} {P}", "{B} {P} {model}", "{A} {P} for {U}", "{B} {A} {P} {model}", "{P} with {F}",
-]
-_DESC_FIRST = [
-    "{A} {P} with {F}, ideal for {U}.", "{B} {P} with {F} and {F}.", "{A} and {A} {P} made for {U}.",
-    "The {A} {P} for {U}, now with {F}.", "Built for {U}, with {F} as standard.",
-]
-_DESC_MORE = [
-    "Features {F} and {F}.", "Ideal for {U} and {U}.", "Comes with {F}.", "{Pis} {A} and {A}.",
-    "A {A} choice for {U}.", "Pairs well with our {X} range.", "{G}", "{G}",
-]
-_REVIEW = {
-    "pos": [
-        "{pos} {P}.", "Really happy with {thisP}.", "{Sis} {pos} and it has {F}.", "I use it for {U} and it works {adv}.",
-        "Bought it for {U} and it did not disappoint.", "{A} and {A}, exactly what I needed.",
-        "Second one I have bought from {B}, {pos} {S} as always.", "Pairs really well with my {X}.",
-        "Perfect for {U}.", "Much better than my old {P}.", "Worth every penny for {U}.", "{G}",
-    ],
-    "neu": [
-        "{Pis} {neu}, nothing special.", "Does the job for {U}, but the {S} could be better.", "{Sis} {neu} for the price.",
-        "It has {F}, but I expected more.", "Delivery took {n} days.", "Fine for {U}, though the {S} feels a bit {neg}.",
-        "Overall a {neu} purchase for {U}.", "I also looked at a {X} but went with this.", "{G}",
-    ],
-    "neg": [
-        "Really {neg} {P}.", "Disappointed with {thisP}.", "The {S} broke after {n} weeks.",
-        'The "{A}" claim is a joke, {Sis} {neg}.', "Would not recommend for {U}.", "Returned it, {Sis} {neg}.",
-        "Way too expensive for what you get.", "Stopped working after {n} days of {U}.", "Expected much more from {B}.",
-        "{G}",
-    ],
-}
-_QUERY_TEMPLATES = ["{P}", "{A} {P}", "best {P}", "cheap {P}", "{P} for {U}", "{P} {S}", "{B} {P}", "{A} {P} sale"]
-
-_ZH_GENERIC = dict(
-    pos="很舒服|很好用|非常好|质量不错|很满意|性价比高",
-    neu="一般|还行|还可以|普普通通",
-    neg="不好用|很差|有问题|太失望了",
-    gpos="物流很快|包装很好|价格便宜|值得购买|推荐购买",
-    gneu="价格一般|物流有点慢|和图片差不多",
-    gneg="物流太慢|客服不回复|不值这个价格|已经退货了",
-)
-_ZH_TEMPLATES = {
-    "pos": ["{zn}{zpos}，{zg}。", "这个{zn}{zpos}，{zt}的时候用很方便。", "买了{zn}，{zpos}，推荐！", "{zg}，{zn}{zpos}，{zt}必备。"],
-    "neu": ["{zn}{zneu}，{zg}。", "{zn}{zneu}，{zt}用还可以。", "{zg}，{zn}没有想象的好。"],
-    "neg": ["{zn}{zneg}，{zg}。", "不推荐，{zn}用了{n}天就坏了。", "{zn}质量太差，{zg}。"],
-}
 
 # Region code, IANA zone, standard UTC offset in hours (for the daily rhythm) and user share.
 _LOCATIONS = [
@@ -455,7 +113,13 @@ _SENTIMENTS = ("pos", "neu", "neg")
 
 _CORE_SHARE, _PERIPHERAL_SHARE = 0.70, 0.22  # the rest (~8%) goes to any subtopic
 _DRIFTER_SHARE, _EMERGING_SHARE = 0.15, 0.60
-_SUBTOPIC_ZIPF = 0.45  # most / least popular subtopic ~ 24**0.45 ~ 4x
+_ACTIVITY_SIGMA = 1.5  # log-normal spread of events per user: many with 1-5 events, a few heavy users
+_MIN_ITEMS_PER_SUBTOPIC = 2
+_INTEREST, _GENERIC, _FLOOD = 0, 1, 2  # kinds of text, as truth/texts.csv names them
+_TEXT_KINDS = ("interest", "generic", "flood")
+_LONG_WORDS = (80, 200)  # word range of long reviews
+_GENERIC_SLOTS = {"gS": "aspect", "gP": "product", "gA": "adj"}
+_LONG_SIBLING_SHARE = 0.25  # sentences of a long review that speak of a sibling subtopic
 
 _DEFECTS = ("empty_user_id", "bad_timestamp", "unknown_event_type", "bad_rating")
 _BAD_TIMESTAMPS = ("not-a-date", "2026-13-45T99:00", "2026-10-32T10:00:00Z", "yesterday 14:00")
@@ -513,19 +177,21 @@ class _Writer:
     TITLE_PRODUCT_WEIGHTS = (0.85, 1.0, 1.0)
 
     def __init__(self, brands: list[list[str]]):
-        self.sub = [{k: _split(SUBTOPICS[s][k]) for k in (*_KINDS, "zh")} for s in _SUB_IDS]
+        self.sub = [{k: _split(SUBTOPICS[s][k]) for k in (*KINDS, "zh")} for s in _SUB_IDS]
         self.topic_of = [_TOPIC_IDS.index(s.split("/")[0]) for s in _SUB_IDS]
-        self.topic = [{k: _split(TOPICS[t][k]) for k in (*_KINDS, "zh", "zh_use")} for t in _TOPIC_IDS]
+        self.topic = [{k: _split(TOPICS[t][k]) for k in (*KINDS, "zh", "zh_use")} for t in _TOPIC_IDS]
         self.generic = {k: _split(v) for k, v in GENERIC.items()}
         self.siblings = [[o for o in range(len(_SUB_IDS)) if o != s and self.topic_of[o] == self.topic_of[s]] for s in range(len(_SUB_IDS))]
         self.brands = brands
         self.item_brand: str | None = None
-        self.zh_generic = {k: _split(v) for k, v in _ZH_GENERIC.items()}
+        self.zh_generic = {k: _split(v) for k, v in ZH_GENERIC.items()}
         parse = lambda ts: [_parse(t) for t in ts]  # noqa: E731
-        self.t_title, self.t_first, self.t_more = parse(_TITLE_TEMPLATES), parse(_DESC_FIRST), parse(_DESC_MORE)
-        self.t_review = {k: parse(v) for k, v in _REVIEW.items()}
-        self.t_query = parse(_QUERY_TEMPLATES)
-        self.t_zh = {k: parse(v) for k, v in _ZH_TEMPLATES.items()}
+        self.t_title, self.t_first, self.t_more = parse(TITLE_TEMPLATES), parse(DESC_FIRST), parse(DESC_MORE)
+        self.t_review = {k: parse(v) for k, v in REVIEW_TEMPLATES.items()}
+        self.t_query = parse(QUERY_TEMPLATES)
+        self.t_zh = {k: parse(v) for k, v in ZH_TEMPLATES.items()}
+        self.t_generic = {k: parse(v) for k, v in GENERIC_REVIEW_TEMPLATES.items()}
+        self.flood_weights = [1.0 / (k + 1) ** 1.5 for k in range(len(FLOOD_COMMENTS))]  # one template dominates
 
     def _other(self, s: int, rnd: random.Random) -> int:
         if self.siblings[s] and rnd.random() < 0.5:
@@ -574,7 +240,7 @@ class _Writer:
         if name == "n":
             return str(rnd.randint(2, 12))
         if name == "G":
-            return rnd.choice(_STOCK[section])
+            return rnd.choice(STOCK_SENTENCES[section])
         return rnd.choice(self.generic[name])  # pos, neu, neg, adv, model
 
     def _fill(self, parts, s: int, rnd: random.Random, w, section: str = "desc") -> str:
@@ -612,13 +278,82 @@ class _Writer:
             if sentence not in sentences:
                 sentences.append(sentence)
         while sum(len(x.split()) for x in sentences) < 4:
-            sentences.append(rnd.choice(_STOCK[sentiment]))
+            sentences.append(rnd.choice(STOCK_SENTENCES[sentiment]))
         words = " ".join(sentences).split(" ")
         if len(words) > 60:
             sentences = [" ".join(words[:60]).rstrip(",") + "."]
         self.item_brand = None
         sep = "\n" if rnd.random() < 0.05 else " "
         return sep.join(sentences)
+
+    def review_long(self, s: int, sentiment: str, rnd: random.Random, brand: str | None = None) -> str:
+        """A review of 80-200 words; a share of its sentences speak of a sibling subtopic."""
+        self.item_brand = brand
+        low, high = _LONG_WORDS
+        target = rnd.randint(low, high)
+        sentences: list[str] = []
+        n_words = 0
+        for _ in range(2000):
+            about = s
+            if self.siblings[s] and rnd.random() < _LONG_SIBLING_SHARE:
+                about = rnd.choice(self.siblings[s])
+            tone = sentiment if rnd.random() < 0.8 else rnd.choice(_SENTIMENTS)
+            sentence = self._fill(rnd.choice(self.t_review[tone]), about, rnd, self.BODY_WEIGHTS, tone)
+            size = len(sentence.split())
+            if sentence in sentences or n_words + size > high:
+                continue
+            sentences.append(sentence)
+            n_words += size
+            if n_words >= target:
+                break
+        self.item_brand = None
+        if rnd.random() < 0.3:  # a paragraph break
+            cut = len(sentences) // 2
+            return " ".join(sentences[:cut]) + "\n\n" + " ".join(sentences[cut:])
+        return " ".join(sentences)
+
+    def _generic_slot(self, name: str, rnd: random.Random, tone: str) -> str:
+        if name == "n":
+            return str(rnd.randint(2, 12))
+        if name == "G":
+            return rnd.choice(STOCK_SENTENCES[tone])
+        if name in _GENERIC_SLOTS:
+            return rnd.choice(self.generic[_GENERIC_SLOTS[name]])
+        return rnd.choice(self.generic[name])  # pos, neu, neg
+
+    def review_generic(self, sentiment: str, rnd: random.Random) -> str:
+        """A review of the shop, the price or the delivery only: no interest words."""
+        n = rnd.choices((1, 2, 3), weights=(45, 40, 15))[0]
+        sentences: list[str] = []
+        for _ in range(n):
+            tone = sentiment if rnd.random() < 0.85 else "neu"
+            parts = rnd.choice(self.t_generic[tone])
+            text = "".join(self._generic_slot(t, rnd, tone) if is_slot else t for is_slot, t in parts)
+            sentence = _capitalise(_ARTICLE_RE.sub(r"\1n ", text))
+            if sentence not in sentences:
+                sentences.append(sentence)
+        return " ".join(sentences)
+
+    def flood(self, rnd: random.Random) -> str:
+        """A template comment, as is half of the time, else a near-duplicate of it."""
+        text = rnd.choices(FLOOD_COMMENTS, weights=self.flood_weights)[0]
+        r = rnd.random()
+        if r < 0.5:
+            return text
+        if r < 0.6:
+            return text.lower()
+        if r < 0.65:
+            return text.upper()
+        if r < 0.75:
+            return text.rstrip("!.") + rnd.choice(("", "!", "!!!", ".", " :)"))
+        words = text.split(" ")
+        swappable = [i for i, w in enumerate(words) if w.strip(",!.") in FLOOD_SWAPS]
+        if r < 0.88 or not swappable:
+            return text + rnd.choice(("", " ")) + rnd.choice(FLOOD_EMOJI)
+        i = rnd.choice(swappable)
+        core = words[i].strip(",!.")
+        words[i] = words[i].replace(core, FLOOD_SWAPS[core])
+        return " ".join(words)
 
     def review_zh(self, s: int, sentiment: str, rnd: random.Random) -> str:
         n = rnd.choices((1, 2, 3), weights=(50, 35, 15))[0]
@@ -692,35 +427,112 @@ def _day_format(day_number: int) -> str:
     return "csv"
 
 
+_SHARES = (
+    "bad_row_share", "duplicate_share", "chinese_comment_share", "generic_comment_share", "flood_comment_share",
+    "duplicate_comment_share", "long_comment_share", "catalogue_label_noise",
+)
+
+
 def _check(spec: SampleSpec) -> None:
     if spec.n_users < 1 or spec.n_days < 1 or spec.mean_events_per_user <= 0:
         raise ValueError("n_users, n_days and mean_events_per_user must be positive")
-    if spec.n_items < len(SUBTOPICS):
-        raise ValueError(f"n_items must be at least {len(SUBTOPICS)} (one item per subtopic)")
-    for name in ("bad_row_share", "duplicate_share", "chinese_comment_share"):
+    if spec.n_items < _MIN_ITEMS_PER_SUBTOPIC * len(TOPICS):
+        raise ValueError(
+            f"n_items must be at least {_MIN_ITEMS_PER_SUBTOPIC * len(TOPICS)} "
+            f"({_MIN_ITEMS_PER_SUBTOPIC} items for a subtopic of each of the {len(TOPICS)} topics)"
+        )
+    if spec.subtopic_zipf < 0:
+        raise ValueError("subtopic_zipf must not be negative")
+    for name in _SHARES:
         if not 0.0 <= getattr(spec, name) <= 1.0:
             raise ValueError(f"{name} must be within 0..1")
+    if spec.generic_comment_share + spec.flood_comment_share > 1.0:
+        raise ValueError("generic_comment_share + flood_comment_share must not exceed 1")
+
+
+def _planted_subtopics(n_items: int, rng: np.random.Generator) -> np.ndarray:
+    """Vocabulary indices of the subtopics the sample plants, most popular first.
+
+    Every subtopic needs ``_MIN_ITEMS_PER_SUBTOPIC`` items, so a small catalogue plants
+    fewer: the most popular subtopic of each topic, then the next most popular overall.
+    """
+    order = rng.permutation(len(_SUB_IDS))  # popularity rank -> subtopic
+    n_planted = min(len(_SUB_IDS), n_items // _MIN_ITEMS_PER_SUBTOPIC)
+    topic = np.array([_TOPIC_IDS.index(_SUB_IDS[s].split("/")[0]) for s in order])
+    _, first_of_topic = np.unique(topic, return_index=True)
+    keep = np.zeros(len(order), dtype=bool)
+    keep[first_of_topic] = True
+    keep[np.flatnonzero(~keep)[: n_planted - keep.sum()]] = True
+    return order[keep]
+
+
+def _copied_reviews(
+    rows: np.ndarray, ev_sub: np.ndarray, ev_user: np.ndarray, n_copies: int, rng: np.random.Generator
+) -> np.ndarray:
+    """For each event row, the earlier row whose review it copies word for word, or -1.
+
+    ``rows`` (ascending, time order) are the interest reviews that may copy or be copied;
+    a copy takes an earlier original review of the same subtopic by another user (never a
+    copy, and one user copies an original once), so its planted truth is the copied
+    review's.  Fewer than ``n_copies`` when too few sources exist.
+    """
+    copy_of = np.full(len(ev_sub), -1, dtype=np.int64)
+    if n_copies <= 0 or len(rows) < 2:
+        return copy_of
+    by_sub: dict[int, np.ndarray] = {}
+    order = np.argsort(ev_sub[rows], kind="stable")
+    subs, starts = np.unique(ev_sub[rows][order], return_index=True)
+    for sub, part in zip(subs.tolist(), np.split(rows[order], starts[1:])):
+        by_sub[sub] = part
+    sources: set[int] = set()
+    copied_by: set[tuple[int, int]] = set()  # (source row, user)
+    found = 0
+    for row in rng.permutation(rows).tolist():
+        if row in sources:
+            continue
+        user = int(ev_user[row])
+        pool = by_sub[int(ev_sub[row])]
+        earlier = int(np.searchsorted(pool, row))
+        for _ in range(4):
+            if not earlier:
+                break
+            source = int(pool[rng.integers(0, earlier)])
+            if copy_of[source] < 0 and int(ev_user[source]) != user and (source, user) not in copied_by:
+                copy_of[row] = source
+                sources.add(source)
+                copied_by.add((source, user))
+                found += 1
+                break
+        if found == n_copies:
+            break
+    return copy_of
 
 
 def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     """Write a sample under ``out_dir`` (see the module docstring) and return summary counts."""
     _check(spec)
     out_dir = Path(out_dir)
-    n_sub, n_topics = len(_SUB_IDS), len(_TOPIC_IDS)
-    streams = np.random.SeedSequence(spec.seed).spawn(6)
-    rng_cat, rng_user, rng_event, rng_bad = (np.random.default_rng(s) for s in streams[:4])
-    item_rnd = random.Random(int(streams[4].generate_state(1)[0]))
-    text_rnd = random.Random(int(streams[5].generate_state(1)[0]))
-    topic_of_sub = np.array([_TOPIC_IDS.index(s.split("/")[0]) for s in _SUB_IDS])
+    n_topics = len(_TOPIC_IDS)
+    streams = np.random.SeedSequence(spec.seed).spawn(8)
+    rng_cat, rng_user, rng_event, rng_bad, rng_kind = (np.random.default_rng(s) for s in streams[:5])
+    item_rnd = random.Random(int(streams[5].generate_state(1)[0]))
+    text_rnd = random.Random(int(streams[6].generate_state(1)[0]))
+    flood_rnd = random.Random(int(streams[7].generate_state(1)[0]))
 
     # ---- catalogue: Zipf-like subtopic popularity drives both item counts and interest ----
+    # Arrays indexed by subtopic use the planted subtopics' positions 0..n_sub-1 in
+    # vocabulary order; ``planted`` maps them to the vocabulary (the writer's index).
+    by_rank = _planted_subtopics(spec.n_items, rng_cat)
+    planted = np.sort(by_rank)
+    n_sub = len(planted)
     popularity = np.empty(n_sub)
-    popularity[rng_cat.permutation(n_sub)] = 1.0 / np.arange(1, n_sub + 1) ** _SUBTOPIC_ZIPF
+    popularity[np.searchsorted(planted, by_rank)] = 1.0 / np.arange(1, n_sub + 1) ** spec.subtopic_zipf
     popularity /= popularity.sum()
-    counts = 1 + rng_cat.multinomial(spec.n_items - n_sub, popularity)
+    topic_of_sub = np.array([_TOPIC_IDS.index(_SUB_IDS[s].split("/")[0]) for s in planted])
+    counts = _MIN_ITEMS_PER_SUBTOPIC + rng_cat.multinomial(spec.n_items - _MIN_ITEMS_PER_SUBTOPIC * n_sub, popularity)
     item_sub = rng_cat.permutation(np.repeat(np.arange(n_sub), counts))
     brands = _make_brands(rng_cat, n_topics)
-    base_price = np.array([float(SUBTOPICS[s]["price"]) for s in _SUB_IDS])
+    base_price = np.array([float(SUBTOPICS[_SUB_IDS[s]]["price"]) for s in planted])
     price = base_price[item_sub] * rng_cat.lognormal(0.0, 0.45, spec.n_items)
     price = np.where(price > 10, np.round(price) - 0.01, np.round(price, 2)).clip(1.99)
 
@@ -738,9 +550,15 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     writer = _Writer(brands)
     item_brand = [item_rnd.choice(brands[topic_of_sub[s]]) for s in item_sub.tolist()]
     titles, descriptions = [], []
-    for s, brand in zip(item_sub.tolist(), item_brand):
+    for s, brand in zip(planted[item_sub].tolist(), item_brand):
         titles.append(writer.title(s, item_rnd, brand))
         descriptions.append(writer.description(s, item_rnd))
+    # Editorial catalogues file a few items under a wrong sibling subcategory.
+    item_label = planted[item_sub].copy()
+    n_mislabelled = int(round(spec.catalogue_label_noise * spec.n_items))
+    mislabelled = np.sort(rng_kind.choice(spec.n_items, size=n_mislabelled, replace=False))
+    for i in mislabelled.tolist():
+        item_label[i] = rng_kind.choice(writer.siblings[item_label[i]])
     item_width = max(4, len(str(spec.n_items - 1)))
     item_ids = _id_series("i", np.arange(spec.n_items), item_width)
 
@@ -755,15 +573,20 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     user_loc = rng_user.choice(len(_LOCATIONS), size=n_users, p=loc_p)
     user_utc = rng_user.random(n_users) < _UTC_CLIENT_SHARE
     user_device = rng_user.choice(3, size=n_users, p=_DEVICE_P)
-    sigma = 1.0
-    activity = rng_user.lognormal(np.log(spec.mean_events_per_user) - sigma**2 / 2, sigma, n_users)
+    # Sparse users: a heavy-tailed log-normal scaled so that its sample mean is the spec's.
+    activity = rng_user.lognormal(0.0, _ACTIVITY_SIGMA, n_users)
+    activity *= spec.mean_events_per_user / activity.mean()
     n_events = np.clip(np.rint(activity), 1, max(1, int(40 * spec.mean_events_per_user))).astype(np.int64)
     k_core = rng_user.integers(1, 4, n_users)
     k_per = rng_user.integers(2, 5, n_users)
     # Popularity-weighted order of subtopics per user, without replacement (Gumbel top-k):
     # the first k_core are core, the next k_per peripheral, the next one emerging.
+    # Only the first 8 columns (3 core + 4 peripheral + 1 emerging at most) are ever used.
     gumbel = np.log(popularity)[None, :] - np.log(-np.log(rng_user.random((n_users, n_sub))))
-    interest = np.argsort(-gumbel, axis=1, kind="stable").astype(np.int16)
+    n_cols = min(n_sub, 8)
+    top = np.argpartition(-gumbel, n_cols - 1, axis=1)[:, :n_cols] if n_sub > n_cols else np.tile(np.arange(n_sub), (n_users, 1))
+    top_order = np.argsort(-np.take_along_axis(gumbel, top, axis=1), axis=1, kind="stable")
+    interest = np.take_along_axis(top, top_order, axis=1).astype(np.int16)
 
     # ---- events: when ----
     n_total = int(n_events.sum())
@@ -826,22 +649,52 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     event_width = max(7, len(str(n_total)))
     event_ids = _id_series("e", np.arange(1, n_total + 1), event_width)
 
-    # ---- texts: reviews (some Chinese for CN users) and search queries ----
+    # ---- texts: what each review is ----
+    # Chinese reviews (CN users only) speak of an interest.  The other reviews are drawn,
+    # without overlap, as generic (service / price / delivery only), flood (a template
+    # comment or a near-duplicate of one), copied (another user's earlier review of the same
+    # subtopic, word for word) or long; the rest are ordinary interest reviews.
     ev_loc = user_loc[ev_user]
     text_rows = np.flatnonzero((ev_type == _REVIEW_T) | (ev_type == _SEARCH))
     review_rows = np.flatnonzero(ev_type == _REVIEW_T)
+    n_reviews = len(review_rows)
     cn_reviews = review_rows[ev_loc[review_rows] == _CN]
-    n_zh = min(len(cn_reviews), int(round(spec.chinese_comment_share * len(review_rows))))
+    n_zh = min(len(cn_reviews), int(round(spec.chinese_comment_share * n_reviews)))
     is_zh = np.zeros(n_total, dtype=bool)
     if n_zh:
         is_zh[rng_event.choice(cn_reviews, size=n_zh, replace=False)] = True
-    texts = []
-    text_fields = (ev_type[text_rows], ev_sub[text_rows], sentiment[text_rows], is_zh[text_rows], ev_item[text_rows])
-    for t, s, sent, zh, item in zip(*(a.tolist() for a in text_fields)):
+    en_reviews = rng_kind.permutation(review_rows[~is_zh[review_rows]])
+    n_generic = min(len(en_reviews), int(round(spec.generic_comment_share * n_reviews)))
+    n_flood = min(len(en_reviews) - n_generic, int(round(spec.flood_comment_share * n_reviews)))
+    text_kind = np.zeros(n_total, dtype=np.int8)
+    text_kind[en_reviews[:n_generic]] = _GENERIC
+    text_kind[en_reviews[n_generic:n_generic + n_flood]] = _FLOOD
+    rating[text_kind == _FLOOD] = 5  # template praise comes with full marks
+    interest_en = en_reviews[n_generic + n_flood:]
+    copy_of = _copied_reviews(np.sort(interest_en), ev_sub, ev_user, int(round(spec.duplicate_comment_share * n_reviews)), rng_kind)
+    not_copied = interest_en[copy_of[interest_en] < 0]
+    n_long = min(len(not_copied), int(round(spec.long_comment_share * n_reviews)))
+    is_long = np.zeros(n_total, dtype=bool)
+    is_long[not_copied[:n_long]] = True
+
+    texts: list[str] = []
+    text_pos = np.full(n_total, -1, dtype=np.int64)
+    text_pos[text_rows] = np.arange(len(text_rows))
+    text_fields = (text_rows, ev_type[text_rows], planted[ev_sub[text_rows]], sentiment[text_rows], is_zh[text_rows],
+                   ev_item[text_rows], text_kind[text_rows], copy_of[text_rows], is_long[text_rows])
+    for row, t, s, sent, zh, item, kind, source, long in zip(*(a.tolist() for a in text_fields)):
         if t == _SEARCH:
             texts.append(writer.query(s, text_rnd))
         elif zh:
             texts.append(writer.review_zh(s, _SENTIMENTS[sent], text_rnd))
+        elif kind == _GENERIC:
+            texts.append(writer.review_generic(_SENTIMENTS[sent], text_rnd))
+        elif kind == _FLOOD:
+            texts.append(writer.flood(flood_rnd))
+        elif source >= 0:
+            texts.append(texts[text_pos[source]])  # sources are earlier rows, already written
+        elif long:
+            texts.append(writer.review_long(s, _SENTIMENTS[sent], text_rnd, item_brand[item]))
         else:
             texts.append(writer.review(s, _SENTIMENTS[sent], text_rnd, item_brand[item]))
 
@@ -907,16 +760,23 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
             part.write_parquet(path)
         formats[fmt] += 1
 
+    # Series over the vocabulary: gather with vocabulary indices (planted[...]).
     sub_names = pl.Series([str(SUBTOPICS[s]["name"]) for s in _SUB_IDS])
-    topic_names = pl.Series([TOPICS[t]["name"] for t in _TOPIC_IDS])
-    sub_ids, topic_ids = pl.Series(_SUB_IDS), pl.Series(_TOPIC_IDS)
+    sub_ids = pl.Series(_SUB_IDS)
+    vocab_topic = np.array([_TOPIC_IDS.index(s.split("/")[0]) for s in _SUB_IDS])
+    topic_names, topic_ids = pl.Series([TOPICS[t]["name"] for t in _TOPIC_IDS]), pl.Series(_TOPIC_IDS)
+    item_vocab = planted[item_sub]
+    category = topic_names.gather(vocab_topic[item_label])
+    subcategory = sub_names.gather(item_label)
     pl.DataFrame({
         "item_id": item_ids, "title": titles, "description": descriptions,
-        "category": topic_names.gather(topic_of_sub[item_sub]), "brand": item_brand, "price": price,
+        "category": category, "subcategory": subcategory,
+        "category_path": pl.select(pl.concat_str([category, subcategory], separator=" > ")).to_series(),
+        "brand": item_brand, "price": price,
     }).write_csv(out_dir / "items.csv")
     pl.DataFrame({
-        "item_id": item_ids, "subtopic_id": sub_ids.gather(item_sub), "subtopic_name": sub_names.gather(item_sub),
-        "topic_id": topic_ids.gather(topic_of_sub[item_sub]), "topic_name": topic_names.gather(topic_of_sub[item_sub]),
+        "item_id": item_ids, "subtopic_id": sub_ids.gather(item_vocab), "subtopic_name": sub_names.gather(item_vocab),
+        "topic_id": topic_ids.gather(vocab_topic[item_vocab]), "topic_name": topic_names.gather(vocab_topic[item_vocab]),
     }).write_csv(truth_dir / "items.csv")
 
     # Users in long format: core, then peripheral, then (drifters only) emerging.
@@ -924,14 +784,19 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     role_user = np.repeat(np.arange(n_users), n_roles)
     role_col = np.arange(len(role_user)) - np.repeat(np.cumsum(n_roles) - n_roles, n_roles)
     role = np.where(role_col < k_core[role_user], 0, np.where(role_col < (k_core + k_per)[role_user], 1, 2))
-    role_sub = interest[role_user, role_col].astype(np.int64)
+    role_sub = planted[interest[role_user, role_col].astype(np.int64)]
     pl.DataFrame({
         "user_id": user_ids.gather(role_user), "subtopic_id": sub_ids.gather(role_sub),
-        "topic_id": topic_ids.gather(topic_of_sub[role_sub]), "role": pl.Series(["core", "peripheral", "emerging"]).gather(role),
+        "topic_id": topic_ids.gather(vocab_topic[role_sub]), "role": pl.Series(["core", "peripheral", "emerging"]).gather(role),
     }).write_csv(truth_dir / "users.csv")
+    # Generic and flood comments belong to no interest: empty subtopic and topic.
+    text_sub = planted[ev_sub[text_rows]]
+    on_interest = pl.Series(text_kind[text_rows] == _INTEREST)
     pl.DataFrame({
-        "event_id": event_ids.gather(text_rows), "subtopic_id": sub_ids.gather(ev_sub[text_rows]),
-        "topic_id": topic_ids.gather(topic_of_sub[ev_sub[text_rows]]),
+        "event_id": event_ids.gather(text_rows),
+        "subtopic_id": pl.select(pl.when(on_interest).then(sub_ids.gather(text_sub))).to_series(),
+        "topic_id": pl.select(pl.when(on_interest).then(topic_ids.gather(vocab_topic[text_sub]))).to_series(),
+        "kind": pl.Series(_TEXT_KINDS).gather(text_kind[text_rows]),
     }).write_csv(truth_dir / "texts.csv")
     defect_rows = np.concatenate([bad_rows, dup_rows])
     defect_kind = np.concatenate([bad_kind, np.full(n_dup, len(_DEFECTS))])
@@ -950,6 +815,11 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
         "rows": n_total + n_dup,
         "comments": len(review_rows),
         "chinese_comments": n_zh,
+        "generic_comments": n_generic,
+        "flood_comments": n_flood,
+        "copied_comments": int((copy_of >= 0).sum()),
+        "long_comments": n_long,
+        "mislabelled_items": n_mislabelled,
         "searches": len(text_rows) - len(review_rows),
         "files": spec.n_days,
         "csv_files": formats["csv"],

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from interest_pipeline.sample_data import EVENT_TYPES, GENERIC, SUBTOPICS, TOPICS, SampleSpec, generate_sample, main
+from interest_pipeline.sample_vocabulary import FLOOD_COMMENTS
 
 EVENT_COLUMNS = ["event_id", "user_id", "item_id", "event_type", "timestamp", "device", "location", "rating", "text"]
 FILE_RE = re.compile(r"^events_(\d{4}-\d{2}-\d{2})\.(csv|jsonl|parquet)$")
@@ -111,12 +112,14 @@ def test_columns_as_documented(sample):
             schema = pl.read_parquet_schema(path)
             assert list(schema) == EVENT_COLUMNS
             assert all(t == pl.String for t in schema.values())
-    assert pl.read_csv(out / "items.csv").columns == ["item_id", "title", "description", "category", "brand", "price"]
+    assert pl.read_csv(out / "items.csv").columns == [
+        "item_id", "title", "description", "category", "subcategory", "category_path", "brand", "price"
+    ]
     assert pl.read_csv(out / "items.csv")["price"].dtype == pl.Float64
     expected = {
         "items": ["item_id", "subtopic_id", "subtopic_name", "topic_id", "topic_name"],
         "users": ["user_id", "subtopic_id", "topic_id", "role"],
-        "texts": ["event_id", "subtopic_id", "topic_id"],
+        "texts": ["event_id", "subtopic_id", "topic_id", "kind"],
         "defects": ["event_id", "defect"],
     }
     for name, columns in expected.items():
@@ -174,12 +177,15 @@ def test_items_and_truth_are_consistent(sample, events, truth):
     assert items.height == SPEC.n_items == summary["items"]
     assert items["item_id"].is_unique().all()
     assert t_items["item_id"].to_list() == items["item_id"].to_list()  # exactly one subtopic per item
-    assert set(t_items["subtopic_id"]) == set(SUBTOPICS)  # every subtopic has items
-    tree = t_items.group_by("topic_id").agg(pl.col("subtopic_id").n_unique())
-    assert tree.height == 6 and tree["subtopic_id"].min() >= 3 and tree["subtopic_id"].max() <= 5
+    # A catalogue too small for every subtopic plants n_items // 2 of them, each topic kept.
+    planted = t_items["subtopic_id"].value_counts()
+    assert planted.height == summary["subtopics"] == min(len(SUBTOPICS), SPEC.n_items // 2) < len(SUBTOPICS)
+    assert planted["count"].min() >= 2 and set(planted["subtopic_id"]) <= set(SUBTOPICS)
+    assert set(t_items["topic_id"]) == set(TOPICS) and summary["topics"] == len(TOPICS)
     assert all(s.split("/")[0] == t for s, t in zip(t_items["subtopic_id"], t_items["topic_id"]))
     joined = items.join(t_items, on="item_id")
-    assert (joined["category"] == joined["topic_name"]).all()
+    assert (joined["category"] == joined["topic_name"]).all()  # label noise stays within the topic
+    assert (joined["category_path"] == joined["category"] + " > " + joined["subcategory"]).all()
     assert all(3 <= len(t.split()) <= 8 for t in items["title"])
 
     clean = clean_events(events, truth)
@@ -191,7 +197,12 @@ def test_items_and_truth_are_consistent(sample, events, truth):
     reviews = with_text.filter(pl.col("event_type") == "review").join(texts, on="event_id").join(
         t_items.select("item_id", pl.col("subtopic_id").alias("item_subtopic")), on="item_id"
     )
-    assert reviews.height > 0 and (reviews["subtopic_id"] == reviews["item_subtopic"]).all()
+    on_interest = reviews.filter(pl.col("kind") == "interest")
+    assert on_interest.height > 0 and (on_interest["subtopic_id"] == on_interest["item_subtopic"]).all()
+    assert set(texts["kind"]) == {"interest", "generic", "flood"}
+    no_interest = texts.filter(pl.col("kind") != "interest")
+    assert no_interest["subtopic_id"].null_count() == no_interest["topic_id"].null_count() == no_interest.height
+    assert texts.filter(pl.col("kind") == "interest")["subtopic_id"].null_count() == 0
 
     users = truth["users"]
     assert users["user_id"].n_unique() == SPEC.n_users
@@ -287,8 +298,9 @@ def test_text_overlaps_across_topics_but_stays_on_subtopic(events, truth):
         clean_events(events, truth)
         .filter((pl.col("event_type") == "review") & ~pl.col("text").str.contains(HAN.pattern))
         .join(truth["texts"], on="event_id")
+        .filter(pl.col("kind") == "interest")
     )
-    assert all(4 <= len(t.split()) <= 60 for t in reviews["text"])
+    assert all(4 <= len(t.split()) <= 60 or 80 <= len(t.split()) <= 200 for t in reviews["text"])
     generic = {w for v in (GENERIC["aspect"], GENERIC["adj"], GENERIC["pos"]) for p in v.split("|") for w in p.split()}
     topics_of_word = collections.defaultdict(set)
     for text, topic in zip(reviews["text"], reviews["topic_id"]):
@@ -302,12 +314,17 @@ def test_text_overlaps_across_topics_but_stays_on_subtopic(events, truth):
     def topic_phrases(topic_id: str) -> list[str]:
         return [p.lower() for k in ("product", "feature", "use") for p in TOPICS[topic_id][k].split("|")]
 
+    def any_of(phrases_: list[str]) -> re.Pattern:
+        return re.compile("|".join(rf"\b{re.escape(p)}\b" for p in sorted(set(phrases_), key=len, reverse=True)))
+
+    topic_re = {t: any_of(topic_phrases(t)) for t in TOPICS}
+    foreign_re = {t: any_of([p for s in SUBTOPICS if s.split("/")[0] != t for p in phrases(s)]) for t in TOPICS}
     own = topic = foreign = 0
     for text, sub in zip(reviews["text"], reviews["subtopic_id"]):
         lower = text.lower()
         own += any(p in lower for p in phrases(sub))
-        topic += any(re.search(rf"\b{re.escape(p)}\b", lower) for p in topic_phrases(sub.split("/")[0]))
-        foreign += any(p in lower for s in SUBTOPICS if s.split("/")[0] != sub.split("/")[0] for p in phrases(s))
+        topic += bool(topic_re[sub.split("/")[0]].search(lower))
+        foreign += bool(foreign_re[sub.split("/")[0]].search(lower))
     assert own > 0.5 * reviews.height
     assert topic > 0.1 * reviews.height  # topic-level words, not only subtopic ones
     assert 0.02 * reviews.height < foreign < 0.5 * reviews.height
@@ -327,21 +344,74 @@ def test_item_events_concentrate_on_core_interests(events, truth):
     assert per_user["focus"].mean() > 0.5
 
 
-def test_subtopic_popularity_is_skewed(tmp_path):
-    generate_sample(tmp_path, SampleSpec(n_users=600, n_items=300, n_days=3, mean_events_per_user=15, seed=2))
-    item_sub = pl.read_csv(tmp_path / "truth" / "items.csv").select("item_id", "subtopic_id")
-    frames = [pl.read_csv(p, infer_schema=False) for p in (tmp_path / "events").glob("*.csv")]
-    events = pl.concat(frames).join(item_sub, on="item_id")
-    for counts in (events["subtopic_id"].value_counts(), item_sub["subtopic_id"].value_counts()):
-        ordered = counts.sort("count")["count"]
-        # Uniform popularity gives a ratio below 2 at this size.
-        assert ordered.tail(3).mean() >= 2.4 * ordered.head(3).mean()
+WIDE_SPEC = SampleSpec(n_users=600, n_items=300, n_days=3, mean_events_per_user=15, seed=2)
 
 
-def test_activity_is_skewed(events, truth):
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    """A sample whose catalogue holds every subtopic, with its reviews joined to their truth."""
+    out = tmp_path_factory.mktemp("wide")
+    summary = generate_sample(out, WIDE_SPEC)
+    events = pl.concat([read_events(p) for p in sorted((out / "events").iterdir())]).unique("event_id", keep="first", maintain_order=True)
+    truth = {name: pl.read_csv(out / "truth" / f"{name}.csv", infer_schema=False) for name in ("items", "texts")}
+    # Generic and flood texts are all reviews, also where a planted defect broke the event type.
+    reviews = events.join(truth["texts"], on="event_id").filter((pl.col("kind") != "interest") | (pl.col("event_type") == "review"))
+    return out, summary, events, truth, reviews
+
+
+def test_vocabulary_is_large_uneven_and_shares_words_between_siblings():
+    assert len(TOPICS) >= 14 and len(SUBTOPICS) >= 110
+    per_topic = collections.Counter(s.split("/")[0] for s in SUBTOPICS)
+    assert set(per_topic) == set(TOPICS)
+    assert min(per_topic.values()) >= 4 and max(per_topic.values()) <= 12 and len(set(per_topic.values())) >= 4
+    minimum = {"product": 5, "adj": 4, "feature": 3, "use": 3, "aspect": 3, "zh": 2}
+    for sub_id, sub in SUBTOPICS.items():
+        assert set(sub) == {"name", "price", *minimum}, sub_id
+        for kind, least in minimum.items():
+            values = str(sub[kind]).split("|")
+            assert len(values) >= least and len(set(values)) == len(values), (sub_id, kind)
+        assert HAN.search(str(sub["zh"])), sub_id
+    for topic_id, topic in TOPICS.items():
+        assert set(topic) == {"name", "product", "adj", "feature", "use", "aspect", "zh", "zh_use"}, topic_id
+    # Sibling categories share words ("running shoes", "trail running shoes").
+    sharing = 0
+    for topic_id in TOPICS:
+        seen = collections.Counter(
+            w for s, sub in SUBTOPICS.items() if s.split("/")[0] == topic_id
+            for w in {w for p in str(sub["product"]).lower().split("|") for w in p.split()}
+        )
+        sharing += any(n >= 2 for n in seen.values())
+    assert sharing >= 0.8 * len(TOPICS)
+    assert "running" in SUBTOPICS["sports/trail_running"]["product"] and "running" in SUBTOPICS["sports/running_watches"]["product"]
+
+
+def test_subtopic_popularity_is_long_tailed(wide, tmp_path):
+    out, summary, events, truth, _ = wide
+    assert summary["subtopics"] == len(SUBTOPICS)
+    item_sub = truth["items"].select("item_id", "subtopic_id")
+    assert item_sub["subtopic_id"].value_counts()["count"].min() >= 2  # every subtopic keeps two items
+
+    def tail_ratio(counts: pl.Series) -> float:
+        ordered = counts.sort()
+        return ordered.tail(5).mean() / ordered.head(5).mean()
+
+    def interested_users(sample_dir: Path) -> pl.Series:
+        users = pl.read_csv(sample_dir / "truth" / "users.csv").filter(pl.col("role") != "emerging")
+        return users["subtopic_id"].value_counts()["count"]
+
+    # 116 ** 0.8 ~ 45 between the most and the least popular subtopic; uniform gives ~ 2.
+    assert tail_ratio(interested_users(out)) >= 15
+    assert tail_ratio(events.join(item_sub, on="item_id")["subtopic_id"].value_counts()["count"]) >= 15
+    generate_sample(tmp_path, SampleSpec(**{**WIDE_SPEC.__dict__, "subtopic_zipf": 0.0}))
+    assert tail_ratio(interested_users(tmp_path)) < 4
+
+
+def test_activity_is_sparse_with_a_heavy_tail(sample, events, truth):
     per_user = clean_events(events, truth).group_by("user_id").len()["len"]
     assert per_user.min() <= 3
     assert per_user.max() >= 3 * SPEC.mean_events_per_user
+    assert (per_user <= 5).mean() >= 0.25  # sparse users
+    assert abs(sample[1]["events"] / SPEC.n_users - SPEC.mean_events_per_user) <= 0.05 * SPEC.mean_events_per_user
 
 
 def test_cli_writes_a_sample(tmp_path, capsys):
@@ -351,6 +421,121 @@ def test_cli_writes_a_sample(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "cli" / "events").iterdir()) == ["events_2026-10-01.csv", "events_2026-10-02.csv"]
 
 
-def test_rejects_too_few_items(tmp_path):
-    with pytest.raises(ValueError):
-        generate_sample(tmp_path, SampleSpec(n_items=len(SUBTOPICS) - 1))
+def test_rejects_too_few_items_and_plants_fewer_subtopics_in_a_small_catalogue(tmp_path):
+    with pytest.raises(ValueError, match="n_items must be at least"):
+        generate_sample(tmp_path, SampleSpec(n_items=2 * len(TOPICS) - 1))
+    summary = generate_sample(tmp_path, SampleSpec(n_users=30, n_items=2 * len(TOPICS), n_days=2))
+    assert summary["subtopics"] == summary["topics"] == len(TOPICS)
+    t_items = pl.read_csv(tmp_path / "truth" / "items.csv")
+    assert t_items.group_by("topic_id").agg(pl.col("subtopic_id").n_unique())["subtopic_id"].to_list() == [1] * len(TOPICS)
+    for bad in ({"generic_comment_share": 1.5}, {"catalogue_label_noise": -0.1}, {"subtopic_zipf": -1.0},
+                {"generic_comment_share": 0.6, "flood_comment_share": 0.6}):
+        with pytest.raises(ValueError):
+            generate_sample(tmp_path, SampleSpec(n_items=60, **bad))
+
+
+def normalised(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def subtopic_phrase_re() -> re.Pattern:
+    phrases = {p.lower() for sub in SUBTOPICS.values() for k in ("product", "feature", "use") for p in str(sub[k]).split("|")}
+    return re.compile("|".join(rf"\b{re.escape(p)}\b" for p in sorted(phrases, key=len, reverse=True)))
+
+
+def test_generic_comments_belong_to_no_interest(wide):
+    _, summary, _, _, reviews = wide
+    generic = reviews.filter(pl.col("kind") == "generic")
+    assert generic.height == summary["generic_comments"] == round(WIDE_SPEC.generic_comment_share * summary["comments"])
+    assert generic["subtopic_id"].null_count() == generic["topic_id"].null_count() == generic.height
+    assert generic["item_id"].null_count() == 0  # still a review of an item
+    interest_words = subtopic_phrase_re()
+    assert not any(interest_words.search(t.lower()) for t in generic["text"])
+    service = re.compile(r"\b(delivery|price|packag\w*|seller|shop|refund|value|customer service|dispatch|parcel|arrived)\b")
+    assert sum(bool(service.search(t.lower())) for t in generic["text"]) >= 0.6 * generic.height
+    interest = reviews.filter(pl.col("kind") == "interest")
+    assert sum(bool(interest_words.search(t.lower())) for t in interest["text"]) >= 0.5 * interest.height
+
+
+def test_flood_comments_repeat_templates_with_near_duplicates(wide, tmp_path):
+    _, summary, _, _, reviews = wide
+    flood = reviews.filter(pl.col("kind") == "flood")
+    assert flood.height == summary["flood_comments"] == round(WIDE_SPEC.flood_comment_share * summary["comments"])
+    assert flood["subtopic_id"].null_count() == flood.height and (flood["rating"] == "5").all()
+    raw = collections.Counter(flood["text"])
+    folded = collections.Counter(normalised(t) for t in flood["text"])
+    assert len(folded) <= 2 * len(FLOOD_COMMENTS) and max(folded.values()) >= 3  # a few templates, repeated
+    assert max(raw.values()) >= 2  # exact repeats
+    assert len(raw) > len(folded)  # and variants that differ in case, punctuation or an emoji only
+    assert flood["user_id"].n_unique() >= 0.5 * flood.height  # posted by many users
+
+    # Every kind of variant, on a sample flooded enough to show them all.
+    generate_sample(tmp_path, SampleSpec(n_users=150, n_items=60, n_days=8, flood_comment_share=0.6, generic_comment_share=0.0))
+    texts = pl.read_csv(tmp_path / "truth" / "texts.csv").filter(pl.col("kind") == "flood").join(
+        pl.concat([read_events(p) for p in (tmp_path / "events").iterdir()]).unique("event_id"), on="event_id"
+    )["text"]
+    templates = set(FLOOD_COMMENTS)
+    assert templates & set(texts)
+    assert any(t.lower() == t and t.lower() in {x.lower() for x in templates} and t not in templates for t in texts)  # case
+    assert any(not t.isascii() for t in texts)  # an emoji
+    assert {normalised(t) for t in texts} - {normalised(t) for t in templates}  # a word swapped
+
+
+def test_copied_interest_comments_keep_the_truth_of_the_copied_one(wide):
+    _, summary, _, _, reviews = wide
+    interest = reviews.filter(pl.col("kind") == "interest")
+    # Texts this long that name an interest do not repeat by chance: a repeat is a copy.
+    interest_words = subtopic_phrase_re()
+    repeated = interest.filter(
+        pl.col("text").is_duplicated()
+        & (pl.col("text").str.split(" ").list.len() >= 12)
+        & pl.col("text").map_elements(lambda t: bool(interest_words.search(t.lower())), return_dtype=pl.Boolean)
+    )
+    groups = repeated.group_by("text").agg(pl.col("subtopic_id").n_unique().alias("subs"), pl.col("user_id").n_unique().alias("users"), pl.len())
+    assert summary["copied_comments"] == round(WIDE_SPEC.duplicate_comment_share * summary["comments"])
+    assert (groups["len"] - 1).sum() >= 0.25 * summary["copied_comments"] > 0
+    assert (groups["subs"] == 1).all() and (groups["users"] == groups["len"]).all()
+
+
+def test_long_comments_drift_into_a_sibling_subtopic(wide):
+    _, summary, _, _, reviews = wide
+    interest = reviews.filter(pl.col("kind") == "interest").with_columns(pl.col("text").str.split(" ").list.len().alias("words"))
+    long = interest.filter(pl.col("words") >= 80)
+    assert long.height >= summary["long_comments"] == round(WIDE_SPEC.long_comment_share * summary["comments"])
+    assert long["words"].max() <= 200 and interest.filter(pl.col("words") < 80)["words"].max() <= 60
+    assert interest["words"].min() <= 6  # short texts too
+
+    def phrases(sub_id: str) -> list[str]:
+        return [p.lower() for k in ("product", "use") for p in str(SUBTOPICS[sub_id][k]).split("|")]
+
+    drifting = 0
+    for text, sub in zip(long["text"], long["subtopic_id"]):
+        siblings = [s for s in SUBTOPICS if s != sub and s.split("/")[0] == sub.split("/")[0]]
+        drifting += any(re.search(rf"\b{re.escape(p)}\b", text.lower()) for s in siblings for p in phrases(s))
+    assert drifting >= 0.6 * long.height
+
+
+def test_catalogue_subcategory_carries_label_noise(wide, tmp_path):
+    out, summary, _, truth, _ = wide
+    items = pl.read_csv(out / "items.csv").join(truth["items"], on="item_id")
+    wrong = items.filter(pl.col("subcategory") != pl.col("subtopic_name"))
+    assert wrong.height == summary["mislabelled_items"] == round(WIDE_SPEC.catalogue_label_noise * WIDE_SPEC.n_items)
+    assert (wrong["category"] == wrong["topic_name"]).all()  # a wrong sibling, never a wrong topic
+    sibling_names = {(s.split("/")[0], str(sub["name"])) for s, sub in SUBTOPICS.items()}
+    assert all((t, n) in sibling_names for t, n in zip(wrong["topic_id"], wrong["subcategory"]))
+    assert items["category_path"].str.contains(" > ").all()
+
+
+def test_new_shares_can_be_switched_off(tmp_path):
+    spec = SampleSpec(
+        n_users=200, n_items=120, n_days=4, generic_comment_share=0.0, flood_comment_share=0.0,
+        duplicate_comment_share=0.0, long_comment_share=0.0, catalogue_label_noise=0.0,
+    )
+    summary = generate_sample(tmp_path, spec)
+    assert summary["generic_comments"] == summary["flood_comments"] == summary["copied_comments"] == 0
+    assert summary["long_comments"] == summary["mislabelled_items"] == 0
+    assert set(pl.read_csv(tmp_path / "truth" / "texts.csv")["kind"]) == {"interest"}
+    items = pl.read_csv(tmp_path / "items.csv").join(pl.read_csv(tmp_path / "truth" / "items.csv"), on="item_id")
+    assert (items["subcategory"] == items["subtopic_name"]).all()
+    texts = pl.concat([read_events(p) for p in (tmp_path / "events").iterdir()])["text"].drop_nulls()
+    assert texts.str.split(" ").list.len().max() <= 60
