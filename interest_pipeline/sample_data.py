@@ -1,17 +1,42 @@
 """Deterministic generator of realistic sample inputs, with the planted truth kept apart.
 
-The sample imitates a shop's behaviour logs and user comments: 6 topics with 3-5 subtopics
-each (24 subtopics), an item catalogue whose titles and descriptions read like product text,
-users with core, peripheral and (for drifters) emerging interests, and daily event files in
-three formats with a few planted defects and duplicates.
+The sample imitates a shop's behaviour logs and user comments, with the traits of real
+corpora: 116 subtopics in 15 topics (4 to 12 per topic, vocabulary in
+``interest_pipeline.sample_vocabulary``) whose popularity is Zipf-like (``subtopic_zipf``:
+about 45x between the most and the least popular) and drives both item counts and
+interest; sibling subtopics share words and texts overlap across topics; users are sparse
+(a heavy-tailed number of events: many with 1-5, a few heavy users) with core, peripheral
+and (for drifters) emerging interests; daily event files in three formats with a few planted
+defects and duplicates.
+
+Reviews are of several kinds (``kind`` in truth/texts.csv):
+
+- ``interest``: about the reviewed item's subtopic, mostly 4-60 words; ``long_comment_share``
+  of the reviews run 80-200 words and drift into a sibling subtopic; ``duplicate_comment_share``
+  are word-for-word copies of another user's earlier review of the same subtopic (same truth).
+- ``generic``: ``generic_comment_share`` of the reviews speak only of service, price,
+  delivery or build ("Fast delivery, great price.") and belong to no interest.
+- ``flood``: ``flood_comment_share`` of the reviews are template comments ("Five stars") or
+  near-duplicates of one (case, punctuation, an emoji, a word swapped), rated 5.
+
+Generic and flood texts have an empty subtopic_id and topic_id in the truth.
+
+The catalogue carries ``category`` (topic name), ``subcategory`` (subtopic name) and
+``category_path`` ("Topic > Subtopic") as importers write them; ``catalogue_label_noise``
+of the items name a wrong sibling subcategory, as editorial catalogues do; truth/items.csv
+keeps the exact truth.  Every planted subtopic has at least 2 items: a catalogue smaller
+than twice the number of subtopics plants ``n_items // 2`` of them (the most popular of each
+topic first, then by popularity), and fewer than 2 items per topic is an error.
 
 Layout written under ``out_dir``::
 
-    items.csv                      item_id, title, description, category, brand, price
+    items.csv                      item_id, title, description, category, subcategory,
+                                   category_path, brand, price
     events/events_YYYY-MM-DD.csv   one file per UTC day of the period (.csv, .jsonl or .parquet)
     truth/items.csv                item_id, subtopic_id, subtopic_name, topic_id, topic_name
     truth/users.csv                user_id, subtopic_id, topic_id, role (core|peripheral|emerging)
-    truth/texts.csv                event_id, subtopic_id, topic_id  (review and search texts)
+    truth/texts.csv                event_id, subtopic_id, topic_id, kind (interest|generic|flood)
+                                   (review and search texts; searches are interest texts)
     truth/defects.csv              event_id, defect  (planted problems, one row per planted row)
 
 Event columns: event_id, user_id, item_id, event_type, timestamp, device, location, rating,
@@ -29,7 +54,8 @@ unparseable timestamp, unknown event_type, non-numeric rating.  Planted duplicat
 to the same file a little later in the day.
 
 Review comments in Chinese (``chinese_comment_share`` of the reviews) are only written by
-users located in ``CN``; when the share asks for more, the share of ``CN`` users grows.
+users located in ``CN`` and are interest reviews; when the share asks for more, the share
+of ``CN`` users grows.
 
 Same spec (seed included) gives byte-identical files.
 """
