@@ -492,6 +492,24 @@ def _planted_subtopics(n_items: int, rng: np.random.Generator) -> np.ndarray:
     return order[keep]
 
 
+def _scale_to_total(weights: np.ndarray, total: float, cap: float) -> np.ndarray:
+    """``min(c * weights, cap)`` with the factor ``c`` that makes it sum to ``total`` (bisection).
+
+    The cap on heavy users takes events away, so the others make up for it; where even
+    all at the cap falls short, all are at the cap.
+    """
+    def capped_sum(c: float) -> float:
+        return float(np.minimum(c * weights, cap).sum())
+
+    lo = hi = total / weights.sum()  # capped_sum(lo) <= total
+    while capped_sum(hi) < total and hi < lo * 1e9:
+        hi *= 2.0
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if capped_sum(mid) < total else (lo, mid)
+    return np.minimum(hi * weights, cap)
+
+
 def _copied_reviews(
     rows: np.ndarray, ev_sub: np.ndarray, ev_user: np.ndarray, n_copies: int, rng: np.random.Generator
 ) -> np.ndarray:
@@ -600,9 +618,9 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     user_utc = rng_user.random(n_users) < _UTC_CLIENT_SHARE
     user_device = rng_user.choice(3, size=n_users, p=_DEVICE_P)
     # Sparse users: a heavy-tailed log-normal scaled so that its sample mean is the spec's.
-    activity = rng_user.lognormal(0.0, _ACTIVITY_SIGMA, n_users)
-    activity *= spec.mean_events_per_user / activity.mean()
-    n_events = np.clip(np.rint(activity), 1, max(1, int(40 * spec.mean_events_per_user))).astype(np.int64)
+    cap = max(1.0, float(int(40 * spec.mean_events_per_user)))
+    activity = _scale_to_total(rng_user.lognormal(0.0, _ACTIVITY_SIGMA, n_users), spec.mean_events_per_user * n_users, cap)
+    n_events = np.clip(np.rint(activity), 1, cap).astype(np.int64)
     k_core = rng_user.integers(1, 4, n_users)
     k_per = rng_user.integers(2, 5, n_users)
     # Popularity-weighted order of subtopics per user, without replacement (Gumbel top-k):
