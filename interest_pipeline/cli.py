@@ -109,6 +109,9 @@ def summary(args: argparse.Namespace) -> int:
                 f"DBCV {m.get('dbcv_relative_validity', float('nan')):.3f}, clusters {m.get('n_fine_clusters', 0):.0f} fine / "
                 f"{m.get('n_coarse_clusters', 0):.0f} coarse, noise {m.get('noise_fraction', float('nan')):.1%}"
             )
+            catalogue = {k.removeprefix("catalogue/"): v for k, v in sorted(m.items()) if k.startswith("catalogue/") and not k.endswith("/items")}
+            if catalogue:
+                print("    agreement with the catalogue's own categories: " + ", ".join(f"{k} {v:.3f}" for k, v in catalogue.items()))
     events_dir = Path(setting_value("INTEREST_PIPELINE_EVENTS_DIR"))
     truth_dir = events_dir.parent / "truth"
     if truth_dir.is_dir():

@@ -53,7 +53,15 @@ def planted_recovery(
         ]
     ).rename({"subtopic_id": "true_subtopic", "topic_id": "true_topic"})
     joined = content_topics.join(truth, on=["content_id", "content_kind"], how="inner")
-    scores: dict[str, float] = {"scored_points": float(joined.height)}
+    # Generic and flood comments belong to no planted interest: they are left out of the
+    # agreement, and the share of them that HDBSCAN left as noise is reported on its own.
+    no_interest = joined.filter(pl.col("true_subtopic").is_null() | (pl.col("true_subtopic") == ""))
+    joined = joined.join(no_interest.select("content_id", "content_kind"), on=["content_id", "content_kind"], how="anti")
+    scores: dict[str, float] = {
+        "scored_points": float(joined.height),
+        "no_interest_points": float(no_interest.height),
+        "no_interest_noise_share": float(no_interest["is_noise"].mean()) if no_interest.height else float("nan"),
+    }
     for prefix, frame in (("", joined), ("clustered_", joined.filter(~pl.col("is_noise")))):
         sub = agreement(frame["true_subtopic"].to_list(), frame["subtopic_id"].to_list())
         top = agreement(frame["true_topic"].to_list(), frame["topic_id"].to_list())

@@ -29,23 +29,48 @@ def node_ids(fine: np.ndarray, coarse: np.ndarray) -> tuple[list[str | None], li
     return subtopics, topics
 
 
+# A keyword found in more than this share of a level's nodes names none of them.
+MAX_KEYWORD_NODE_SHARE = 0.5
+
+
+def _label(keywords: list[tuple[str, float]], title_terms: set[str], n: int = 3) -> str:
+    """The top keywords, those found in the node's item titles first: titles name what a node is about."""
+    preferred = [k for k in keywords if k[0] in title_terms] + [k for k in keywords if k[0] not in title_terms]
+    return format_label(preferred, n=n)
+
+
 def build_hierarchy(
     subtopics: Sequence[str | None],
     topics: Sequence[str | None],
     vectors: np.ndarray,
     tokens: Sequence[Sequence[str]],
     top_n_keywords: int = 8,
+    keyword_rows: np.ndarray | None = None,
+    title_tokens: Sequence[Sequence[str] | None] | None = None,
 ) -> pl.DataFrame:
     """One row per node: root, topics and subtopics, each with exactly one parent but the root.
 
     Labels are c-TF-IDF keywords computed at each level separately, so a topic's label
-    names what its subtopics share and a subtopic's label what sets it apart.
+    names what its subtopics share and a subtopic's label what sets it apart. Numbers, filler
+    words and words found in most nodes of a level are never keywords. ``keyword_rows``
+    (e.g. one point per distinct text) limits the keyword statistics to those points, so that
+    a comment pasted a thousand times counts once; ``title_tokens`` (items' title tokens,
+    None for comments) puts title words first in the label.
     """
     rows: list[dict] = []
     sub_arr = np.array([s if s is not None else "" for s in subtopics], dtype=object)
     top_arr = np.array([t if t is not None else "" for t in topics], dtype=object)
-    sub_keywords = class_tfidf_keywords(tokens, list(sub_arr), top_n=top_n_keywords, exclude_labels=("",))
-    top_keywords = class_tfidf_keywords(tokens, list(top_arr), top_n=top_n_keywords, exclude_labels=("",))
+    chosen = np.arange(len(sub_arr)) if keyword_rows is None else np.asarray(keyword_rows)
+    chosen_tokens = [tokens[i] for i in chosen]
+    keyword_options = dict(top_n=top_n_keywords, exclude_labels=("",), max_class_share=MAX_KEYWORD_NODE_SHARE, drop_filler=True)
+    sub_keywords = class_tfidf_keywords(chosen_tokens, list(sub_arr[chosen]), **keyword_options)
+    top_keywords = class_tfidf_keywords(chosen_tokens, list(top_arr[chosen]), **keyword_options)
+    titles: dict[str, set[str]] = {}
+    if title_tokens is not None:
+        for sub, top, words in zip(sub_arr, top_arr, title_tokens):
+            if words:
+                titles.setdefault(sub, set()).update(words)
+                titles.setdefault(top, set()).update(words)
 
     def node(node_id: str, level: str, parent: str | None, mask: np.ndarray, keywords) -> dict:
         centroid = l2_normalise(vectors[mask].mean(axis=0, keepdims=True))[0] if mask.any() else np.zeros(vectors.shape[1], np.float32)
@@ -54,7 +79,7 @@ def build_hierarchy(
             "level": level,
             "parent_id": parent,
             "size": int(mask.sum()),
-            "label": format_label(keywords, n=3),
+            "label": _label(keywords, titles.get(node_id, set())),
             "keywords": [k for k, _ in keywords],
             "centroid": centroid,
         }

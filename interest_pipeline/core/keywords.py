@@ -8,6 +8,7 @@ frequent in that class but rare across all classes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Hashable, Sequence
 from typing import TypeVar
 
@@ -15,7 +16,20 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import CountVectorizer
 
-__all__ = ["class_tfidf_keywords", "format_label"]
+__all__ = ["FILLER_WORDS", "class_tfidf_keywords", "format_label", "is_filler"]
+
+# Words that carry no interest in any domain but survive stop-word lists: reporting verbs and
+# time words of news, praise and complaint of reviews, the generic nouns of shops, and the
+# field names importers write into every text ("Genres: ..."). Words common to most
+# clusters are removed by ``max_class_share`` as well; this list catches them in small runs.
+FILLER_WORDS = frozenset(
+    """said says say told new here's there's just like really also get got make made one two
+    year years time day days week weeks people way thing things lot bit
+    good great nice best better bad poor awesome excellent perfect amazing love loved
+    product products item items quality price value buy bought purchase order ordered delivery shipping
+    recommend recommended star stars genres genre category categories description title""".split()
+)
+_NUMBER = re.compile(r"[\d.,:/%-]+")
 
 Label = TypeVar("Label", bound=Hashable)
 
@@ -32,6 +46,11 @@ def _pass_through(doc: Sequence[str] | None) -> Sequence[str]:
     if isinstance(doc, str):
         raise TypeError("class_tfidf_keywords expects token lists, got a plain string")
     return doc
+
+
+def is_filler(term: str) -> bool:
+    """A number, a date or a filler word: never a useful keyword."""
+    return term.casefold() in FILLER_WORDS or bool(_NUMBER.fullmatch(term))
 
 
 def _python_scalar(label: Label) -> Label:
@@ -51,6 +70,8 @@ def class_tfidf_keywords(
     labels: Sequence[Label],
     top_n: int = 5,
     exclude_labels: Collection[Label] = (-1,),
+    max_class_share: float | None = None,
+    drop_filler: bool = False,
 ) -> dict[Label, list[tuple[str, float]]]:
     """Top ``top_n`` c-TF-IDF keywords for every class in ``labels``.
 
@@ -63,6 +84,11 @@ def class_tfidf_keywords(
 
     where ``A`` is the average number of terms per class and ``f_t`` the
     frequency of ``t`` summed over all classes.
+
+    With ``max_class_share``, a term found in more than that share of the classes is never a
+    keyword (with at least 4 classes): words common to most clusters say nothing about any of
+    them. With ``drop_filler``, numbers and ``FILLER_WORDS`` are never keywords either. Both
+    only choose among terms; the statistics still count every term.
 
     Documents whose label is in ``exclude_labels`` (HDBSCAN's noise label -1
     by default) are removed *before* any statistic is computed: they get no
@@ -119,12 +145,23 @@ def class_tfidf_keywords(
     term_rank = np.empty(len(terms), dtype=np.int64)
     term_rank[np.argsort(terms, kind="stable")] = np.arange(len(terms))
 
+    allowed = np.ones(len(terms), dtype=bool)
+    if max_class_share is not None and len(classes) >= 4:
+        classes_with_term = np.bincount(class_term.indices, minlength=len(terms))
+        allowed &= classes_with_term <= max_class_share * len(classes)
+    if drop_filler:
+        allowed &= np.array([not is_filler(str(t)) for t in terms], dtype=bool)
+
     for k, label in enumerate(classes):
         start, end = class_term.indptr[k], class_term.indptr[k + 1]
         if start == end:
             continue
-        columns = class_term.indices[start:end]
-        scores = class_term.data[start:end] / terms_per_class[k] * idf[columns]
+        columns, counts = class_term.indices[start:end], class_term.data[start:end]
+        keep = allowed[columns]
+        columns, counts = columns[keep], counts[keep]
+        if len(columns) == 0:
+            continue
+        scores = counts / terms_per_class[k] * idf[columns]
         order = np.lexsort((term_rank[columns], -np.round(scores, _TIE_DECIMALS)))[:top_n]
         result[label] = [(str(terms[columns[j]]), float(scores[j])) for j in order]
     return result

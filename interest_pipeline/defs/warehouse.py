@@ -18,13 +18,21 @@ import polars as pl
 from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
 
 
-def _quote(identifier: str) -> str:
+def quote_identifier(identifier: str) -> str:
+    """A table or column name as a quoted SQL identifier (names are never interpolated raw)."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+_quote = quote_identifier
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
     found = conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]).fetchone()
     return bool(found and found[0])
+
+
+def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [row[0] for row in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
 
 
 def read_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None = None) -> pl.DataFrame:

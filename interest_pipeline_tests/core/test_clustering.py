@@ -6,6 +6,7 @@ from interest_pipeline.core.clustering import (
     ClusteringParams,
     assign_noise_to_nearest,
     cluster_quality,
+    density_groups,
     group_clusters,
     reduce_dimensions,
     two_level_clustering,
@@ -78,18 +79,38 @@ def test_noise_points_get_the_nearest_centroid_and_a_flag():
     assert flag.tolist() == [False, False, False, False, True, True]
 
 
-def test_min_cluster_size_scales_with_the_data_unless_set():
-    assert ClusteringParams().resolved_min_cluster_size(100) == 10
-    assert ClusteringParams().resolved_min_cluster_size(50_000) == 500
+def test_min_cluster_size_grows_with_the_square_root_of_the_data_unless_set():
+    params = ClusteringParams()
+    assert params.resolved_min_cluster_size(100) == params.min_cluster_floor
+    assert params.resolved_min_cluster_size(40_000) == 50
+    # 100x the points: 10x the minimum size, so the fine level may hold 10x the clusters.
+    assert params.resolved_min_cluster_size(4_000_000) == 500
     assert ClusteringParams(min_cluster_size=7).resolved_min_cluster_size(50_000) == 7
 
 
-def test_grouping_defaults_to_sqrt_of_fine_clusters():
+def test_a_fixed_number_of_groups_uses_ward_on_the_centroids():
+    x, fine, coarse = planted_blobs()
+    mapping = group_clusters(x, fine, n_groups=3)
+    assert set(mapping) == set(range(9)) and len(set(mapping.values())) == 3
+    grouped = np.array([mapping[f] for f in fine])
+    assert agreement(coarse, grouped)["ari"] > 0.99
+
+
+def test_the_coarse_level_is_found_in_the_data_when_not_fixed():
+    # Three groups of three blobs in a low-dimensional (reduced) space, groups well apart.
     rng = np.random.default_rng(0)
-    vectors = rng.normal(size=(160, 8))
-    labels = np.repeat(np.arange(16), 10)
-    mapping = group_clusters(vectors, labels, n_groups=None)
-    assert set(mapping) == set(range(16)) and len(set(mapping.values())) == 4
+    group_centres = np.array([[0, 0, 0], [12, 0, 0], [0, 12, 0]], dtype=float)
+    points, fine, coarse = [], [], []
+    for g, centre in enumerate(group_centres):
+        for b in range(3):
+            points.append(centre + rng.normal(scale=2.0, size=3) + rng.normal(scale=0.3, size=(80, 3)))
+            fine += [g * 3 + b] * 80
+            coarse += [g] * 80
+    x, fine, coarse = np.vstack(points), np.array(fine), np.array(coarse)
+    mapping = density_groups(x, fine, min_group_size=100, min_samples=10)
+    grouped = np.array([mapping[f] for f in fine])
+    assert len(set(mapping.values())) == 3
+    assert agreement(coarse, grouped)["ari"] > 0.99
 
 
 def test_quality_reports_silhouette_beside_noise_share():

@@ -29,7 +29,11 @@ from pydantic import Field
 
 from interest_pipeline.core.assignment_model import FILE_NAME as ASSIGNMENT_MODEL_FILE
 from interest_pipeline.core.assignment_model import CentroidAssignmentModel
-from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality, two_level_clustering
+from interest_pipeline.core.catalogue_agreement import CATEGORY_COLUMNS, catalogue_agreement, dominant_categories
+from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality
+from interest_pipeline.core.clustering_at_scale import cluster_distinct
+from interest_pipeline.core.distinct import near_duplicate_key
+from interest_pipeline.core.text import tokenize
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.evaluation import agreement
 from interest_pipeline.core.identity import cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
@@ -38,69 +42,74 @@ from interest_pipeline.core.plots import cluster_map_png, markdown_image, projec
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
-from interest_pipeline.defs.warehouse import read_frame, replace_table, table_exists
+from interest_pipeline.defs.warehouse import quote_identifier, read_frame, replace_table, table_columns, table_exists
 
 GROUP = "clustering"
 
 
-class ClusteringConfig(Config):
-    """HDBSCAN finds fine clusters in reduced embeddings; Ward linkage of their centroids groups them into coarse ones."""
+_PARAMS = ClusteringParams()
 
-    reduction: Literal["umap", "pca", "none"] = Field(default="umap", description="Reduction before HDBSCAN. UMAP (cosine) works on real text; PCA is faster but collapses on it.")
-    n_components: int = Field(default=5, ge=2, le=100, description="Dimensions after reduction.")
-    umap_n_neighbors: int = Field(default=30, ge=2, description="UMAP neighbourhood size.")
+
+class ClusteringConfig(Config):
+    """HDBSCAN finds fine clusters in reduced embeddings; a second, coarser HDBSCAN groups them into coarse ones.
+
+    Defaults come from ``core.clustering.ClusteringParams``, the one place they are defined.
+    """
+
+    reduction: Literal["umap", "pca", "none"] = Field(default=_PARAMS.reduction, description="Reduction before HDBSCAN. UMAP (cosine) works on real text; PCA is faster but collapses on it.")
+    n_components: int = Field(default=_PARAMS.n_components, ge=2, le=100, description="Dimensions after reduction.")
+    umap_n_neighbors: int = Field(default=_PARAMS.umap_n_neighbors, ge=2, description="UMAP neighbourhood size.")
     umap_init: Literal["auto", "spectral", "pca", "tswspectral", "random"] = Field(
-        default="auto", description="UMAP's starting layout; auto: spectral below 50,000 points, PCA above (the spectral start stalls on large graphs)."
+        default=_PARAMS.umap_init, description="UMAP's starting layout; auto: spectral below 50,000 points, PCA above (the spectral start stalls on large graphs)."
     )
-    min_cluster_size: Optional[int] = Field(default=None, ge=2, description="HDBSCAN min_cluster_size; empty = max(10, min_cluster_fraction * points).")
-    min_cluster_fraction: float = Field(default=0.01, gt=0, lt=1, description="Used when min_cluster_size is empty.")
-    min_samples: int = Field(default=10, ge=1, description="HDBSCAN min_samples (larger = more conservative, more noise).")
-    fine_selection: Literal["leaf", "eom"] = Field(default="leaf", description="HDBSCAN cluster selection for the fine level.")
-    n_coarse: Optional[int] = Field(default=None, ge=1, description="Coarse clusters (topics / segment groups); empty = round(sqrt(fine clusters)).")
-    assign_noise: bool = Field(default=True, description="Give noise points their nearest cluster (flagged noise_assigned).")
-    random_state: int = Field(default=42, description="Seed of the reduction, for repeatable runs.")
+    min_cluster_size: Optional[int] = Field(default=_PARAMS.min_cluster_size, ge=2, description="HDBSCAN min_cluster_size; empty = max(min_cluster_floor, min_cluster_scale * sqrt(distinct points fitted)).")
+    min_cluster_scale: float = Field(default=_PARAMS.min_cluster_scale, gt=0, description="Used when min_cluster_size is empty: the fine level's granularity grows with the square root of the data.")
+    min_cluster_floor: int = Field(default=_PARAMS.min_cluster_floor, ge=2, description="Smallest automatic min_cluster_size.")
+    min_samples: Optional[int] = Field(default=_PARAMS.min_samples, ge=1, description="HDBSCAN min_samples (larger = more conservative, more noise); empty = min_cluster_size.")
+    fine_selection: Literal["leaf", "eom"] = Field(default=_PARAMS.fine_selection, description="HDBSCAN cluster selection for the fine level.")
+    n_coarse: Optional[int] = Field(default=_PARAMS.n_coarse, ge=1, description="Coarse clusters (topics / segment groups) as Ward groups of the fine centroids; empty = found by a coarser HDBSCAN.")
+    coarse_size_factor: int = Field(default=_PARAMS.coarse_size_factor, ge=2, description="Coarse HDBSCAN's min_cluster_size as a multiple of the fine one (when n_coarse is empty).")
+    assign_noise: bool = Field(default=_PARAMS.assign_noise, description="Give noise points their nearest cluster (flagged noise_assigned).")
+    random_state: int = Field(default=_PARAMS.random_state, description="Seed of the reduction and of the fit sample, for repeatable runs.")
+    max_fit_points: int = Field(default=_PARAMS.max_fit_points, ge=100, description="Above this many distinct points, fit on a stratified seeded sample and assign the rest to the nearest subtopic centroid.")
     identity_min_similarity: float = Field(default=0.8, ge=0, le=1, description="A new cluster keeps a previous run's id when their centroids' cosine similarity reaches this.")
     min_silhouette: float = Field(default=0.05, ge=-1, le=1, description="Quality check: warn when the mean silhouette falls below.")
-    max_noise_fraction: float = Field(default=0.4, ge=0, le=1, description="Quality check: warn when HDBSCAN leaves more of the points as noise.")
+    max_noise_fraction: float = Field(default=0.3, ge=0, le=1, description="Quality check: warn when HDBSCAN leaves more of the points as noise.")
 
     def params(self) -> ClusteringParams:
-        return ClusteringParams(
-            reduction=self.reduction,
-            n_components=self.n_components,
-            umap_n_neighbors=self.umap_n_neighbors,
-            umap_init=self.umap_init,
-            min_cluster_size=self.min_cluster_size,
-            min_cluster_fraction=self.min_cluster_fraction,
-            min_samples=self.min_samples,
-            fine_selection=self.fine_selection,
-            n_coarse=self.n_coarse,
-            assign_noise=self.assign_noise,
-            random_state=self.random_state,
-        )
+        return ClusteringParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ClusteringParams) if f.name in type(self).model_fields})
 
 
 class SegmentConfig(ClusteringConfig):
-    min_cluster_fraction: float = Field(default=0.02, gt=0, lt=1, description="Used when min_cluster_size is empty.")
+    """The same clustering over fused user vectors (users are never deduplicated)."""
 
 
 def _quality_metrics(
     result: TwoLevelClustering, vectors: np.ndarray, params: ClusteringParams, fine_names: dict[int, str]
 ) -> tuple[dict[str, float], dict[str, float], bytes, bytes]:
     """Metrics for MLflow, silhouette per named fine cluster, and the two pictures."""
-    quality = cluster_quality(vectors, result.reduced, result.fine_raw, params.silhouette_sample_size, params.random_state)
+    # Silhouette and the map cover the points HDBSCAN saw (each distinct text once); the noise
+    # share counts every point, copies included, since that is what the tables hold.
+    fit_vectors = vectors if result.fit_rows is None else vectors[result.fit_rows]
+    fit_raw = result.fitted(result.fine_raw)
+    quality = cluster_quality(fit_vectors, result.reduced, fit_raw, params.silhouette_sample_size, params.random_state)
     per_cluster = {fine_names[c]: s for c, s in quality.per_cluster_silhouette.items()}
     n_coarse = len(set(result.coarse.tolist()) - {NOISE})
     metrics = {
         **quality.as_metrics(),
+        "noise_fraction": float((result.fine_raw == NOISE).mean()) if len(result.fine_raw) else 0.0,
+        "noise_fraction_fitted": quality.noise_fraction,
         "dbcv_relative_validity": result.relative_validity,
         "n_coarse_clusters": float(n_coarse),
-        "n_fine_clusters": float(quality.n_clusters),
+        "n_fine_clusters": float(len(set(result.fine_raw.tolist()) - {NOISE})),
         "noise_assigned_fraction": float(result.noise_assigned.mean()) if len(result.noise_assigned) else 0.0,
         "n_points": float(len(vectors)),
+        "n_distinct_points": float(result.n_distinct or len(vectors)),
+        "n_fitted_points": float(len(result.reduced)),
         **result.timings,
     }
     points = project_2d(result.reduced)
-    cluster_map = cluster_map_png(points, result.fine_raw, f"{quality.n_clusters} clusters, noise {quality.noise_fraction:.0%}")
+    cluster_map = cluster_map_png(points, fit_raw, f"{quality.n_clusters} clusters, noise {metrics['noise_fraction']:.0%}")
     bars = silhouette_bar_png(per_cluster, "silhouette per cluster (cosine)")
     return metrics, per_cluster, cluster_map, bars
 
@@ -234,13 +243,15 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
     with warehouse.get_connection() as conn:
         content = read_frame(
             conn,
-            "SELECT e.item_id AS content_id, 'item' AS content_kind, c.tokens, e.embedding "
+            "SELECT e.item_id AS content_id, 'item' AS content_kind, c.text_clean, c.tokens, c.title, e.embedding "
             "FROM item_embeddings e JOIN item_catalog c USING (item_id) "
             "UNION ALL "
-            "SELECT e.comment_id, 'comment', t.tokens, e.embedding "
+            "SELECT e.comment_id, 'comment', t.text_clean, t.tokens, NULL, e.embedding "
             "FROM comment_embeddings e JOIN tokenized_comments t USING (comment_id) "
             "ORDER BY content_kind DESC, content_id",
         )
+        catalogue_columns = [c for c in CATEGORY_COLUMNS if c in table_columns(conn, "item_catalog")]
+        catalogue = read_frame(conn, "SELECT item_id" + "".join(f", {quote_identifier(c)}" for c in catalogue_columns) + " FROM item_catalog")
         previous_nodes = read_frame(conn, "SELECT node_id, level, centroid FROM interest_hierarchy WHERE level <> 'root'") if table_exists(conn, "interest_hierarchy") else None
         previous_assignments = read_frame(conn, "SELECT content_id, content_kind, subtopic_id FROM interest_topics") if table_exists(conn, "interest_topics") else None
     vectors = series_to_vectors(content["embedding"], 0)
@@ -250,15 +261,30 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         for row in previous_nodes.iter_rows(named=True):
             target = previous_coarse if row["level"] == "topic" else previous_fine
             target[parse_number(row["node_id"], 0 if row["level"] == "topic" else 1)] = np.asarray(row["centroid"], dtype=np.float32)
+    context.log.info(f"clustering {content.height:,} content points ({params.reduction}, HDBSCAN {params.fine_selection})")
+    # Identical and near-identical texts are clustered once; every copy gets its text's cluster.
+    keys = [near_duplicate_key(t) for t in content["text_clean"].to_list()]
     result, stability, lineage = _stabilise(
-        two_level_clustering(vectors, params), vectors, previous_fine, previous_coarse, config.identity_min_similarity
+        cluster_distinct(vectors, params, keys), vectors, previous_fine, previous_coarse, config.identity_min_similarity
+    )
+    context.log.info(
+        f"{result.n_distinct:,} distinct points, {len(result.reduced):,} fitted; "
+        + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
     )
     subtopics, topics = node_ids(result.fine, result.coarse)
     fine_names = {f: subtopic_id(c, f) for f, c in result.fine_to_coarse.items()}
     metrics, per_cluster_named, cluster_map, bars = _quality_metrics(result, vectors, params, fine_names)
     metrics["runtime_seconds"] = time.perf_counter() - start
 
-    hierarchy = build_hierarchy(subtopics, topics, vectors, content["tokens"].to_list())
+    title_tokens = [tokenize(t) if t else None for t in content["title"].to_list()]
+    hierarchy = build_hierarchy(
+        subtopics, topics, vectors, content["tokens"].to_list(),
+        keyword_rows=np.unique(keys, return_index=True)[1], title_tokens=title_tokens,
+    )
+    item_assignments = pl.DataFrame({"item_id": content["content_id"], "subtopic_id": subtopics, "topic_id": topics}).filter(content["content_kind"] == "item")
+    catalogue_scores = catalogue_agreement(item_assignments, catalogue)
+    metrics.update(catalogue_scores)
+    hierarchy = hierarchy.join(dominant_categories(item_assignments, catalogue), on="node_id", how="left")
     tree = hierarchy_as_tree(hierarchy)
     tree_picture = topic_tree_png(tree)
     assignments = content.select("content_id", "content_kind").with_columns(
@@ -318,7 +344,10 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
             "cluster_map": MetadataValue.md(markdown_image(cluster_map, "cluster map")),
             "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per cluster")),
             "runtime_seconds": round(metrics["runtime_seconds"], 2),
+            "distinct_points": int(result.n_distinct or assignments.height),
+            "fitted_points": len(result.reduced),
             "stability": MetadataValue.json({k: round(v, 4) for k, v in stability.items()} or {"first_run": True}),
+            "catalogue_agreement": MetadataValue.json({k.removeprefix("catalogue/"): round(v, 4) for k, v in catalogue_scores.items()} or {"no_category_columns": True}),
         },
         check_results=[_quality_check("interest_topics", metrics, config)],
     )
@@ -360,7 +389,7 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
         previous_fine = cluster_centroids(vectors[rows], np.array([parse_number(v, 1) for v in joined["segment_fine"]]))
         previous_coarse = cluster_centroids(vectors[rows], np.array([parse_number(v, 0) for v in joined["segment_coarse"]]))
     result, stability, lineage = _stabilise(
-        two_level_clustering(vectors[usable], params), vectors[usable], previous_fine, previous_coarse, config.identity_min_similarity
+        cluster_distinct(vectors[usable], params), vectors[usable], previous_fine, previous_coarse, config.identity_min_similarity
     )
     fine_ids = [None if f == NOISE else f"g{int(c):02d}.f{int(f):03d}" for f, c in zip(result.fine, result.coarse)]
     coarse_ids = [None if c == NOISE else f"g{int(c):02d}" for c in result.coarse]
