@@ -36,6 +36,7 @@ from interest_pipeline.core.features import (
 from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.expansion import ExpansionParams
 from interest_pipeline.core.layers import LayerParams, interest_layers
+from interest_pipeline.core.ranking import DEFAULT_KS
 
 RELEVANT_EVENT_TYPES: tuple[str, ...] = ("click", "favorite", "add_to_cart", "purchase", "rate", "review")
 
@@ -46,7 +47,7 @@ class EvaluationParams:
 
     cutoff: dt.datetime | None = None  # None: ``cutoff_fraction`` of the event time span
     cutoff_fraction: float = 0.8
-    ks: tuple[int, ...] = (5, 10, 20)
+    ks: tuple[int, ...] = DEFAULT_KS
     relevant_event_types: tuple[str, ...] = RELEVANT_EVENT_TYPES
     seed: int = 0  # of the random baseline, of K-Means, of the user sample and of the take-up models
     max_users: int = 5_000  # a seeded sample of this many test-period users is scored; 0: all
@@ -230,7 +231,7 @@ def interest_layer_scores(
     items: Embeddings,
     reference_ts: dt.datetime,
     layer_params: LayerParams = LayerParams(),
-    membership_bonus: float = 0.1,
+    membership_bonus: float = EvaluationParams().membership_bonus,
 ) -> np.ndarray:
     """Multi-interest scores from train-period interest layers.
 

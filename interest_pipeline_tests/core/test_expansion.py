@@ -222,7 +222,7 @@ def test_materialized_asset_covers_every_user_with_fresh_ranked_suggestions(pipe
     from dagster import materialize
     from dagster_duckdb import DuckDBResource
 
-    from interest_pipeline.core.evaluation import majority_mapping
+    from interest_pipeline.core.recovery import majority_mapping
     from interest_pipeline.defs.expansion.assets import interest_expansion as expansion_asset
 
     copy = tmp_path / "warehouse.duckdb"

@@ -5,7 +5,6 @@ import shutil
 
 import duckdb
 import numpy as np
-import polars as pl
 import pytest
 from dagster import materialize
 from dagster_duckdb import DuckDBResource

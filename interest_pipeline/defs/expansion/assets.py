@@ -62,10 +62,10 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features ORDER BY user_id")
         # the take-up models rebuild fused vectors as of the window's start, as fused_user_features built them
         features = read_feature_params(conn)
-        if weights.model > 0:
-            history, interactions, reference_ts = read_user_history(conn), read_frame(conn, INTERACTIONS_SQL), reference_time(conn)
+        takeup_inputs = (read_user_history(conn), read_frame(conn, INTERACTIONS_SQL), reference_time(conn)) if weights.model > 0 else None
     takeup = None
-    if weights.model > 0:
+    if takeup_inputs is not None:
+        history, interactions, reference_ts = takeup_inputs
         subtopic_ids = hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
         takeup = takeup_probabilities(history, interactions, subtopic_ids, reference_ts, features, params.takeup)
     suggestions = expand_interests(
