@@ -152,7 +152,7 @@ def print_recovery(warehouse: str, truth_dir: Path) -> None:
     import duckdb
     import polars as pl
 
-    from interest_pipeline.core.evaluation import drift_separation, planted_recovery
+    from interest_pipeline.core.recovery import drift_separation, planted_recovery
 
     with duckdb.connect(warehouse, read_only=True) as conn:
         topics = conn.execute("SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics").pl()

@@ -29,16 +29,21 @@ from interest_pipeline.defs.resources import EventSource, MlflowTracking, Privac
 from interest_pipeline.defs.text import assets as text_assets
 from interest_pipeline.defs.text import checks as text_checks
 
+def _resource_default(resource: type, field: str) -> str:
+    return resource.model_fields[field].default
+
+
+# The resources' own defaults where they have one; the warehouse file and the executor have none.
 DEFAULTS = {
     "INTEREST_PIPELINE_WAREHOUSE": "data/warehouse.duckdb",
-    "INTEREST_PIPELINE_EVENTS_DIR": "data/sample/events",
-    "INTEREST_PIPELINE_ITEMS_PATH": "data/sample/items.csv",
-    "INTEREST_PIPELINE_LANDING_DIR": "data/landing",
-    "INTEREST_PIPELINE_MODEL": SentenceEmbedder.model_fields["model"].default,
-    "INTEREST_PIPELINE_DEVICE": "auto",
-    "INTEREST_PIPELINE_PRECISION": "float32",
-    "MLFLOW_TRACKING_URI": "sqlite:///data/mlflow.db",
-    "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": "data/mlflow-artifacts",
+    "INTEREST_PIPELINE_EVENTS_DIR": _resource_default(EventSource, "events_dir"),
+    "INTEREST_PIPELINE_ITEMS_PATH": _resource_default(EventSource, "items_path"),
+    "INTEREST_PIPELINE_LANDING_DIR": _resource_default(EventSource, "landing_dir"),
+    "INTEREST_PIPELINE_MODEL": _resource_default(SentenceEmbedder, "model"),
+    "INTEREST_PIPELINE_DEVICE": _resource_default(SentenceEmbedder, "device"),
+    "INTEREST_PIPELINE_PRECISION": _resource_default(SentenceEmbedder, "precision"),
+    "MLFLOW_TRACKING_URI": _resource_default(MlflowTracking, "tracking_uri"),
+    "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": _resource_default(MlflowTracking, "artifact_root"),
     "INTEREST_PIPELINE_EXECUTOR": "multiprocess",
 }
 

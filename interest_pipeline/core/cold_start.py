@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from interest_pipeline.core.expansion import ENGAGED_TIERS
+from interest_pipeline.core.layers import LayerParams
 
 ACTIVITY, POPULAR = "activity", "popular"
 
@@ -32,7 +33,7 @@ def node_popularity(layers: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def popular_layers(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = 3) -> pl.DataFrame:
+def popular_layers(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = LayerParams().popular_fallback_nodes) -> pl.DataFrame:
     """Fallback rows, in the schema of ``layers`` plus ``source``, for the users in ``user_ids`` without any layer row."""
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
@@ -70,7 +71,7 @@ def popular_layers(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = 3
     return rows.cast(schema).with_columns(pl.lit(POPULAR).alias("source"))
 
 
-def with_fallback(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = 3) -> pl.DataFrame:
+def with_fallback(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = LayerParams().popular_fallback_nodes) -> pl.DataFrame:
     """``layers`` marked ``source = activity``, plus popular rows for the users in ``user_ids`` without any."""
     fallback = popular_layers(layers, user_ids, top_n)
     own = layers.with_columns(pl.lit(ACTIVITY).alias("source"))

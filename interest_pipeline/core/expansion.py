@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import polars as pl
 
 from interest_pipeline.core.embedding import series_to_vectors
+from interest_pipeline.core.takeup import TakeupParams
 
 SIGNALS = ("peers", "hierarchy", "similarity", "model")  # also the tie order for the strongest signal
 ENGAGED_TIERS = ("core", "secondary")
@@ -68,10 +69,13 @@ OUTPUT_SCHEMA = {
 
 @dataclass(frozen=True)
 class ExpansionWeights:
+    """Weights of the signals in the score. Without take-up probabilities the model signal is 0,
+    so under these defaults a score is then at most 0.8."""
+
     peers: float = 0.4
     hierarchy: float = 0.35
     similarity: float = 0.25
-    model: float = 0.0
+    model: float = 0.25
 
     def __post_init__(self) -> None:
         values = [getattr(self, f.name) for f in fields(self)]
@@ -93,6 +97,25 @@ class ExpansionWeights:
     def normalised(self) -> dict[str, float]:
         total = sum(getattr(self, name) for name in SIGNALS)
         return {name: getattr(self, name) / total for name in SIGNALS}
+
+    def as_mapping(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in SIGNALS}
+
+
+@dataclass(frozen=True)
+class ExpansionParams:
+    """Settings of one expansion run: suggestions per user, signal weights, peer groups, take-up models."""
+
+    top_n: int = 5
+    weights: ExpansionWeights = field(default_factory=ExpansionWeights)
+    min_segment_size: int = 5
+    takeup: TakeupParams = field(default_factory=TakeupParams)
+
+    def __post_init__(self) -> None:
+        if self.top_n < 1:
+            raise ValueError("top_n must be at least 1")
+        if self.min_segment_size < 1:
+            raise ValueError("min_segment_size must be at least 1")
 
 
 def _takeup_matrix(takeup, population: pl.DataFrame, subtopics: pl.DataFrame) -> np.ndarray | None:
@@ -334,14 +357,14 @@ def subtopic_popularity(layers: pl.DataFrame, users: pl.DataFrame | None = None)
     )
 
 
-def interest_expansion(
+def expand_interests(
     layers: pl.DataFrame,
     hierarchy: pl.DataFrame,
     segments: pl.DataFrame | None = None,
     users: pl.DataFrame | None = None,
-    weights: ExpansionWeights = ExpansionWeights(),
-    top_n: int = 5,
-    min_segment_size: int = 5,
+    weights: ExpansionWeights = ExpansionParams().weights,
+    top_n: int = ExpansionParams().top_n,
+    min_segment_size: int = ExpansionParams().min_segment_size,
     chunk_size: int = 20_000,
     takeup: tuple[Sequence[str], Sequence[str], np.ndarray] | None = None,
 ) -> pl.DataFrame:
@@ -351,8 +374,8 @@ def interest_expansion(
     ``hierarchy``: interest_hierarchy (node_id, level, parent_id, label, centroid);
     ``segments``: user_id, segment_fine, segment_coarse (None: everyone is one peer group);
     ``users``: user_id of everyone to cover (None: the users of ``layers`` and ``segments``);
-    ``takeup``: (user ids, subtopic ids, users x subtopics probabilities) for the model signal;
-    users and subtopics missing there get 0.
+    ``takeup``: (user ids, subtopic ids, users x subtopics probabilities) for the model signal
+    (``Takeup.signal``); users and subtopics missing there get 0.
     """
     if top_n < 1:
         raise ValueError("top_n must be at least 1")

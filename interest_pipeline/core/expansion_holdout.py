@@ -10,15 +10,16 @@ secondary) and a seeded random choice.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
 
 from interest_pipeline.core import holdout
-from interest_pipeline.core.expansion import ExpansionWeights, interest_expansion, subtopic_popularity
-from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
+from interest_pipeline.core.expansion import ExpansionParams, expand_interests, subtopic_popularity
+from interest_pipeline.core.features import UserFeatureParams, UserHistory
 from interest_pipeline.core.layers import interest_layers
 from interest_pipeline.core.takeup import takeup_probabilities
 
@@ -78,57 +79,45 @@ def expansion_precision(suggestions: pl.DataFrame, taken: pl.DataFrame) -> tuple
 
 
 def holdout_expansion_precision(
-    train: pl.DataFrame,
+    train: UserHistory,
     test: pl.DataFrame,
-    content_topics: pl.DataFrame,
-    hierarchy: pl.DataFrame,
-    segment_users: Sequence[str],
-    segments: np.ndarray,
-    user_ids: Sequence[str],
     cutoff: dt.datetime,
-    train_comments: pl.DataFrame,
-    comment_vectors: np.ndarray,
-    item_ids: Sequence[str],
-    item_vectors: np.ndarray,
-    weights: Mapping[str, float],
-    top_n: int = 5,
-    relevant_event_types: Sequence[str] = holdout.RELEVANT_EVENT_TYPES,
-    long_half_life_days: float = 90.0,
-    takeup_window_days: float = 7.0,
-    takeup_min_positives: int = 5,
-    takeup_max_train_users: int = 10_000,
-    seed: int = 0,
+    taxonomy: holdout.Taxonomy,
+    segments: pl.DataFrame,
+    user_ids: Sequence[str],
+    evaluation: holdout.EvaluationParams = holdout.EvaluationParams(),
+    expansion: ExpansionParams = ExpansionParams(),
+    features: UserFeatureParams = UserFeatureParams(),
 ) -> dict[str, tuple[float, int]]:
-    """(precision, users) of the suggestions with ``weights``, the same without the take-up model,
-    and the popular and random baselines, all built from train-period data only.
+    """(precision, users) of the suggestions with ``expansion``'s weights, the same without the
+    take-up model, and the popular and random baselines, all built from train-period data only.
 
-    Peer groups are ``segments`` (one per user of ``segment_users``, fitted on the train period);
-    the take-up models learn from the window before the cutoff; the suggestions of every user in
-    ``segment_users`` are computed, those of ``user_ids`` scored. ``train_comments`` has user_id
-    and event_ts, rows aligned with ``comment_vectors``.
+    Peer groups are ``segments`` (user_id, segment: one per user, fitted on the train period);
+    the take-up models learn from the window before the cutoff on the fused features built with
+    ``features``; the suggestions of every user in ``segments`` are computed, those of
+    ``user_ids`` scored. ``train.events`` need event_id, so that comments map to their subtopics.
     """
-    train_interactions = holdout.topic_interactions(train, content_topics)
-    train_layers = interest_layers(
-        train_interactions, cutoff, long_half_life_days, long_half_life_days, weights=DEFAULT_EVENT_WEIGHTS
-    ).filter(pl.col("level") == "subtopic")
-    later = taken_up(holdout.topic_interactions(test.filter(pl.col("event_type").is_in(list(relevant_event_types))), content_topics))
-    peers = pl.DataFrame(
-        {"user_id": list(segment_users), "segment_fine": [str(s) for s in segments.tolist()]}, schema={"user_id": pl.String, "segment_fine": pl.String}
-    ).with_columns(pl.col("segment_fine").alias("segment_coarse"))
-    evaluated = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
-    subtopic_ids = hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
-    takeup_users, models, probabilities = takeup_probabilities(
-        train, train_comments, comment_vectors, item_ids, item_vectors, train_interactions, cutoff, takeup_window_days, subtopic_ids,
-        min_positives=takeup_min_positives, max_train_users=takeup_max_train_users, seed=seed,
+    train_interactions = holdout.topic_interactions(train.events, taxonomy.content_topics)
+    train_layers = interest_layers(train_interactions, cutoff, evaluation.train_layers()).filter(pl.col("level") == "subtopic")
+    relevant = test.filter(pl.col("event_type").is_in(list(evaluation.relevant_event_types)))
+    later = taken_up(holdout.topic_interactions(relevant, taxonomy.content_topics))
+    peers = segments.select(pl.col("user_id").cast(pl.String), pl.col("segment").cast(pl.String).alias("segment_fine")).with_columns(
+        pl.col("segment_fine").alias("segment_coarse")
     )
-    variants = {"interest_expansion": dict(weights), "expansion_without_model": {**weights, "model": 0.0}}
+    evaluated = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String})
+    subtopic_ids = taxonomy.subtopic_ids
+    takeup = takeup_probabilities(
+        train, train_interactions, subtopic_ids, cutoff, features, dataclasses.replace(expansion.takeup, seed=evaluation.seed)
+    )
+    variants = {"interest_expansion": expansion.weights, "expansion_without_model": dataclasses.replace(expansion.weights, model=0.0)}
+    top_n = evaluation.expansion_top_n
     suggestions = {
-        name: interest_expansion(
-            train_layers, hierarchy, peers, peers.select("user_id"), weights=ExpansionWeights.from_mapping(variant), top_n=top_n,
-            takeup=(takeup_users, models.subtopic_ids, probabilities),
+        name: expand_interests(
+            train_layers, taxonomy.hierarchy, peers, peers.select("user_id"), weights=weights, top_n=top_n,
+            min_segment_size=expansion.min_segment_size, takeup=takeup.signal,
         ).join(evaluated, on="user_id", how="semi")
-        for name, variant in variants.items()
+        for name, weights in variants.items()
     }
     suggestions["popular_subtopics"] = popular_suggestions(train_layers, subtopic_ids, user_ids, top_n)
-    suggestions["random_subtopics"] = random_suggestions(train_layers, subtopic_ids, user_ids, top_n, seed)
+    suggestions["random_subtopics"] = random_suggestions(train_layers, subtopic_ids, user_ids, top_n, evaluation.seed)
     return {method: expansion_precision(rows, later) for method, rows in suggestions.items()}

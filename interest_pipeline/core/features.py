@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -24,6 +24,106 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "review": 5.0,
     "purchase": 6.0,
 }
+
+
+def _default_event_weights() -> dict[str, float]:
+    return dict(DEFAULT_EVENT_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class BehaviorParams:
+    """How X_u is built: the time decay of an event's weight and the weight of each event type."""
+
+    half_life_days: float = 30.0
+    event_weights: Mapping[str, float] = field(default_factory=_default_event_weights)
+
+    def __post_init__(self) -> None:
+        if self.half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {self.half_life_days}")
+
+
+@dataclass(frozen=True)
+class TextParams:
+    """How X_t is built: the time decay of a text's weight."""
+
+    half_life_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.half_life_days <= 0:
+            raise ValueError(f"half_life_days must be positive, got {self.half_life_days}")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """X = alpha * X_u + (1 - alpha) * X_t; users with fewer than ``min_events`` events are cold-start."""
+
+    alpha: float = 0.6
+    min_events: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.min_events < 1:
+            raise ValueError(f"min_events must be at least 1, got {self.min_events}")
+
+
+@dataclass(frozen=True)
+class UserFeatureParams:
+    """Everything the fused vector X is built with. A consumer that rebuilds X as of another time
+    (the take-up models, the hold-out) must build it as ``fused_user_features`` did."""
+
+    behavior: BehaviorParams = field(default_factory=BehaviorParams)
+    text: TextParams = field(default_factory=TextParams)
+    fusion: FusionParams = field(default_factory=FusionParams)
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Ids with their vectors: row i of ``vectors`` belongs to ``ids[i]``."""
+
+    ids: list[str]
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.vectors):
+            raise ValueError(f"{len(self.ids)} ids but {len(self.vectors)} vectors")
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1]) if self.vectors.ndim == 2 else 0
+
+
+@dataclass(frozen=True)
+class TextEmbeddings:
+    """Users' texts (reviews, searches): ``rows`` has user_id and event_ts, aligned with ``vectors``."""
+
+    rows: pl.DataFrame
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.rows.height != len(self.vectors):
+            raise ValueError(f"{self.rows.height} text rows but {len(self.vectors)} vectors")
+
+    def before(self, ts: dt.datetime) -> TextEmbeddings:
+        if self.rows.height == 0:
+            return self
+        earlier = self.rows.select(pl.col("event_ts") < pl.lit(ts, dtype=self.rows.schema["event_ts"])).to_series().to_numpy()
+        return TextEmbeddings(self.rows.filter(pl.Series(earlier)), self.vectors[earlier])
+
+
+@dataclass(frozen=True)
+class UserHistory:
+    """What user vectors are built from: events (user_id, item_id, event_type, event_ts), the users'
+    texts and the items' embeddings."""
+
+    events: pl.DataFrame
+    texts: TextEmbeddings
+    items: Embeddings
+
+    def before(self, ts: dt.datetime) -> UserHistory:
+        """Events and texts strictly before ``ts``."""
+        events = self.events.filter(pl.col("event_ts") < pl.lit(ts, dtype=self.events.schema["event_ts"]))
+        return UserHistory(events, self.texts.before(ts), self.items)
 
 
 def decay_weights(event_ts: pl.Series | np.ndarray, reference_ts: dt.datetime, half_life_days: float) -> np.ndarray:
@@ -134,3 +234,18 @@ def fuse_user_vectors(
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     a = np.where(has_behavior & has_text, alpha, np.where(has_behavior, 1.0, 0.0))[:, None]
     return l2_normalise(a * behavior + (1.0 - a) * text)
+
+
+def fused_vectors(history: UserHistory, reference_ts: dt.datetime, params: UserFeatureParams = UserFeatureParams()) -> tuple[list[str], np.ndarray]:
+    """Users (sorted) and their fused vectors X as of ``reference_ts``, built as ``fused_user_features`` builds them."""
+    item_events = history.events.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
+    items = history.items
+    behavior_users, behavior = user_behavior_vectors(
+        item_events, list(items.ids), items.vectors, reference_ts, params.behavior.half_life_days, params.behavior.event_weights
+    )
+    text_users, text = user_text_vectors(history.texts.rows, history.texts.vectors, reference_ts, params.text.half_life_days)
+    users = sorted(set(behavior_users) | set(text_users))
+    dim = items.dim
+    x_u, x_t = align_vectors(behavior_users, behavior, users, dim), align_vectors(text_users, text, users, dim)
+    has_u, has_t = np.isin(users, behavior_users), np.isin(users, text_users)
+    return users, fuse_user_vectors(x_u, has_u, x_t, has_t, params.fusion.alpha)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -25,13 +26,71 @@ import polars as pl
 from interest_pipeline.core.embedding import l2_normalise
 from interest_pipeline.core.features import (
     DEFAULT_EVENT_WEIGHTS,
+    BehaviorParams,
+    Embeddings,
+    UserHistory,
     align_vectors,
     user_behavior_vectors,
     user_text_vectors,
 )
-from interest_pipeline.core.layers import interest_layers
+from interest_pipeline.core.embedding import series_to_vectors
+from interest_pipeline.core.expansion import ExpansionParams
+from interest_pipeline.core.layers import LayerParams, interest_layers
+from interest_pipeline.core.ranking import DEFAULT_KS
 
 RELEVANT_EVENT_TYPES: tuple[str, ...] = ("click", "favorite", "add_to_cart", "purchase", "rate", "review")
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    """Settings of one hold-out evaluation (rules in the module docstring)."""
+
+    cutoff: dt.datetime | None = None  # None: ``cutoff_fraction`` of the event time span
+    cutoff_fraction: float = 0.8
+    ks: tuple[int, ...] = DEFAULT_KS
+    relevant_event_types: tuple[str, ...] = RELEVANT_EVENT_TYPES
+    seed: int = 0  # of the random baseline, of K-Means, of the user sample and of the take-up models
+    max_users: int = 5_000  # a seeded sample of this many test-period users is scored; 0: all
+    # the train-period layers decay as the profiles' long-term view does
+    long_half_life_days: float = LayerParams().long_half_life_days
+    membership_bonus: float = 0.1
+    expansion_top_n: int = ExpansionParams().top_n
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.cutoff_fraction < 1.0:
+            raise ValueError(f"cutoff_fraction must be in (0, 1), got {self.cutoff_fraction}")
+        if not self.ks or min(self.ks) < 1:
+            raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
+        if self.long_half_life_days <= 0:
+            raise ValueError("long_half_life_days must be positive")
+
+    def train_layers(self, weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS) -> LayerParams:
+        """Layers of the train period: one view, decayed from the cutoff with the long half-life."""
+        return LayerParams(long_half_life_days=self.long_half_life_days, short_half_life_days=self.long_half_life_days, event_weights=weights)
+
+    def train_behavior(self, weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS) -> BehaviorParams:
+        return BehaviorParams(half_life_days=self.long_half_life_days, event_weights=weights)
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The clustering's output as the hold-out uses it: ``content_topics`` (content_id,
+    content_kind, topic_id, subtopic_id) and ``hierarchy`` (node_id, level, parent_id, label, centroid)."""
+
+    content_topics: pl.DataFrame
+    hierarchy: pl.DataFrame
+
+    @property
+    def subtopic_ids(self) -> list[str]:
+        return self.hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
+
+    @property
+    def n_topics(self) -> int:
+        return self.hierarchy.filter(pl.col("level") == "topic").height
+
+    def centroids(self, dim: int) -> Embeddings:
+        subtopics = self.hierarchy.filter(pl.col("level") == "subtopic")
+        return Embeddings(subtopics["node_id"].to_list(), series_to_vectors(subtopics["centroid"], dim))
 
 
 def sample_users(user_ids: Sequence[str], max_users: int, seed: int = 0) -> list[str]:
@@ -110,61 +169,51 @@ def popularity_scores(
 
 
 def mean_embedding_scores(
-    train: pl.DataFrame,
-    user_ids: Sequence[str],
-    item_ids: Sequence[str],
-    item_vectors: np.ndarray,
-    reference_ts: dt.datetime,
-    half_life_days: float = 90.0,
-    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+    train: pl.DataFrame, user_ids: Sequence[str], items: Embeddings, reference_ts: dt.datetime, behavior: BehaviorParams = BehaviorParams()
 ) -> np.ndarray:
     """One vector per user (X_u: decayed, weighted mean of train-period item embeddings) . items."""
-    user_matrix = _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights)
-    return user_matrix @ l2_normalise(item_vectors).T.astype(np.float64)
+    user_matrix = _behavior_matrix(train, user_ids, items, reference_ts, behavior)
+    return user_matrix @ l2_normalise(items.vectors).T.astype(np.float64)
 
 
-def _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights) -> np.ndarray:
+def _behavior_matrix(train: pl.DataFrame, user_ids: Sequence[str], items: Embeddings, reference_ts: dt.datetime, behavior: BehaviorParams) -> np.ndarray:
     item_events = train.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
-    users, vectors = user_behavior_vectors(item_events, list(item_ids), item_vectors, reference_ts, half_life_days, weights)
-    return align_vectors(users, vectors, user_ids, item_vectors.shape[1])
+    users, vectors = user_behavior_vectors(item_events, list(items.ids), items.vectors, reference_ts, behavior.half_life_days, behavior.event_weights)
+    return align_vectors(users, vectors, user_ids, items.dim)
 
 
 def kmeans_segment_scores(
-    train: pl.DataFrame,
-    train_comments: pl.DataFrame,
-    comment_vectors: np.ndarray,
+    train: UserHistory,
     user_ids: Sequence[str],
-    item_ids: Sequence[str],
-    item_vectors: np.ndarray,
     n_clusters: int,
     reference_ts: dt.datetime,
+    behavior: BehaviorParams = BehaviorParams(),
     seed: int = 0,
-    half_life_days: float = 90.0,
-    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
     score_user_ids: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """K-Means segments on [X_u, X_t]; items scored by their popularity within the user's segment.
 
-    X_u as in :func:`mean_embedding_scores`, X_t the decayed mean of the user's train-period
-    comment embeddings (``train_comments``: user_id, event_ts, rows aligned with
-    ``comment_vectors``), zeros when the user wrote none. Users in ``user_ids`` are clustered
-    (those without any train activity get zeros and fall into the nearest segment). Ties
-    within a segment are broken by global popularity (scaled below one segment event).
+    X_u as in :func:`mean_embedding_scores`, X_t the decayed mean (same half-life) of the user's
+    train-period text embeddings, zeros when the user wrote none. Users in ``user_ids`` are
+    clustered (those without any train activity get zeros and fall into the nearest segment).
+    Ties within a segment are broken by global popularity (scaled below one segment event).
     Returns the scores of ``score_user_ids`` (default: every user in ``user_ids``; a subset
     keeps the users x items matrix small when many users are fitted) and each user's segment.
     """
     from sklearn.cluster import KMeans
 
-    behaviour = _behavior_matrix(train, user_ids, item_ids, item_vectors, reference_ts, half_life_days, weights)
-    text_users, text_vectors = user_text_vectors(train_comments, comment_vectors, reference_ts, half_life_days)
-    text = align_vectors(text_users, text_vectors, user_ids, comment_vectors.shape[1] if comment_vectors.ndim == 2 and comment_vectors.shape[1] else item_vectors.shape[1])
+    events, items, texts, weights = train.events, train.items, train.texts, behavior.event_weights
+    behaviour = _behavior_matrix(events, user_ids, items, reference_ts, behavior)
+    text_users, text_vectors = user_text_vectors(texts.rows, texts.vectors, reference_ts, behavior.half_life_days)
+    text_dim = texts.vectors.shape[1] if texts.vectors.ndim == 2 and texts.vectors.shape[1] else items.dim
+    text = align_vectors(text_users, text_vectors, user_ids, text_dim)
     features = np.hstack([behaviour, text])
     k = max(1, min(int(n_clusters), len(user_ids)))
     segments = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(features) if len(user_ids) else np.zeros(0, dtype=np.int64)
     segment_of = pl.DataFrame({"user_id": list(user_ids), "_segment": segments.astype(np.int64)}, schema={"user_id": pl.String, "_segment": pl.Int64})
-    rows = train.join(segment_of, on="user_id", how="inner")
-    per_segment = _item_weights(rows, item_ids, weights, "_segment", k)
-    overall = _item_weights(train, item_ids, weights)[0]
+    rows = events.join(segment_of, on="user_id", how="inner")
+    per_segment = _item_weights(rows, items.ids, weights, "_segment", k)
+    overall = _item_weights(events, items.ids, weights)[0]
     tie_break = overall / (overall.max() + 1.0) * min(weights.values(), default=1.0) * 0.5
     if score_user_ids is None:
         scored_segments = segments
@@ -177,50 +226,47 @@ def kmeans_segment_scores(
 def interest_layer_scores(
     train: pl.DataFrame,
     content_topics: pl.DataFrame,
-    subtopic_centroids: pl.DataFrame,
-    centroid_vectors: np.ndarray,
+    centroids: Embeddings,
     user_ids: Sequence[str],
-    item_ids: Sequence[str],
-    item_vectors: np.ndarray,
+    items: Embeddings,
     reference_ts: dt.datetime,
-    long_half_life_days: float = 90.0,
-    membership_bonus: float = 0.1,
-    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+    layer_params: LayerParams = LayerParams(),
+    membership_bonus: float = EvaluationParams().membership_bonus,
 ) -> np.ndarray:
     """Multi-interest scores from train-period interest layers.
 
-    Layers come from :func:`interest_layers` over the train events mapped to subtopics
-    (item events through the item's subtopic, comment events through the comment's, as the
-    profiles do). For user u and item i::
+    Layers come from :func:`interest_layers` (with ``layer_params``) over the train events
+    mapped to subtopics (item events through the item's subtopic, comment events through the
+    comment's, as the profiles do). For user u and item i::
 
         score(u, i) = max over u's subtopics s of share_long(u, s) * (cos(i, centroid_s) + bonus * [i in s])
 
     so each interest is matched on its own, not through one averaged vector. ``content_topics``
     has content_id, content_kind ('item'/'comment'), topic_id, subtopic_id; train events need
-    event_id for comments. ``subtopic_centroids`` has node_id, rows aligned with
-    ``centroid_vectors``. Users without any layer get 0 for every item.
+    event_id for comments. ``centroids``: the subtopics' ids and centroids. Users without any
+    layer get 0 for every item.
     """
     interactions = topic_interactions(train, content_topics)
-    n_users, n_items = len(user_ids), len(item_ids)
+    n_users, n_items = len(user_ids), len(items.ids)
     scores = np.zeros((n_users, n_items))
-    if interactions.height == 0 or subtopic_centroids.height == 0:
+    if interactions.height == 0 or len(centroids.ids) == 0:
         return scores
-    layers = interest_layers(interactions, reference_ts, long_half_life_days, long_half_life_days, weights=weights)
+    layers = interest_layers(interactions, reference_ts, layer_params)
     shares = layers.filter(pl.col("level") == "subtopic").select("user_id", "node_id", "share_long")
-    node_position = {n: i for i, n in enumerate(subtopic_centroids["node_id"].to_list())}
+    node_position = {n: i for i, n in enumerate(centroids.ids)}
     user_position = {u: i for i, u in enumerate(user_ids)}
     share_matrix = np.zeros((n_users, len(node_position)))
     for user, node, share in shares.iter_rows():
         if user in user_position and node in node_position:
             share_matrix[user_position[user], node_position[node]] = share
 
-    similarity = l2_normalise(centroid_vectors).astype(np.float64) @ l2_normalise(item_vectors).T.astype(np.float64)
+    similarity = l2_normalise(centroids.vectors).astype(np.float64) @ l2_normalise(items.vectors).T.astype(np.float64)
     item_subtopic = dict(
         content_topics.filter((pl.col("content_kind") == "item") & pl.col("subtopic_id").is_not_null())
         .select("content_id", "subtopic_id")
         .iter_rows()
     )
-    for column, item in enumerate(item_ids):
+    for column, item in enumerate(items.ids):
         node = item_subtopic.get(item)
         if node in node_position:
             similarity[node_position[node], column] += membership_bonus

@@ -19,7 +19,8 @@ total variation distance between the short- and long-term shares (0 = same inter
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -40,6 +41,24 @@ class TierRules:
             raise ValueError("max_core must be at least 1")
         if self.trend_ratio <= 1:
             raise ValueError("trend_ratio must be above 1")
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """How the layers are built: the two views' half-lives, the tier rules, the event weights, and
+    how many popular nodes a user with nothing placed in the taxonomy gets."""
+
+    long_half_life_days: float = 90.0
+    short_half_life_days: float = 7.0
+    tiers: TierRules = field(default_factory=TierRules)
+    event_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
+    popular_fallback_nodes: int = 3
+
+    def __post_init__(self) -> None:
+        if self.long_half_life_days <= 0 or self.short_half_life_days <= 0:
+            raise ValueError("half-lives must be positive")
+        if self.popular_fallback_nodes < 1:
+            raise ValueError("popular_fallback_nodes must be at least 1")
 
 
 def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
@@ -69,26 +88,18 @@ def _tier(share: str, rank: str, rules: TierRules) -> pl.Expr:
     )
 
 
-def interest_layers(
-    interactions: pl.DataFrame,
-    reference_ts: dt.datetime,
-    long_half_life_days: float = 60.0,
-    short_half_life_days: float = 7.0,
-    rules: TierRules = TierRules(),
-    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
-) -> pl.DataFrame:
+def interest_layers(interactions: pl.DataFrame, reference_ts: dt.datetime, params: LayerParams = LayerParams()) -> pl.DataFrame:
     """Layers from ``interactions`` (user_id, event_type, event_ts, topic_id, subtopic_id).
 
     One row per user, level and node the user touched, with long- and short-term weights,
-    shares, ranks and tiers.
+    shares, ranks and tiers (``popular_fallback_nodes`` is :mod:`interest_pipeline.core.cold_start`'s).
     """
-    if long_half_life_days <= 0 or short_half_life_days <= 0:
-        raise ValueError("half-lives must be positive")
+    rules = params.tiers
     weighted = interactions.with_columns(
-        pl.col("event_type").replace_strict(weights, return_dtype=pl.Float64).alias("_w")
+        pl.col("event_type").replace_strict(dict(params.event_weights), return_dtype=pl.Float64).alias("_w")
     ).with_columns(
-        (pl.col("_w") * _decay(long_half_life_days, reference_ts)).alias("_long"),
-        (pl.col("_w") * _decay(short_half_life_days, reference_ts)).alias("_short"),
+        (pl.col("_w") * _decay(params.long_half_life_days, reference_ts)).alias("_long"),
+        (pl.col("_w") * _decay(params.short_half_life_days, reference_ts)).alias("_short"),
     )
     levels = []
     for level, node, parent in (("topic", "topic_id", None), ("subtopic", "subtopic_id", "topic_id")):

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 RANK_METRICS: tuple[str, ...] = ("precision", "recall", "map", "ndcg")
+DEFAULT_KS: tuple[int, ...] = (5, 10, 20)
 
 
 def as_bool_matrix(matrix, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -45,7 +46,7 @@ def as_bool_matrix(matrix, shape: tuple[int, int] | None = None) -> np.ndarray:
     return np.asarray(matrix) != 0
 
 
-def metric_names(ks: Sequence[int] = (5, 10, 20)) -> list[str]:
+def metric_names(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
     """The keys :func:`evaluate_rankings` returns, in a fixed order."""
     return [f"{metric}@{k}" for metric in RANK_METRICS for k in ks] + ["auc", "mrr"]
 
@@ -106,7 +107,7 @@ def evaluate_rankings(
     scores: np.ndarray,
     relevant,
     exclude=None,
-    ks: Sequence[int] = (5, 10, 20),
+    ks: Sequence[int] = DEFAULT_KS,
 ) -> dict[str, float]:
     """Mean precision/recall/MAP/nDCG at each K, AUC and MRR over users with a relevant candidate.
 

@@ -17,7 +17,24 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, align_vectors, fuse_user_vectors, user_behavior_vectors, user_text_vectors
+from interest_pipeline.core.features import UserFeatureParams, UserHistory, fused_vectors
+
+
+@dataclass(frozen=True)
+class TakeupParams:
+    """The training window and the limits of the take-up models."""
+
+    window_days: float = 7.0  # who first engaged with a subtopic in the last this many days
+    min_positives: int = 5  # a subtopic needs this many first-time users in the window for a model
+    max_train_users: int = 10_000  # a seeded sample of at most this many users trains each model
+    regularisation: float = 1.0  # inverse L2 strength (scikit-learn's C)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.window_days <= 0:
+            raise ValueError(f"window_days must be positive, got {self.window_days}")
+        if self.min_positives < 1 or self.max_train_users < 1:
+            raise ValueError("min_positives and max_train_users must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -36,26 +53,22 @@ class TakeupModels:
         return 1.0 / (1.0 + np.exp(-logits))
 
 
-def fused_features(
-    events: pl.DataFrame,
-    comments: pl.DataFrame,
-    comment_vectors: np.ndarray,
-    item_ids: Sequence[str],
-    item_vectors: np.ndarray,
-    reference_ts: dt.datetime,
-    half_life_days: float = 30.0,
-    alpha: float = 0.6,
-    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
-) -> tuple[list[str], np.ndarray]:
-    """Users (sorted) and their fused vectors from ``events`` and ``comments`` (user_id, event_ts; rows aligned with ``comment_vectors``)."""
-    item_events = events.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
-    behavior_users, behavior = user_behavior_vectors(item_events, list(item_ids), item_vectors, reference_ts, half_life_days, weights)
-    text_users, text = user_text_vectors(comments, comment_vectors, reference_ts, half_life_days)
-    users = sorted(set(behavior_users) | set(text_users))
-    dim = item_vectors.shape[1]
-    x_u, x_t = align_vectors(behavior_users, behavior, users, dim), align_vectors(text_users, text, users, dim)
-    has_u, has_t = np.isin(users, behavior_users), np.isin(users, text_users)
-    return users, fuse_user_vectors(x_u, has_u, x_t, has_t, alpha)
+@dataclass(frozen=True)
+class Takeup:
+    """Today's take-up probabilities: users x modelled subtopics, and the models behind them."""
+
+    user_ids: list[str]
+    models: TakeupModels
+    probabilities: np.ndarray
+
+    @property
+    def subtopic_ids(self) -> list[str]:
+        return self.models.subtopic_ids
+
+    @property
+    def signal(self) -> tuple[list[str], list[str], np.ndarray]:
+        """(user ids, subtopic ids, probabilities), as the expansion's model signal takes them."""
+        return self.user_ids, self.subtopic_ids, self.probabilities
 
 
 def first_takeups(interactions: pl.DataFrame, split_ts: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -73,23 +86,20 @@ def fit_takeup_models(
     interactions: pl.DataFrame,
     split_ts: dt.datetime,
     subtopic_ids: Sequence[str],
-    min_positives: int = 5,
-    max_train_users: int = 20_000,
-    regularisation: float = 1.0,
-    seed: int = 0,
+    params: TakeupParams = TakeupParams(),
 ) -> TakeupModels:
     """One logistic regression per subtopic (rules in the module docstring).
 
     ``user_ids`` / ``features``: the fused vectors from events before ``split_ts``;
     ``interactions``: user_id, event_ts, subtopic_id over the whole window (before and after).
-    At most ``max_train_users`` users (a seeded sample) train the models, to bound the cost.
+    At most ``params.max_train_users`` users (a seeded sample) train the models, to bound the cost.
     """
     from sklearn.linear_model import LogisticRegression
 
     before, after = first_takeups(interactions, split_ts)
     users = list(user_ids)
-    if len(users) > max_train_users:
-        keep = np.sort(np.random.default_rng(seed).choice(len(users), size=max_train_users, replace=False))
+    if len(users) > params.max_train_users:
+        keep = np.sort(np.random.default_rng(params.seed).choice(len(users), size=params.max_train_users, replace=False))
         users, features = [users[i] for i in keep], features[keep]
     row_of = {u: i for i, u in enumerate(users)}
     n = len(users)
@@ -109,9 +119,9 @@ def fit_takeup_models(
         eligible = np.ones(n, dtype=bool)
         eligible[had.get(subtopic, np.zeros(0, dtype=np.int64))] = False
         n_pos = int(y[eligible].sum())
-        if n_pos < min_positives or n_pos == int(eligible.sum()):
+        if n_pos < params.min_positives or n_pos == int(eligible.sum()):
             continue
-        model = LogisticRegression(C=regularisation, max_iter=200)
+        model = LogisticRegression(C=params.regularisation, max_iter=200)
         model.fit(features[eligible], y[eligible])
         kept.append(subtopic)
         coefs.append(model.coef_[0])
@@ -128,37 +138,22 @@ def fit_takeup_models(
 
 
 def takeup_probabilities(
-    events: pl.DataFrame,
-    comments: pl.DataFrame,
-    comment_vectors: np.ndarray,
-    item_ids: Sequence[str],
-    item_vectors: np.ndarray,
+    history: UserHistory,
     interactions: pl.DataFrame,
-    reference_ts: dt.datetime,
-    window_days: float,
     subtopic_ids: Sequence[str],
-    half_life_days: float = 30.0,
-    alpha: float = 0.6,
-    min_positives: int = 5,
-    max_train_users: int = 10_000,
-    seed: int = 0,
-) -> tuple[list[str], TakeupModels, np.ndarray]:
-    """Fit on the window before ``reference_ts`` (features up to ``reference_ts - window_days``, take-ups
-    after), then predict from features up to ``reference_ts``: users, the models, users x modelled subtopics.
+    reference_ts: dt.datetime,
+    features: UserFeatureParams = UserFeatureParams(),
+    params: TakeupParams = TakeupParams(),
+) -> Takeup:
+    """Fit on the window before ``reference_ts`` (features up to ``reference_ts - window_days``,
+    take-ups after), then predict from features up to ``reference_ts``.
 
-    ``events``, ``comments`` (user_id, event_ts; rows aligned with ``comment_vectors``) and
-    ``interactions`` (user_id, event_ts, subtopic_id) must not reach past ``reference_ts``.
+    The features are the fused vectors built with ``features``, the parameters
+    ``fused_user_features`` was built with. ``history`` and ``interactions`` (user_id, event_ts,
+    subtopic_id) must not reach past ``reference_ts``.
     """
-    if window_days <= 0:
-        raise ValueError(f"window_days must be positive, got {window_days}")
-    split = reference_ts - dt.timedelta(days=window_days)
-    earlier = (comments["event_ts"] < split).to_numpy() if comments.height else np.zeros(0, dtype=bool)
-    train_users, train_features = fused_features(
-        events.filter(pl.col("event_ts") < pl.lit(split, dtype=events.schema["event_ts"])),
-        comments.filter(pl.Series(earlier)) if comments.height else comments,
-        comment_vectors[earlier] if comments.height else comment_vectors,
-        item_ids, item_vectors, split, half_life_days, alpha,
-    )
-    models = fit_takeup_models(train_users, train_features, interactions, split, subtopic_ids, min_positives, max_train_users, seed=seed)
-    users, features = fused_features(events, comments, comment_vectors, item_ids, item_vectors, reference_ts, half_life_days, alpha)
-    return users, models, models.predict(features)
+    split = reference_ts - dt.timedelta(days=params.window_days)
+    train_users, train_features = fused_vectors(history.before(split), split, features)
+    models = fit_takeup_models(train_users, train_features, interactions, split, subtopic_ids, params)
+    users, today = fused_vectors(history, reference_ts, features)
+    return Takeup(users, models, models.predict(today))

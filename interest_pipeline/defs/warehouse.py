@@ -7,8 +7,9 @@ callers, never user input; values always travel as registered frames or paramete
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -35,22 +36,41 @@ def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [row[0] for row in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
 
 
+# What each table was built with (its asset's parameters), one JSON record per table, written in
+# the same transaction as the table, so downstream assets rebuild things exactly as it was built.
+PARAMETERS_TABLE = "asset_parameters"
+
+
 def read_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence | None = None) -> pl.DataFrame:
     return conn.execute(sql, params or []).pl()
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
-    """Replace a whole table with ``frame`` in one transaction."""
+def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, parameters: Mapping[str, object] | None = None) -> None:
+    """Replace a whole table with ``frame`` in one transaction, with the ``parameters`` it was
+    built with (JSON-serialisable; see :func:`read_parameters`) when given."""
     conn.register("_incoming", frame)
     try:
         conn.execute("BEGIN TRANSACTION")
         conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM _incoming")
+        if parameters is not None:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(PARAMETERS_TABLE)} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)")
+            conn.execute(f"INSERT OR REPLACE INTO {_quote(PARAMETERS_TABLE)} VALUES (?, ?)", [table, json.dumps(parameters, sort_keys=True)])
         conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
         raise
     finally:
         conn.unregister("_incoming")
+
+
+def read_parameters(conn: duckdb.DuckDBPyConnection, table: str) -> dict:
+    """The parameters ``table`` was last built with, as stored by :func:`replace_table`."""
+    row = None
+    if table_exists(conn, PARAMETERS_TABLE):
+        row = conn.execute(f"SELECT parameters FROM {_quote(PARAMETERS_TABLE)} WHERE table_name = ?", [table]).fetchone()
+    if row is None:
+        raise LookupError(f"no parameters are stored for table {table!r} (table {PARAMETERS_TABLE}): materialize {table} again")
+    return json.loads(row[0])
 
 
 def replace_partitions(

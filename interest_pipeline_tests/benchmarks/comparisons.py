@@ -18,7 +18,7 @@ import polars as pl
 
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, two_level_clustering
 from interest_pipeline.core.embedding import PACKAGED_MODEL, resolve_model_path, series_to_vectors
-from interest_pipeline.core.evaluation import agreement
+from interest_pipeline.core.recovery import agreement
 from interest_pipeline_tests.benchmarks.measure import measured
 
 # BERTopic's default reduction and clustering (random_state fixed for repeatable runs,

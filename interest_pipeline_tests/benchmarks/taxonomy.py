@@ -33,7 +33,7 @@ from interest_pipeline.core.clustering import NOISE, ClusteringParams, assign_no
 from interest_pipeline.core.clustering_at_scale import cluster_distinct
 from interest_pipeline.core.distinct import near_duplicate_key
 from interest_pipeline.core.embedding import PACKAGED_MODEL, encode_texts, load_model, text_hashes
-from interest_pipeline.core.evaluation import agreement
+from interest_pipeline.core.recovery import agreement
 from interest_pipeline.core.items import item_text
 from interest_pipeline.core.text import tokenize_frame
 from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample

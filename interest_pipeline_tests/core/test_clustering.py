@@ -12,7 +12,7 @@ from interest_pipeline.core.clustering import (
     two_level_clustering,
     umap_start,
 )
-from interest_pipeline.core.evaluation import agreement
+from interest_pipeline.core.recovery import agreement
 
 
 def planted_blobs(seed=0, per_blob=60, dim=32):

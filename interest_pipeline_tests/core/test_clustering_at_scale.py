@@ -4,7 +4,7 @@ import pytest
 from interest_pipeline.core.clustering import NOISE, ClusteringParams
 from interest_pipeline.core.clustering_at_scale import cluster_distinct, stratified_sample
 from interest_pipeline.core.distinct import distinct_points, near_duplicate_key
-from interest_pipeline.core.evaluation import agreement
+from interest_pipeline.core.recovery import agreement
 from interest_pipeline_tests.core.test_clustering import planted_blobs
 
 FAST = dict(reduction="none", min_cluster_size=20, min_samples=5, n_coarse=3)

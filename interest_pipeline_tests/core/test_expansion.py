@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from interest_pipeline.core.expansion import ExpansionWeights, interest_expansion, subtopic_popularity
+from interest_pipeline.core.expansion import ExpansionWeights, expand_interests, subtopic_popularity
 
 DIM = 6
 
@@ -55,7 +55,7 @@ def test_never_suggests_an_engaged_subtopic_whatever_its_tier():
     cents = {"t0.s0": axis(1), "t0.s1": axis(1, 0.1), "t0.s2": axis(1, 0, 0.1), "t1.s3": axis(0.5, 0, 0, 1), "t1.s4": axis(0.5, 0, 0, 0, 1)}
     rows = [("u1", "t0.s0", 0.7, "core"), ("u1", "t0.s1", 0.25, "secondary"), ("u1", "t0.s2", 0.05, "peripheral")]
     rows += [(f"p{i}", s, 0.5, "core") for i in range(6) for s in ("t0.s1", "t0.s2")]
-    result = interest_expansion(layers(rows), hierarchy(cents), top_n=10)
+    result = expand_interests(layers(rows), hierarchy(cents), top_n=10)
     mine = of(result, "u1")
     assert set(mine["subtopic_id"]) == {"t1.s3", "t1.s4"}
     engaged = layers(rows).filter(pl.col("level") == "subtopic").select("user_id", pl.col("node_id").alias("subtopic_id"))
@@ -66,7 +66,7 @@ def test_siblings_of_a_core_interest_score_above_unrelated_subtopics():
     # Both candidates are equally similar to u1's profile (e0) and nobody else has them.
     cents = {"t0.s0": axis(1), "t0.s1": axis(1, 1), "t1.s2": axis(1, 0, 1), "t2.s3": axis(0, 0, 0, 1), "t2.s4": axis(1, 0, 0, 0, 1)}
     rows = [("u1", "t0.s0", 0.6, "core"), ("u1", "t2.s3", 0.4, "peripheral")]
-    mine = of(interest_expansion(layers(rows), hierarchy(cents), top_n=5), "u1")
+    mine = of(expand_interests(layers(rows), hierarchy(cents), top_n=5), "u1")
     by_id = {r["subtopic_id"]: r for r in mine.iter_rows(named=True)}
     assert by_id["t0.s1"]["similarity_signal"] == pytest.approx(by_id["t1.s2"]["similarity_signal"])
     assert by_id["t0.s1"]["peer_signal"] == by_id["t1.s2"]["peer_signal"] == 0.0
@@ -81,7 +81,7 @@ def test_siblings_of_a_core_interest_score_above_unrelated_subtopics():
 def test_hierarchy_signal_sums_the_shares_of_engaged_core_and_secondary_siblings():
     cents = {"t0.s0": axis(1), "t0.s1": axis(0, 1), "t0.s2": axis(0, 0, 1), "t1.s3": axis(0, 0, 0, 1), "t1.s4": axis(0, 0, 0, 0, 1)}
     rows = [("u1", "t0.s0", 0.5, "core"), ("u1", "t0.s1", 0.2, "secondary"), ("u1", "t1.s3", 0.3, "core")]
-    mine = of(interest_expansion(layers(rows), hierarchy(cents), weights=ExpansionWeights(0, 1, 0)), "u1")
+    mine = of(expand_interests(layers(rows), hierarchy(cents), weights=ExpansionWeights(0, 1, 0)), "u1")
     signals = dict(zip(mine["subtopic_id"], mine["hierarchy_signal"], strict=True))
     assert signals == pytest.approx({"t0.s2": 0.7, "t1.s4": 0.3})
     assert mine["subtopic_id"].to_list() == ["t0.s2", "t1.s4"]
@@ -93,7 +93,7 @@ def test_peer_signal_is_the_share_of_the_fine_segment_with_it_as_core_or_seconda
     rows = [("u1", "t0.s0", 1.0, "core"), ("a", "t1.s2", 1.0, "core"), ("b", "t1.s2", 0.1, "secondary"), ("c", "t1.s2", 0.9, "core")]
     rows += [("d", "t0.s0", 0.95, "core"), ("d", "t1.s2", 0.05, "peripheral")]  # peripheral: does not count
     rows += [(u, "t0.s1", 1.0, "core") for u in ("x", "y", "z", "v", "w")]  # another segment: does not count
-    result = interest_expansion(layers(rows), hierarchy(cents), segments(seg), weights=ExpansionWeights(1, 0, 0))
+    result = expand_interests(layers(rows), hierarchy(cents), segments(seg), weights=ExpansionWeights(1, 0, 0))
     mine = {r["subtopic_id"]: r for r in of(result, "u1").iter_rows(named=True)}
     assert mine["t1.s2"]["peer_signal"] == pytest.approx(3 / 5)
     assert "t0.s1" not in mine  # no peer has it, and only peers weigh here
@@ -105,10 +105,10 @@ def test_peer_group_falls_back_to_the_coarse_segment_then_to_everyone():
     seg = {"u1": "g0.f1", "a": "g0.f1", "b": "g0.f2", "c": "g0.f2", "d": "g1.f3"}
     rows = [("u1", "t0.s0", 1.0, "core"), ("a", "t1.s1", 1.0, "core"), ("b", "t1.s1", 1.0, "core"), ("c", "t0.s0", 1.0, "core"), ("d", "t1.s1", 1.0, "core")]
     only_peers = ExpansionWeights(1, 0, 0)
-    coarse = of(interest_expansion(layers(rows), hierarchy(cents), segments(seg), weights=only_peers, min_segment_size=3), "u1")
+    coarse = of(expand_interests(layers(rows), hierarchy(cents), segments(seg), weights=only_peers, min_segment_size=3), "u1")
     assert coarse["peer_signal"].to_list() == pytest.approx([2 / 4])  # g0: u1, a, b, c
     assert coarse["reason"].to_list() == ["50% of users in segment g0 have it"]
-    everyone = of(interest_expansion(layers(rows), hierarchy(cents), segments(seg), weights=only_peers, min_segment_size=5), "u1")
+    everyone = of(expand_interests(layers(rows), hierarchy(cents), segments(seg), weights=only_peers, min_segment_size=5), "u1")
     assert everyone["peer_signal"].to_list() == pytest.approx([3 / 5])
     assert everyone["reason"].to_list() == ["60% of all users have it"]
 
@@ -117,7 +117,7 @@ def test_similarity_prefers_the_centroid_nearer_the_share_weighted_profile():
     # u1 leans towards e0 (share 0.7) over e1 (0.3); the candidates mirror each other.
     cents = {"t0.s0": axis(1), "t1.s1": axis(0, 1), "t2.s2": axis(1, 0, 1), "t2.s3": axis(0, 1, 1)}
     rows = [("u1", "t0.s0", 0.7, "core"), ("u1", "t1.s1", 0.3, "core")]
-    mine = of(interest_expansion(layers(rows), hierarchy(cents), weights=ExpansionWeights(0, 0, 1)), "u1")
+    mine = of(expand_interests(layers(rows), hierarchy(cents), weights=ExpansionWeights(0, 0, 1)), "u1")
     assert mine["subtopic_id"].to_list() == ["t2.s2", "t2.s3"]
     profile = np.array([0.7, 0.3, 0]) / np.linalg.norm([0.7, 0.3])
     expected = [profile @ np.array([1, 0, 1]) / math.sqrt(2), profile @ np.array([0, 1, 1]) / math.sqrt(2)]
@@ -128,7 +128,7 @@ def test_keeps_the_top_n_per_user_ranked_from_one():
     cents = {f"t{t}.s{t}{k}": axis(*np.random.default_rng(t * 10 + k).random(DIM)) for t in range(3) for k in range(4)}
     rows = [("u1", "t0.s00", 0.6, "core"), ("u1", "t1.s10", 0.4, "secondary"), ("u2", "t2.s20", 1.0, "core")]
     rows += [(f"p{i}", s, 0.5, "core") for i, s in enumerate(sorted(cents))]
-    result = interest_expansion(layers(rows), hierarchy(cents), top_n=3)
+    result = expand_interests(layers(rows), hierarchy(cents), top_n=3)
     for user, frame in result.group_by("user_id"):
         assert frame.sort("rank")["rank"].to_list() == [1, 2, 3], user
         scores = frame.sort("rank")["score"].to_list()
@@ -136,32 +136,32 @@ def test_keeps_the_top_n_per_user_ranked_from_one():
         assert all(0 <= s <= 1 for s in scores)
     assert result["user_id"].n_unique() == 2 + len(cents)
     # Asking for more than there are candidates keeps every scored candidate.
-    many = of(interest_expansion(layers(rows), hierarchy(cents), top_n=50), "u1")
+    many = of(expand_interests(layers(rows), hierarchy(cents), top_n=50), "u1")
     assert many["rank"].to_list() == list(range(1, len(cents) - 1)) and many.height == len(cents) - 2
     with pytest.raises(ValueError):
-        interest_expansion(layers(rows), hierarchy(cents), top_n=0)
+        expand_interests(layers(rows), hierarchy(cents), top_n=0)
 
 
 def test_ties_are_broken_by_subtopic_id_and_input_order_does_not_matter():
     # t1.s005 and t1.s002 are alike in every signal; they are listed in the reverse of id order.
     cents = {"t0.s001": axis(1), "t1.s005": axis(1, 1), "t1.s002": axis(1, 1), "t1.s009": axis(1, 1, 1)}
     rows = [("u1", "t0.s001", 1.0, "core"), ("a", "t1.s005", 1.0, "core"), ("b", "t1.s002", 1.0, "core"), ("c", "t1.s009", 1.0, "core")]
-    result = interest_expansion(layers(rows), hierarchy(cents))
+    result = expand_interests(layers(rows), hierarchy(cents))
     mine = of(result, "u1")
     tied = mine.filter(pl.col("subtopic_id").is_in(["t1.s002", "t1.s005"]))
     assert tied["score"].n_unique() == 1
     assert tied["subtopic_id"].to_list() == ["t1.s002", "t1.s005"]
     assert tied["rank"].to_list() == [tied["rank"][0], tied["rank"][0] + 1]
-    shuffled = interest_expansion(layers(rows).sample(fraction=1.0, shuffle=True, seed=3), hierarchy(cents).sample(fraction=1.0, shuffle=True, seed=4))
+    shuffled = expand_interests(layers(rows).sample(fraction=1.0, shuffle=True, seed=3), hierarchy(cents).sample(fraction=1.0, shuffle=True, seed=4))
     assert shuffled.equals(result)
-    assert interest_expansion(layers(rows), hierarchy(cents), chunk_size=1).equals(result)
+    assert expand_interests(layers(rows), hierarchy(cents), chunk_size=1).equals(result)
 
 
 def test_users_without_layers_get_the_most_popular_subtopics():
     cents = {"t0.s0": axis(1), "t0.s1": axis(0, 1), "t1.s2": axis(0, 0, 1), "t1.s3": axis(0, 0, 0, 1)}
     rows = [("a", "t0.s0", 0.6, "core"), ("a", "t1.s2", 0.4, "secondary"), ("b", "t1.s2", 0.9, "core"), ("b", "t0.s1", 0.1, "peripheral"), ("c", "t1.s2", 1.0, "core")]
     everyone = pl.DataFrame({"user_id": ["a", "b", "c", "new"]})
-    result = interest_expansion(layers(rows), hierarchy(cents), users=everyone, top_n=3)
+    result = expand_interests(layers(rows), hierarchy(cents), users=everyone, top_n=3)
     cold = of(result, "new")
     # Core or secondary only: t1.s2 for 3 of 4 users, t0.s0 for 1; t0.s1 is only peripheral.
     assert cold["subtopic_id"].to_list() == ["t1.s2", "t0.s0"]
@@ -178,7 +178,7 @@ def test_reason_names_the_strongest_signal_first():
     cents = {"t0.s0": axis(1), "t0.s1": axis(0, 1), "t1.s2": axis(0, 0, 1), "t2.s3": axis(1, 0, 0, 0.05)}
     seg = dict.fromkeys(("u1", "a", "b", "c", "d"), "g0.f0")
     rows = [("u1", "t0.s0", 1.0, "core")] + [(u, "t1.s2", 1.0, "core") for u in ("a", "b", "c", "d")]
-    result = of(interest_expansion(layers(rows), hierarchy(cents), segments(seg)), "u1")
+    result = of(expand_interests(layers(rows), hierarchy(cents), segments(seg)), "u1")
     by_id = {r["subtopic_id"]: r for r in result.iter_rows(named=True)}
     # Peers (4 of 5 have it), a sibling of the core interest, a near-copy of the core centroid.
     assert by_id["t1.s2"]["strongest_signal"] == "peers"
@@ -188,7 +188,7 @@ def test_reason_names_the_strongest_signal_first():
     assert by_id["t2.s3"]["strongest_signal"] == "similarity"
     assert by_id["t2.s3"]["reason"].startswith("close in content to your interests (similarity 1.0")
     # With similarity weighted close to the hierarchy, a sibling near the core centroid names both, strongest first.
-    both = of(interest_expansion(layers(rows), hierarchy({**cents, "t0.s1": axis(0.9, 0.1)}), segments(seg), weights=ExpansionWeights(0.4, 0.3, 0.35)), "u1")
+    both = of(expand_interests(layers(rows), hierarchy({**cents, "t0.s1": axis(0.9, 0.1)}), segments(seg), weights=ExpansionWeights(0.4, 0.3, 0.35)), "u1")
     sibling = both.filter(pl.col("subtopic_id") == "t0.s1").row(0, named=True)
     assert sibling["strongest_signal"] == "similarity"
     assert sibling["reason"].split("; ")[0].startswith("close in content")
@@ -199,7 +199,7 @@ def test_reason_names_the_strongest_signal_first():
     "weights",
     [
         {"peers": -0.1, "hierarchy": 0.6, "similarity": 0.5},
-        {"peers": 0.0, "hierarchy": 0.0, "similarity": 0.0},
+        {"peers": 0.0, "hierarchy": 0.0, "similarity": 0.0, "model": 0.0},
         {"peers": float("nan"), "hierarchy": 1.0, "similarity": 1.0},
     ],
 )
@@ -222,7 +222,7 @@ def test_materialized_asset_covers_every_user_with_fresh_ranked_suggestions(pipe
     from dagster import materialize
     from dagster_duckdb import DuckDBResource
 
-    from interest_pipeline.core.evaluation import majority_mapping
+    from interest_pipeline.core.recovery import majority_mapping
     from interest_pipeline.defs.expansion.assets import interest_expansion as expansion_asset
 
     copy = tmp_path / "warehouse.duckdb"

@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from interest_pipeline.core.expansion import ExpansionWeights, interest_expansion
-from interest_pipeline.core.takeup import first_takeups, fit_takeup_models, fused_features, takeup_probabilities
+from interest_pipeline.core.expansion import ExpansionWeights, expand_interests
+from interest_pipeline.core.features import BehaviorParams, Embeddings, FusionParams, TextEmbeddings, TextParams, UserFeatureParams, UserHistory, fused_vectors
+from interest_pipeline.core.takeup import TakeupParams, first_takeups, fit_takeup_models, takeup_probabilities
 
 SPLIT = dt.datetime(2026, 10, 20)
 
@@ -34,13 +35,13 @@ def test_models_learn_who_takes_a_subtopic_up_and_skip_thin_ones():
     rows = [(u, SPLIT + dt.timedelta(days=1), "a") for u, x in zip(users, features) if x[0] > 0.5]
     rows += [(users[0], SPLIT + dt.timedelta(days=1), "thin"), (users[1], SPLIT + dt.timedelta(days=2), "thin")]
     rows += [(u, SPLIT - dt.timedelta(days=3), "a") for u in users[:20]]  # had "a" already: not in a's training rows
-    models = fit_takeup_models(users, features, interactions(rows), SPLIT, ["a", "thin"], min_positives=5)
+    models = fit_takeup_models(users, features, interactions(rows), SPLIT, ["a", "thin"], TakeupParams(min_positives=5))
     assert models.subtopic_ids == ["a"] and models.n_train_users == n
     takers = np.array([x[0] > 0.5 for x in features[20:]])
     assert models.n_positives[0] == takers.sum()
     probability = models.predict(features)[:, 0]
     assert probability[20:][takers].mean() > 0.5 > probability[20:][~takers].mean()
-    sampled = fit_takeup_models(users, features, interactions(rows), SPLIT, ["a"], max_train_users=100, seed=1)
+    sampled = fit_takeup_models(users, features, interactions(rows), SPLIT, ["a"], TakeupParams(max_train_users=100, seed=1))
     assert sampled.n_train_users == 100
 
 
@@ -52,9 +53,30 @@ def test_fused_features_cover_users_with_either_side():
         schema={"user_id": pl.String, "item_id": pl.String, "event_type": pl.String, "event_ts": pl.Datetime("us")},
     )
     comments = pl.DataFrame({"user_id": ["b"], "event_ts": [SPLIT]}, schema={"user_id": pl.String, "event_ts": pl.Datetime("us")})
-    users, vectors = fused_features(events, comments, np.array([[0.0, 1.0]]), items, item_vectors, SPLIT)
+    users, vectors = fused_vectors(UserHistory(events, TextEmbeddings(comments, np.array([[0.0, 1.0]])), Embeddings(items, item_vectors)), SPLIT)
     assert users == ["a", "b"]
     assert np.allclose(vectors, [[1.0, 0.0], [0.0, 1.0]])
+
+
+def test_fused_vectors_follow_every_feature_parameter():
+    """Alpha, both half-lives and the event weights each change the rebuilt fused vector."""
+    items = Embeddings(["i1", "i2"], np.array([[1.0, 0.0], [0.0, 1.0]]))
+    events = pl.DataFrame(
+        {"user_id": ["a", "a"], "item_id": ["i1", "i2"], "event_type": ["purchase", "view"], "event_ts": [SPLIT - dt.timedelta(days=20), SPLIT]},
+        schema={"user_id": pl.String, "item_id": pl.String, "event_type": pl.String, "event_ts": pl.Datetime("us")},
+    )
+    comments = pl.DataFrame({"user_id": ["a", "a"], "event_ts": [SPLIT - dt.timedelta(days=20), SPLIT]}, schema={"user_id": pl.String, "event_ts": pl.Datetime("us")})
+    history = UserHistory(events, TextEmbeddings(comments, np.array([[1.0, 0.0], [0.0, 1.0]])), items)
+    _, base = fused_vectors(history, SPLIT)
+    variants = [
+        UserFeatureParams(fusion=FusionParams(alpha=0.2)),
+        UserFeatureParams(behavior=BehaviorParams(half_life_days=5.0)),
+        UserFeatureParams(text=TextParams(half_life_days=5.0)),
+        UserFeatureParams(behavior=BehaviorParams(event_weights={"purchase": 1.0, "view": 1.0})),
+    ]
+    for params in variants:
+        _, changed = fused_vectors(history, SPLIT, params)
+        assert not np.allclose(changed, base), params
 
 
 def test_model_signal_ranks_the_likeliest_candidate_first():
@@ -71,12 +93,12 @@ def test_model_signal_ranks_the_likeliest_candidate_first():
         {"user_id": ["u"], "level": ["subtopic"], "node_id": ["t0.s0"], "share_long": [1.0], "tier_long": ["core"]}
     )
     takeup = (["u"], ["t0.s1", "t0.s2", "t0.s0"], np.array([[0.30, 0.10, 0.99]]))
-    only_model = interest_expansion(layers, hierarchy, weights=ExpansionWeights(0, 0, 0, 1), takeup=takeup)
+    only_model = expand_interests(layers, hierarchy, weights=ExpansionWeights(0, 0, 0, 1), takeup=takeup)
     assert only_model["subtopic_id"].to_list() == ["t0.s1", "t0.s2"]  # t0.s0 is engaged: never suggested
     assert only_model["model_signal"].to_list() == pytest.approx([1.0, 1 / 3])
     assert only_model["takeup_probability"].to_list() == pytest.approx([0.30, 0.10])
     assert only_model["strongest_signal"].to_list() == ["model", "model"] and "odds" in only_model["reason"][0]
-    without = interest_expansion(layers, hierarchy)
+    without = expand_interests(layers, hierarchy)
     assert without["takeup_probability"].is_null().all() and (without["model_signal"] == 0).all()
 
 
@@ -92,12 +114,12 @@ def test_takeup_probabilities_learn_from_the_window_before_the_reference():
         if n % 2 == 0 and rng.random() < 0.6:  # i0 people take up subtopic "b" in the window
             taken.append((user, SPLIT + dt.timedelta(days=2), "b"))
     events = pl.DataFrame(rows, schema={"user_id": pl.String, "item_id": pl.String, "event_type": pl.String, "event_ts": pl.Datetime("us")}, orient="row")
-    no_comments = pl.DataFrame(schema={"user_id": pl.String, "event_ts": pl.Datetime("us")})
-    users, models, probability = takeup_probabilities(
-        events, no_comments, np.zeros((0, 4)), items, item_vectors, interactions(taken), reference, 7, ["b"]
-    )
+    no_comments = TextEmbeddings(pl.DataFrame(schema={"user_id": pl.String, "event_ts": pl.Datetime("us")}), np.zeros((0, 4)))
+    history = UserHistory(events, no_comments, Embeddings(items, item_vectors))
+    takeup = takeup_probabilities(history, interactions(taken), ["b"], reference, params=TakeupParams(window_days=7))
+    users, models, probability = takeup.user_ids, takeup.models, takeup.probabilities
     assert models.subtopic_ids == ["b"] and len(users) == 300
     i0_people = np.array([int(u[1:]) % 2 == 0 for u in users])
     assert probability[i0_people, 0].mean() > 0.4 > 0.2 > probability[~i0_people, 0].mean()
     with pytest.raises(ValueError, match="window_days"):
-        takeup_probabilities(events, no_comments, np.zeros((0, 4)), items, item_vectors, interactions(taken), reference, 0, ["b"])
+        TakeupParams(window_days=0)

@@ -12,7 +12,7 @@ a collapsed clustering or a scrambled assignment falls below them.
 import duckdb
 import polars as pl
 
-from interest_pipeline.core.evaluation import planted_recovery
+from interest_pipeline.core.recovery import planted_recovery
 
 
 def recovery(run):
@@ -50,7 +50,7 @@ def test_recovery_scores_fall_for_a_scrambled_assignment(pipeline_run):
 
 
 def test_users_planted_with_a_new_interest_drift_more(pipeline_run):
-    from interest_pipeline.core.evaluation import drift_separation
+    from interest_pipeline.core.recovery import drift_separation
 
     with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
         layers = conn.execute("SELECT user_id, level, drift_score FROM user_interest_layers").pl()

@@ -14,7 +14,7 @@ import pytest
 
 from interest_pipeline.defs.evaluation.assets import EXPANSION_METRIC, METHODS
 from interest_pipeline.sample_data import SampleSpec, generate_sample
-from interest_pipeline_tests.conftest import make_resources, run_pipeline
+from interest_pipeline_tests.helpers import make_resources, run_pipeline
 
 MONTH_SPEC = SampleSpec(n_users=700, n_items=300, n_days=30, mean_events_per_user=30)
 BASELINES = [m for m in METHODS if m != "interest_layers"]

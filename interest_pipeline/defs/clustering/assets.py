@@ -35,12 +35,13 @@ from interest_pipeline.core.clustering_at_scale import cluster_distinct
 from interest_pipeline.core.distinct import near_duplicate_key
 from interest_pipeline.core.text import tokenize
 from interest_pipeline.core.embedding import series_to_vectors
-from interest_pipeline.core.evaluation import agreement
+from interest_pipeline.core.recovery import agreement
 from interest_pipeline.core.identity import cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
 from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
+from interest_pipeline.defs.params import params_from_config
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
 from interest_pipeline.defs.warehouse import quote_identifier, read_frame, replace_table, table_columns, table_exists
 
@@ -77,7 +78,7 @@ class ClusteringConfig(Config):
     max_noise_fraction: float = Field(default=0.3, ge=0, le=1, description="Quality check: warn when HDBSCAN leaves more of the points as noise.")
 
     def params(self) -> ClusteringParams:
-        return ClusteringParams(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ClusteringParams) if f.name in type(self).model_fields})
+        return params_from_config(self, ClusteringParams)
 
 
 class SegmentConfig(ClusteringConfig):

@@ -1,7 +1,10 @@
-"""Features: per-user behaviour vectors (X_u), text vectors (X_t) and their fusion."""
+"""Features: per-user behaviour vectors (X_u), text vectors (X_t) and their fusion.
 
+Each table is stored with the parameters it was built with; ``fused_user_features`` stores its
+own with those of the two tables it fused (``UserFeatureParams``), which is what the take-up
+models and the hold-out read to rebuild fused vectors as of another time.
+"""
 
-import datetime as dt
 
 import numpy as np
 import polars as pl
@@ -11,7 +14,10 @@ from pydantic import Field
 
 from interest_pipeline.core.embedding import series_to_vectors, vectors_to_series
 from interest_pipeline.core.features import (
-    DEFAULT_EVENT_WEIGHTS,
+    BehaviorParams,
+    FusionParams,
+    TextParams,
+    UserFeatureParams,
     activity_statistics,
     fuse_user_vectors,
     user_behavior_vectors,
@@ -19,17 +25,12 @@ from interest_pipeline.core.features import (
 )
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
-from interest_pipeline.defs.warehouse import read_frame, replace_table
+from interest_pipeline.defs.params import as_record, from_record, params_from_config
+from interest_pipeline.defs.shared import FUSED_FEATURES, reference_time
+from interest_pipeline.defs.warehouse import read_frame, read_parameters, replace_table
 
 GROUP = "features"
-
-
-def reference_time(conn) -> dt.datetime:
-    """Decay is measured from the newest event, not the wall clock, so re-runs agree."""
-    newest = conn.execute("SELECT max(event_ts) FROM raw_behavior_logs").fetchone()[0]
-    if newest is None:
-        raise ValueError("raw_behavior_logs is empty: materialize at least one partition first")
-    return newest
+BEHAVIOR_FEATURES, TEXT_FEATURES = "user_behavior_features", "user_text_features"
 
 
 def _vector_frame(users: list[str], vectors: np.ndarray) -> pl.DataFrame:
@@ -37,8 +38,11 @@ def _vector_frame(users: list[str], vectors: np.ndarray) -> pl.DataFrame:
 
 
 class BehaviorFeatureConfig(Config):
-    half_life_days: float = Field(default=30.0, description="Half-life of the time decay of an event's weight, in days.")
-    event_weights: dict[str, float] = Field(default=dict(DEFAULT_EVENT_WEIGHTS), description="Weight of one event of each type.")
+    half_life_days: float = Field(default=BehaviorParams().half_life_days, gt=0, description="Half-life of the time decay of an event's weight, in days.")
+    event_weights: dict[str, float] = Field(default=dict(BehaviorParams().event_weights), description="Weight of one event of each type.")
+
+    def params(self) -> BehaviorParams:
+        return params_from_config(self, BehaviorParams)
 
 
 @asset(
@@ -50,6 +54,7 @@ class BehaviorFeatureConfig(Config):
     "(same space as the text), plus activity statistics: events per type, active days, recency.",
 )
 def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    params = config.params()
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
         events = read_frame(conn, "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs ORDER BY event_id")
@@ -60,14 +65,14 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
             items["item_id"].to_list(),
             item_vectors,
             reference_ts,
-            config.half_life_days,
-            config.event_weights,
+            params.half_life_days,
+            params.event_weights,
         )
         stats = activity_statistics(events, reference_ts)
         table = stats.join(_vector_frame(users, vectors), on="user_id", how="left").with_columns(
             pl.col("embedding").is_not_null().alias("has_behavior")
         )
-        replace_table(conn, "user_behavior_features", table)
+        replace_table(conn, BEHAVIOR_FEATURES, table, as_record(params))
     return MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
@@ -79,7 +84,10 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
 
 
 class TextFeatureConfig(Config):
-    half_life_days: float = Field(default=30.0, description="Half-life of the time decay of a comment's weight, in days.")
+    half_life_days: float = Field(default=TextParams().half_life_days, gt=0, description="Half-life of the time decay of a comment's weight, in days.")
+
+    def params(self) -> TextParams:
+        return params_from_config(self, TextParams)
 
 
 @asset(
@@ -90,19 +98,23 @@ class TextFeatureConfig(Config):
     description="X_t per user: the time-decayed mean embedding of the user's comments and search queries.",
 )
 def user_text_features(config: TextFeatureConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    params = config.params()
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
         comments = read_frame(conn, "SELECT user_id, event_ts, embedding FROM comment_embeddings ORDER BY comment_id")
-        users, vectors = user_text_vectors(comments, series_to_vectors(comments["embedding"], 0), reference_ts, config.half_life_days)
+        users, vectors = user_text_vectors(comments, series_to_vectors(comments["embedding"], 0), reference_ts, params.half_life_days)
         counts = comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("n_texts"))
         table = _vector_frame(users, vectors).join(counts, on="user_id", how="left").select("user_id", "n_texts", "embedding")
-        replace_table(conn, "user_text_features", table)
+        replace_table(conn, TEXT_FEATURES, table, as_record(params))
     return MaterializeResult(metadata={"dagster/row_count": table.height, "reference_ts": str(reference_ts)})
 
 
 class FusionConfig(Config):
-    alpha: float = Field(default=0.6, ge=0.0, le=1.0, description="Weight of behaviour in X = alpha*X_u + (1-alpha)*X_t.")
-    min_events: int = Field(default=3, ge=1, description="Users with fewer events are flagged cold-start.")
+    alpha: float = Field(default=FusionParams().alpha, ge=0.0, le=1.0, description="Weight of behaviour in X = alpha*X_u + (1-alpha)*X_t.")
+    min_events: int = Field(default=FusionParams().min_events, ge=1, description="Users with fewer events are flagged cold-start.")
+
+    def params(self) -> FusionParams:
+        return params_from_config(self, FusionParams)
 
 
 @asset(
@@ -114,9 +126,15 @@ class FusionConfig(Config):
     "users below the minimum activity are flagged cold-start.",
 )
 def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    fusion = config.params()
     with warehouse.get_connection() as conn:
         behavior = read_frame(conn, "SELECT user_id, n_events, embedding FROM user_behavior_features ORDER BY user_id")
         text = read_frame(conn, "SELECT user_id, embedding AS text_embedding FROM user_text_features")
+        params = UserFeatureParams(
+            behavior=from_record(BehaviorParams, read_parameters(conn, BEHAVIOR_FEATURES), BEHAVIOR_FEATURES),
+            text=from_record(TextParams, read_parameters(conn, TEXT_FEATURES), TEXT_FEATURES),
+            fusion=fusion,
+        )
     joined = behavior.join(text, on="user_id", how="full", coalesce=True).sort("user_id")
     dim = next((len(v) for v in joined["embedding"].drop_nulls().head(1)), None) or next(
         (len(v) for v in joined["text_embedding"].drop_nulls().head(1)), 0
@@ -126,21 +144,22 @@ def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> Mate
     zero = [0.0] * dim
     x_u = series_to_vectors(joined["embedding"].fill_null(pl.lit(zero, dtype=pl.List(pl.Float32))), dim)
     x_t = series_to_vectors(joined["text_embedding"].fill_null(pl.lit(zero, dtype=pl.List(pl.Float32))), dim)
-    fused = fuse_user_vectors(x_u, has_behavior, x_t, has_text, config.alpha)
+    fused = fuse_user_vectors(x_u, has_behavior, x_t, has_text, fusion.alpha)
     table = joined.select(
         "user_id",
         pl.col("n_events").fill_null(0),
         pl.Series("has_behavior", has_behavior),
         pl.Series("has_text", has_text),
-        (pl.col("n_events").fill_null(0) < config.min_events).alias("is_cold_start"),
-        pl.lit(config.alpha).alias("alpha"),
+        (pl.col("n_events").fill_null(0) < fusion.min_events).alias("is_cold_start"),
+        pl.lit(fusion.alpha).alias("alpha"),
     ).with_columns(vectors_to_series("embedding", fused))
     with warehouse.get_connection() as conn:
-        replace_table(conn, "fused_user_features", table)
+        replace_table(conn, FUSED_FEATURES, table, as_record(params))
     return MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
-            "alpha": config.alpha,
+            "alpha": fusion.alpha,
+            "parameters": MetadataValue.json(as_record(params)),
             "users_text_fallback": int((~table["has_text"]).sum()),
             "users_cold_start": int(table["is_cold_start"].sum()),
         }

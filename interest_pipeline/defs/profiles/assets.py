@@ -7,48 +7,32 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core.cold_start import POPULAR, with_fallback
-from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS
-from interest_pipeline.core.layers import TierRules, interest_layers
-from interest_pipeline.defs.features.assets import reference_time
+from interest_pipeline.core.layers import LayerParams, TierRules, interest_layers
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
+from interest_pipeline.defs.params import as_record, params_from_config
+from interest_pipeline.defs.shared import INTERACTIONS_SQL, reference_time
 from interest_pipeline.defs.warehouse import read_frame, replace_table
 
 GROUP = "profiles"
-
-# Item events count through the item's subtopic, texts (reviews, searches) through their own.
-INTERACTIONS_SQL = """
-WITH assignments AS (
-    -- the last clustering, plus what arrived since and joined by nearest centroid
-    SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics
-    UNION ALL
-    SELECT content_id, content_kind, topic_id, subtopic_id FROM incremental_topic_assignments WHERE NOT is_noise
-)
-SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
-FROM raw_behavior_logs e
-JOIN assignments t ON t.content_kind = 'item' AND t.content_id = e.item_id
-WHERE t.subtopic_id IS NOT NULL
-UNION ALL
-SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
-FROM raw_behavior_logs e
-JOIN assignments t ON t.content_kind = 'comment' AND t.content_id = e.event_id
-WHERE t.subtopic_id IS NOT NULL
--- a fixed order makes the floating-point sums, and so re-runs, identical
-ORDER BY user_id, event_ts, subtopic_id, event_type
-"""
+_LAYERS, _TIERS = LayerParams(), TierRules()
 
 
 class LayerConfig(Config):
-    long_half_life_days: float = Field(default=90.0, gt=0, description="Half-life of the long-term view, in days.")
-    short_half_life_days: float = Field(default=7.0, gt=0, description="Half-life of the short-term view, in days.")
-    core_min_share: float = Field(default=0.25, gt=0, le=1, description="Share of a user's weight that makes a node core (the top node is always core).")
-    secondary_min_share: float = Field(default=0.08, gt=0, le=1, description="Share that makes a non-core node secondary; below it a node is peripheral.")
-    max_core: int = Field(default=3, ge=1, description="At most this many core nodes per user and level.")
-    trend_ratio: float = Field(default=2.0, gt=1, description="Short/long share ratio that marks a node emerging (or, inverted, fading).")
-    event_weights: dict[str, float] = Field(default=dict(DEFAULT_EVENT_WEIGHTS), description="Weight of one event of each type.")
+    long_half_life_days: float = Field(default=_LAYERS.long_half_life_days, gt=0, description="Half-life of the long-term view, in days.")
+    short_half_life_days: float = Field(default=_LAYERS.short_half_life_days, gt=0, description="Half-life of the short-term view, in days.")
+    core_min_share: float = Field(default=_TIERS.core_min_share, gt=0, le=1, description="Share of a user's weight that makes a node core (the top node is always core).")
+    secondary_min_share: float = Field(default=_TIERS.secondary_min_share, gt=0, le=1, description="Share that makes a non-core node secondary; below it a node is peripheral.")
+    max_core: int = Field(default=_TIERS.max_core, ge=1, description="At most this many core nodes per user and level.")
+    trend_ratio: float = Field(default=_TIERS.trend_ratio, gt=1, description="Short/long share ratio that marks a node emerging (or, inverted, fading).")
+    event_weights: dict[str, float] = Field(default=dict(_LAYERS.event_weights), description="Weight of one event of each type.")
     popular_fallback_nodes: int = Field(
-        default=3, ge=1, description="Users with nothing placed in the taxonomy get this many of the most popular topics and subtopics (source 'popular')."
+        default=_LAYERS.popular_fallback_nodes, ge=1,
+        description="Users with nothing placed in the taxonomy get this many of the most popular topics and subtopics (source 'popular').",
     )
+
+    def params(self) -> LayerParams:
+        return params_from_config(self, LayerParams, tiers=params_from_config(self, TierRules))
 
 
 @asset(
@@ -61,19 +45,19 @@ class LayerConfig(Config):
     "placed in the taxonomy get the most popular topics and subtopics instead, marked source = 'popular'.",
 )
 def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> MaterializeResult:
-    rules = TierRules(config.core_min_share, config.secondary_min_share, config.max_core, config.trend_ratio)
+    params = config.params()
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
         interactions = read_frame(conn, INTERACTIONS_SQL)
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features")
-    own_layers = interest_layers(interactions, reference_ts, config.long_half_life_days, config.short_half_life_days, rules, config.event_weights)
+    own_layers = interest_layers(interactions, reference_ts, params)
     layers = (
-        with_fallback(own_layers, users["user_id"].to_list(), config.popular_fallback_nodes)
+        with_fallback(own_layers, users["user_id"].to_list(), params.popular_fallback_nodes)
         .join(users, on="user_id", how="left")
         .with_columns(pl.col("is_cold_start").fill_null(True))
     )
     with warehouse.get_connection() as conn:
-        replace_table(conn, "user_interest_layers", layers)
+        replace_table(conn, "user_interest_layers", layers, as_record(params))
     subtopic_rows = layers.filter((pl.col("level") == "subtopic") & (pl.col("source") != POPULAR))
     tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
     users_with_layers = layers["user_id"].n_unique()

@@ -1,4 +1,4 @@
-"""Agreement of discovered structure with a known (planted or editorial) truth."""
+"""Recovery of a known truth: agreement of discovered structure with a planted (or editorial) truth."""
 
 from __future__ import annotations
 
