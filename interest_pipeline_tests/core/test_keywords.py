@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from interest_pipeline.core.keywords import class_tfidf_keywords, format_label
+from interest_pipeline.core.keywords import class_tfidf_keywords, format_label, is_filler
 
 
 def _expected_scores(class_docs: dict) -> dict:
@@ -187,3 +187,26 @@ def test_scales_to_200k_documents():
 )
 def test_format_label(keywords, n, expected):
     assert format_label(keywords, n=n) == expected
+
+
+def test_filler_numbers_and_words_common_to_most_classes_are_never_keywords():
+    tokens = [
+        ["genres", "said", "2009", "trail", "shoes", "common"],
+        ["genres", "said", "150", "espresso", "grinder", "common"],
+        ["genres", "new", "10", "tent", "pegs", "common"],
+        ["genres", "new", "3000", "yoga", "mat", "rare"],
+    ]
+    labels = [0, 1, 2, 3]
+    plain = class_tfidf_keywords(tokens, labels, top_n=6)
+    assert any(term in ("genres", "said", "common") for term, _ in plain[0])  # without the filters they surface
+    filtered = class_tfidf_keywords(tokens, labels, top_n=6, max_class_share=0.5, drop_filler=True)
+    for label, keywords in filtered.items():
+        terms = {term for term, _ in keywords}
+        assert not terms & {"genres", "said", "new", "common", "2009", "150", "10", "3000"}, (label, terms)
+    assert {t for t, _ in filtered[0]} == {"trail", "shoes"}
+    assert "rare" in {t for t, _ in filtered[3]}  # in one class of four: kept
+
+
+@pytest.mark.parametrize("term, filler", [("said", True), ("Genres", True), ("2009-2013", True), ("4.5", True), ("10k", False), ("tennis", False)])
+def test_is_filler(term, filler):
+    assert is_filler(term) is filler
