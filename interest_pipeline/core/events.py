@@ -48,6 +48,11 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("user_id", "event_type", "timestamp")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("event_id", "item_id", "device", "location", "rating", "text")
 INPUT_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
+# Longest accepted user_id, item_id or event_id: ids are keys, joined and indexed everywhere,
+# so an unbounded one is a denial of service rather than data.
+MAX_ID_CHARS = 256
+ID_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "event_id")
+
 EVENT_FILE_PATTERN = re.compile(r"(\d{4}-\d{2}-\d{2}).*\.(csv|jsonl|ndjson|parquet)$", re.IGNORECASE)
 
 ACCEPTED_SCHEMA: dict[str, pl.DataType] = {
@@ -226,6 +231,14 @@ def _blank(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).str.strip_chars() == "")
 
 
+def _too_long(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.len_chars() > MAX_ID_CHARS
+
+
+def _too_long_reason(column: str) -> pl.Expr:
+    return pl.format(f"{column} of {{}} characters is over the limit of {MAX_ID_CHARS}", pl.col(column).str.strip_chars().str.len_chars())
+
+
 def validate_events(
     raw: pl.DataFrame,
     log_date: dt.date,
@@ -255,6 +268,12 @@ def validate_events(
     reason = (
         pl.when(_blank("user_id"))
         .then(pl.lit("missing user_id"))
+        .when(_too_long("user_id"))
+        .then(_too_long_reason("user_id"))
+        .when(_too_long("item_id"))
+        .then(_too_long_reason("item_id"))
+        .when(_too_long("event_id"))
+        .then(_too_long_reason("event_id"))
         .when(_blank("event_type"))
         .then(pl.lit("missing event_type"))
         .when(~pl.col("_event_type").is_in(EVENT_TYPES))
