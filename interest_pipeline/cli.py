@@ -30,10 +30,18 @@ def prepare_dagster_home() -> Path:
 def _log_date_range(events_dir: Path) -> tuple[str, str]:
     from interest_pipeline.core.events import log_date_of
 
-    dates = sorted({d for d in (log_date_of(p) for p in events_dir.iterdir()) if d is not None}) if events_dir.is_dir() else []
-    if not dates:
+    from interest_pipeline.defs.ingest.partitions import daily_log_partitions
+
+    dated = sorted((d, p.name) for p in (events_dir.iterdir() if events_dir.is_dir() else []) if (d := log_date_of(p)) is not None)
+    if not dated:
         raise SystemExit(f"no event files named with a date (e.g. events_2026-10-01.csv) in {events_dir}")
-    return dates[0].isoformat(), dates[-1].isoformat()
+    first_partition = daily_log_partitions.start.date()
+    if dated[0][0] < first_partition:
+        raise SystemExit(
+            f"{events_dir / dated[0][1]}: log date {dated[0][0]} is before the first partition {first_partition}; "
+            f"set INTEREST_PIPELINE_START_DATE={dated[0][0]} (or later, leaving the older files out) and run again"
+        )
+    return dated[0][0].isoformat(), dated[-1][0].isoformat()
 
 
 def run(args: argparse.Namespace) -> int:

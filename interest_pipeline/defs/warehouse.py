@@ -69,6 +69,36 @@ def replace_partitions(
         raise
 
 
+def stored_partitions(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> list:
+    """Those of ``log_dates`` for which the ingest tables hold any row."""
+    if not log_dates:
+        return []
+    found: set = set()
+    for table in ("raw_behavior_logs", "rejected_events"):
+        if table_exists(conn, table):
+            rows = conn.execute(f"SELECT DISTINCT log_date FROM {_quote(table)} WHERE log_date IN (SELECT UNNEST(?))", [list(log_dates)])
+            found.update(r[0] for r in rows.fetchall())
+    return sorted(found)
+
+
+def stored_event_ids(conn: duckdb.DuckDBPyConnection, event_ids: pl.DataFrame, except_dates: Sequence) -> pl.DataFrame:
+    """(event_id, log_date) of stored events with one of ``event_ids``, outside ``except_dates``."""
+    empty = pl.DataFrame(schema={"event_id": pl.String, "log_date": pl.Date})
+    if not event_ids.height or not table_exists(conn, "raw_behavior_logs"):
+        return empty
+    conn.register("_run_event_ids", event_ids.select("event_id"))
+    try:
+        found = read_frame(
+            conn,
+            "SELECT r.event_id, min(r.log_date) AS log_date FROM raw_behavior_logs r JOIN _run_event_ids USING (event_id) "
+            "WHERE r.log_date NOT IN (SELECT UNNEST(?)) GROUP BY r.event_id",
+            [list(except_dates)],
+        )
+    finally:
+        conn.unregister("_run_event_ids")
+    return found.cast({"event_id": pl.String, "log_date": pl.Date}) if found.height else empty
+
+
 @dataclass(frozen=True)
 class EmbeddingOutcome:
     vectors: np.ndarray  # one row per input text, in input order

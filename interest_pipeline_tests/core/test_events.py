@@ -53,7 +53,7 @@ def test_valid_rows_are_normalised(tmp_path):
         dt.datetime(2026, 10, 5, 12, 0),
         dt.datetime(2026, 10, 5, 8, 0),
     ]
-    assert accepted["device"][0] == "mobile"
+    assert accepted["device"][0] == "Mobile"  # stored as given
     assert accepted["item_id"][2] is None
     assert accepted["text"][2] == "trail, shoes"
     assert accepted["rating"][3] == 4.0
