@@ -55,10 +55,10 @@ class EventSource(ConfigurableResource):
         self.check_events_dir()
         return find_event_files(Path(self.events_dir), log_date) + find_event_files(Path(self.landing_dir), log_date)
 
-    def files_not_ingested(self, start_date: dt.date | None = None) -> list[tuple[str, str]]:
-        """(path, reason) of files in both folders that look like event files but are not read."""
+    def files_not_ingested(self, start_date: dt.date | None = None) -> list[tuple[str, str, str]]:
+        """(file name, folder, reason) of files in both folders that look like event files but are not read."""
         return [
-            (str(Path(folder) / name), reason)
+            (name, folder, reason)
             for folder in (self.events_dir, self.landing_dir)
             for name, reason in files_not_ingested(Path(folder), start_date)
         ]

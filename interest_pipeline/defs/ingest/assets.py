@@ -79,8 +79,8 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
     event_source.check_events_dir()
 
     not_ingested = event_source.files_not_ingested(daily_log_partitions.start.date())
-    for name, reason in not_ingested:
-        context.log.warning(f"{name}: not ingested: {reason}")
+    for name, folder, reason in not_ingested:
+        context.log.warning(f"{Path(folder) / name}: not ingested: {reason}")
 
     results, files_per_day = [], []
     for log_date in log_dates:
@@ -136,7 +136,7 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
     counts = pl.DataFrame(per_day)
     unbalanced = counts.filter(pl.col("read") != pl.col("accepted") + pl.col("rejected") + pl.col("duplicates"))
     seconds = time.perf_counter() - start
-    skipped = pl.DataFrame(not_ingested, schema={"file": pl.String, "reason": pl.String}, orient="row")
+    skipped = pl.DataFrame(not_ingested, schema={"file": pl.String, "folder": pl.String, "reason": pl.String}, orient="row")
     # Previews show the protected values only (the frames above are already protected).
     yield MaterializeResult(
         asset_key="raw_behavior_logs",
@@ -150,7 +150,7 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             "rows_rejected": rejected_frame.height,
             "rows_duplicate": int(counts["duplicates"].sum()),
             "files": int(counts["files"].sum()),
-            "files_not_ingested": MetadataValue.md(markdown_table(skipped, max_rows=40) if skipped.height else "none"),
+            "files_not_ingested": MetadataValue.md(markdown_table(skipped, max_rows=40, max_chars=120) if skipped.height else "none"),
             "seconds": round(seconds, 2),
             "per_partition": MetadataValue.md(markdown_table(counts, max_rows=40)),
             "preview": MetadataValue.md(markdown_table(accepted_frame.drop("source_file"))),
