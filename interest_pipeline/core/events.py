@@ -368,37 +368,60 @@ def _read_csv(path: Path, data: bytes, quote) -> tuple[pl.DataFrame, pl.DataFram
     columns = _normalised_columns(header, path)
     _check_required(columns, path)
     wanted = [(columns.index(c) if c in columns else None) for c in INPUT_COLUMNS]
-    values: list[list[str | None]] = [[] for _ in INPUT_COLUMNS]
+    n_columns = len(columns)
+    rows: list[list[str]] = []
     source_rows: list[int] = []
     rejected: list[dict] = []
-    for start, end, fields, problem in _csv_records(lines, 1, len(columns)):
-        line_number = start + 1
+
+    def quarantine(start: int, end: int, reason: str) -> None:
         raw_text = "".join(lines[start:end]).rstrip("\r\n")
+        rejected.append(_reject(log_date, path, start + 1, _unparsed(UNPARSED_CSV_LINE, _shown_bytes(raw_text)), reason))
+
+    if '"' in text:
+        records = _csv_records(lines, 1, n_columns)
+    else:
+        # Without quote characters every line is one record: split in bulk (much faster).
+        split = [line.rstrip("\r\n").split(",") for line in lines]
+        good = [k for k in range(1, len(split)) if len(split[k]) == n_columns]
+        rows = [split[k] for k in good]
+        source_rows = [k + 1 for k in good]
+        records = ((k, k + 1, split[k], None) for k in range(1, len(split)) if len(split[k]) != n_columns)
+    for start, end, fields, problem in records:
         if problem is not None:
-            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_CSV_LINE, _shown_bytes(raw_text)), problem))
-            continue
-        if not fields or (len(fields) == 1 and not fields[0].strip() and len(columns) > 1):
+            quarantine(start, end, problem)
+        elif len(fields) == n_columns:
+            rows.append(fields)
+            source_rows.append(start + 1)
+        elif not fields or (len(fields) == 1 and not fields[0].strip()):
             continue  # a blank line is not a row
-        if len(fields) != len(columns):
-            rejected.append(
-                _reject(log_date, path, line_number, _unparsed(UNPARSED_CSV_LINE, _shown_bytes(raw_text)),
-                        f"row has {len(fields)} field(s), the header has {len(columns)}")
-            )
-            continue
-        row = [fields[i] if i is not None and fields[i] != "" else None for i in wanted]
-        if not clean and not all(v is None or _is_valid_unicode(v) for v in row):
-            shown = {c: (None if v is None else _shown_bytes(v)) for c, v in zip(INPUT_COLUMNS, row)}
-            bad = [c for c, v in zip(INPUT_COLUMNS, row) if v is not None and not _is_valid_unicode(v)]
-            rejected.append(_reject(log_date, path, line_number, json.dumps(shown, ensure_ascii=False),
-                                    f"invalid UTF-8 in {', '.join(bad)}"))
-            continue
-        for column_values, value in zip(values, row):
-            column_values.append(value)
-        source_rows.append(line_number)
+        else:
+            quarantine(start, end, f"row has {len(fields)} field(s), the header has {n_columns}")
+    if not clean:
+        rows, source_rows = _quarantine_invalid_utf8(rows, source_rows, wanted, log_date, path, rejected)
     frame = pl.DataFrame(
-        {**{c: pl.Series(c, v, dtype=pl.String) for c, v in zip(INPUT_COLUMNS, values)}, "source_row": pl.Series("source_row", source_rows, dtype=pl.Int64)}
+        {
+            **{c: pl.Series(c, [r[i] for r in rows] if i is not None else [None] * len(rows), dtype=pl.String) for c, i in zip(INPUT_COLUMNS, wanted)},
+            "source_row": pl.Series("source_row", source_rows, dtype=pl.Int64),
+        }
     )
+    # An empty field is a missing value, as in any CSV reader.
+    frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in INPUT_COLUMNS)
     return frame, pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
+
+
+def _quarantine_invalid_utf8(rows, source_rows, wanted, log_date, path, rejected):
+    """Rows whose known fields hold bytes that are not UTF-8 go to the rejected rows, shown as \\xNN."""
+    kept_rows, kept_lines = [], []
+    for fields, line_number in zip(rows, source_rows):
+        values = [fields[i] if i is not None and fields[i] != "" else None for i in wanted]
+        bad = [c for c, v in zip(INPUT_COLUMNS, values) if v is not None and not _is_valid_unicode(v)]
+        if bad:
+            shown = {c: (None if v is None else _shown_bytes(v)) for c, v in zip(INPUT_COLUMNS, values)}
+            rejected.append(_reject(log_date, path, line_number, json.dumps(shown, ensure_ascii=False), f"invalid UTF-8 in {', '.join(bad)}"))
+        else:
+            kept_rows.append(fields)
+            kept_lines.append(line_number)
+    return kept_rows, kept_lines
 
 
 class _DuplicateKey(ValueError):
