@@ -241,3 +241,15 @@ def test_parquet_schema_problems_name_the_file(tmp_path, frame, problem):
     with pytest.raises(EventFileError) as error:
         read_event_file(path)
     assert str(error.value).startswith(f"{path}: ") and problem in str(error.value)
+
+
+def test_an_item_file_without_a_header_never_repeats_its_first_row(tmp_path):
+    from interest_pipeline.core.items import read_item_file
+
+    path = tmp_path / "items.csv"
+    path.write_text("i1,Secret Title,bob@example.com\n")
+    with pytest.raises(EventFileError) as error:
+        read_item_file(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: missing required column(s) item_id, title; the header has 3 column(s)")
+    assert "bob@example.com" not in message and "Secret" not in message
