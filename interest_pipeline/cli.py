@@ -19,11 +19,12 @@ DAGSTER_YAML = Path(__file__).parent / "deploy" / "local" / "dagster.yaml"
 
 
 def prepare_dagster_home() -> Path:
+    """The instance folder with its dagster.yaml, its storage created once under a lock (runs
+    started at the same moment race on a fresh SQLite schema), and no slot held by a dead run."""
+    from interest_pipeline.defs.instance_setup import prepare_instance
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML.read_text())
+    prepare_instance(home, DAGSTER_YAML.read_text())
     return home
 
 
@@ -86,13 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    import duckdb
-
     from interest_pipeline.definitions import setting_value
+    from interest_pipeline.defs.warehouse import connect_with_retry
 
     warehouse = setting_value("INTEREST_PIPELINE_WAREHOUSE")
     tracking = setting_value("MLFLOW_TRACKING_URI")
-    with duckdb.connect(warehouse, read_only=True) as conn:
+    with connect_with_retry(warehouse, read_only=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
         print(f"warehouse {warehouse}:")
         for table in tables:
@@ -154,12 +154,12 @@ def print_evaluation(conn) -> None:
 
 def print_recovery(warehouse: str, truth_dir: Path) -> None:
     """On generated data, how well the discovered structure matches the planted one."""
-    import duckdb
     import polars as pl
 
     from interest_pipeline.core.evaluation import drift_separation, planted_recovery
+    from interest_pipeline.defs.warehouse import connect_with_retry
 
-    with duckdb.connect(warehouse, read_only=True) as conn:
+    with connect_with_retry(warehouse, read_only=True) as conn:
         topics = conn.execute("SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics").pl()
         core = conn.execute(
             "SELECT user_id, node_id FROM user_interest_layers WHERE level = 'subtopic' AND tier_long = 'core'"

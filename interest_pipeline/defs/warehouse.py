@@ -18,6 +18,27 @@ import polars as pl
 from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
 
 
+def _is_lock_error(error: Exception) -> bool:
+    return "lock" in str(error).lower()
+
+
+def connect_with_retry(
+    database: str, read_only: bool = True, attempts: int = 10, first_delay: float = 0.05, max_delay: float = 2.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, retrying with bounded exponential back-off while another process
+    holds its lock (a writer, or a reader during a write); the last lock error is raised."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if attempt == attempts or not _is_lock_error(error):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
