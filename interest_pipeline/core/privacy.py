@@ -177,8 +177,8 @@ def protect_raw_row(raw_row: str, key: bytes | None, mask: bool) -> str:
     except (json.JSONDecodeError, TypeError):
         fields = None
     if not isinstance(fields, dict):
-        # Not a row of fields at all (kept for rows stored before the markers existed).
-        return _legacy(raw_row, key, mask)
+        # Not a JSON object: plain text, e.g. a row stored before the markers existed.
+        return _protect_plain_text(raw_row, key, mask)
     for kind in (UNPARSED_JSON_LINE, UNPARSED_CSV_LINE):
         if isinstance(fields.get(kind), str) and len(fields) == 1:
             return json.dumps(_protect_unparsed(kind, fields[kind], key, mask), ensure_ascii=False)
@@ -192,7 +192,7 @@ def protect_raw_row(raw_row: str, key: bytes | None, mask: bool) -> str:
     return json.dumps(protected, ensure_ascii=False)
 
 
-def _legacy(raw_row: str, key: bytes | None, mask: bool) -> str:
+def _protect_plain_text(raw_row: str, key: bytes | None, mask: bool) -> str:
     """A raw row that is not a JSON object: treated as an unparsed JSON line."""
     protected = _protect_unparsed(UNPARSED_JSON_LINE, raw_row, key, mask)
     if UNPARSED_JSON_LINE in protected:

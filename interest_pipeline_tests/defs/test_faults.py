@@ -1,7 +1,6 @@
 """Faults: a run killed in the middle of a write, a fresh instance created by several processes
 at once, and readers while another process holds the warehouse."""
 
-import datetime as dt
 import os
 import signal
 import subprocess
