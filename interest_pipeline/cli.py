@@ -19,21 +19,30 @@ DAGSTER_YAML = Path(__file__).parent / "deploy" / "local" / "dagster.yaml"
 
 
 def prepare_dagster_home() -> Path:
+    """The instance folder with its dagster.yaml, its storage created once under a lock (runs
+    started at the same moment race on a fresh SQLite schema), and no slot held by a dead run."""
+    from interest_pipeline.defs.instance_setup import prepare_instance
+
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path("data/dagster_home").resolve())))
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML.read_text())
+    prepare_instance(home, DAGSTER_YAML.read_text())
     return home
 
 
 def _log_date_range(events_dir: Path) -> tuple[str, str]:
     from interest_pipeline.core.events import log_date_of
 
-    dates = sorted({d for d in (log_date_of(p) for p in events_dir.iterdir()) if d is not None}) if events_dir.is_dir() else []
-    if not dates:
+    from interest_pipeline.defs.ingest.partitions import daily_log_partitions
+
+    dated = sorted((d, p.name) for p in (events_dir.iterdir() if events_dir.is_dir() else []) if (d := log_date_of(p)) is not None)
+    if not dated:
         raise SystemExit(f"no event files named with a date (e.g. events_2026-10-01.csv) in {events_dir}")
-    return dates[0].isoformat(), dates[-1].isoformat()
+    first_partition = daily_log_partitions.start.date()
+    if dated[0][0] < first_partition:
+        raise SystemExit(
+            f"{events_dir / dated[0][1]}: log date {dated[0][0]} is before the first partition {first_partition}; "
+            f"set INTEREST_PIPELINE_START_DATE={dated[0][0]} (or later, leaving the older files out) and run again"
+        )
+    return dated[0][0].isoformat(), dated[-1][0].isoformat()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,13 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary(args: argparse.Namespace) -> int:
-    import duckdb
-
     from interest_pipeline.definitions import setting_value
+    from interest_pipeline.defs.warehouse import connect_with_retry
 
     warehouse = setting_value("INTEREST_PIPELINE_WAREHOUSE")
     tracking = setting_value("MLFLOW_TRACKING_URI")
-    with duckdb.connect(warehouse, read_only=True) as conn:
+    with connect_with_retry(warehouse, read_only=True) as conn:
         tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
         print(f"warehouse {warehouse}:")
         for table in tables:
@@ -149,12 +157,12 @@ def print_evaluation(conn) -> None:
 
 def print_recovery(warehouse: str, truth_dir: Path) -> None:
     """On generated data, how well the discovered structure matches the planted one."""
-    import duckdb
     import polars as pl
 
     from interest_pipeline.core.recovery import drift_separation, planted_recovery
+    from interest_pipeline.defs.warehouse import connect_with_retry
 
-    with duckdb.connect(warehouse, read_only=True) as conn:
+    with connect_with_retry(warehouse, read_only=True) as conn:
         topics = conn.execute("SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics").pl()
         core = conn.execute(
             "SELECT user_id, node_id FROM user_interest_layers WHERE level = 'subtopic' AND tier_long = 'core'"

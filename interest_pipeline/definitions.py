@@ -12,6 +12,7 @@ import os
 from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_assets_from_modules, multi_or_in_process_executor
 from dagster_duckdb import DuckDBResource
 
+from interest_pipeline.core.privacy import settings_from_environment
 from interest_pipeline.defs import jobs
 from interest_pipeline.defs.automation import interest_automation_sensor
 from interest_pipeline.defs.clustering import assets as clustering_assets
@@ -63,16 +64,14 @@ _check_modules = [ingest_checks, text_checks, clustering_checks, profile_checks]
 
 
 def _privacy() -> PrivacySettings:
-    pseudonymise = os.environ.get("INTEREST_PIPELINE_PSEUDONYMISE", "false").strip().lower() in ("1", "true", "yes", "on")
-    if pseudonymise and not os.environ.get("INTEREST_PIPELINE_PSEUDONYM_KEY"):
-        raise RuntimeError(
-            "INTEREST_PIPELINE_PSEUDONYMISE is on but INTEREST_PIPELINE_PSEUDONYM_KEY is not set: refusing to start, "
-            "since runs would store raw user ids"
-        )
+    # Strict at load time: an undocumented switch value ("y", "enabled", "2") or a blank key stops
+    # the code location from loading, so nothing can run with raw ids by mistake. The key stays an
+    # EnvVar, so its value never shows in the UI.
+    pseudonymise, _, mask = settings_from_environment(os.environ)
     return PrivacySettings(
         pseudonymise_user_ids=pseudonymise,
         pseudonym_key=EnvVar("INTEREST_PIPELINE_PSEUDONYM_KEY") if pseudonymise else "",
-        mask_contact_details=os.environ.get("INTEREST_PIPELINE_MASK_CONTACT_DETAILS", "true").strip().lower() not in ("0", "false", "no", "off"),
+        mask_contact_details=mask,
     )
 
 

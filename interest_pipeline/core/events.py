@@ -6,14 +6,23 @@ duplicate of an accepted row, or rejected with the file, row number, raw row and
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import difflib
 import hashlib
+import io
 import json
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
+from interest_pipeline.core.privacy import UNPARSED_CSV_LINE, UNPARSED_JSON_LINE
+
+# A single text may be long (it is rejected by the text limit, with its reason, not here).
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 EVENT_TYPES: tuple[str, ...] = (
     "view",
@@ -48,7 +57,15 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("user_id", "event_type", "timestamp")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("event_id", "item_id", "device", "location", "rating", "text")
 INPUT_COLUMNS: tuple[str, ...] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
+# Longest accepted user_id, item_id or event_id: ids are keys, joined and indexed everywhere,
+# so an unbounded one is a denial of service rather than data.
+MAX_ID_CHARS = 256
+ID_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "event_id")
+
 EVENT_FILE_PATTERN = re.compile(r"(\d{4}-\d{2}-\d{2}).*\.(csv|jsonl|ndjson|parquet)$", re.IGNORECASE)
+DATE_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Producers write under such names and rename when complete (the landing sensor agrees).
+IN_PROGRESS_SUFFIXES = (".tmp", ".part")
 
 ACCEPTED_SCHEMA: dict[str, pl.DataType] = {
     "log_date": pl.Date(),
@@ -91,6 +108,10 @@ class ValidatedEvents:
     rejected: pl.DataFrame
     n_read: int
     n_duplicates: int
+    # The accepted rows' input as read (JSON), in the same order, for a later rejection.
+    accepted_raw: pl.Series = field(default_factory=lambda: pl.Series("raw_row", [], dtype=pl.String))
+    # Every file read, as it was when read: checked again before anything is stored.
+    fingerprints: dict = field(default_factory=dict)
 
     @property
     def n_accepted(self) -> int:
@@ -112,10 +133,91 @@ def log_date_of(path: Path) -> dt.date | None:
         return None
 
 
+def is_in_progress(path: Path) -> bool:
+    """Names a producer writes under until the file is complete (rename when done)."""
+    return path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
+
+
+def not_ingested_reason(path: Path, start_date: dt.date | None = None) -> str | None:
+    """Why a file in an events or landing folder is left out, for files that look like event
+    files (a date in the name, or an event-file extension); None for an event file to read or
+    for a file that is none of the pipeline's business (item catalogue, notes, files in progress)."""
+    if is_in_progress(path):
+        return None
+    if path.is_symlink():
+        return "a symbolic link, not followed"
+    if not path.is_file():
+        return None
+    date_like = DATE_IN_NAME.search(path.name)
+    log_date = log_date_of(path)
+    if log_date is not None:
+        if start_date is not None and log_date < start_date:
+            return f"log date {log_date} is before the first partition {start_date} (INTEREST_PIPELINE_START_DATE)"
+        return None
+    if date_like is None:
+        return None
+    try:
+        dt.date.fromisoformat(date_like.group(0))
+    except ValueError:
+        return f"{date_like.group(0)!r} in the name is not a valid date"
+    return "unsupported file type (use .csv, .jsonl, .ndjson or .parquet, uncompressed)"
+
+
 def find_event_files(events_dir: Path, log_date: dt.date) -> list[Path]:
+    """The event files of one log date; files in progress and symbolic links are left out."""
     if not events_dir.is_dir():
         return []
-    return sorted(p for p in events_dir.iterdir() if p.is_file() and log_date_of(p) == log_date)
+    return sorted(
+        p for p in events_dir.iterdir() if not is_in_progress(p) and not p.is_symlink() and p.is_file() and log_date_of(p) == log_date
+    )
+
+
+def files_not_ingested(folder: Path, start_date: dt.date | None = None) -> list[tuple[str, str]]:
+    """(file name, reason) for every file of the folder that looks like an event file but is not read."""
+    if not folder.is_dir():
+        return []
+    found = ((p.name, not_ingested_reason(p, start_date)) for p in sorted(folder.iterdir()))
+    return [(name, reason) for name, reason in found if reason is not None]
+
+
+@dataclass(frozen=True)
+class FileFingerprint:
+    """What a file was when it was read: a change of any part means it was rewritten."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _read_stable_bytes(path: Path) -> tuple[bytes, FileFingerprint]:
+    """The file's bytes, refusing a file that changes while it is read."""
+    before = _stat(path)
+    data = path.read_bytes()
+    after = _stat(path)
+    if before != after or len(data) != after[0]:
+        raise EventFileError(f"{path}: the file changed while it was read (size or modification time); write it under a "
+                             "temporary name (.tmp, .part or a leading '.') and rename it when complete, then run again")
+    return data, FileFingerprint(after[0], after[1], hashlib.sha256(data).hexdigest())
+
+
+def verify_unchanged(fingerprints: dict[str, FileFingerprint]) -> None:
+    """Raise if any file read earlier has been rewritten since (checked just before storing)."""
+    for name, read in fingerprints.items():
+        path = Path(name)
+        try:
+            now = _stat(path)
+        except FileNotFoundError:
+            raise EventFileError(f"{path}: the file was removed after it was read; nothing was stored, run again") from None
+        if now == (read.size, read.mtime_ns):
+            continue
+        if now[0] == read.size and hashlib.sha256(path.read_bytes()).hexdigest() == read.sha256:
+            continue  # touched, same content
+        raise EventFileError(f"{path}: the file was rewritten while the run was reading it; nothing was stored, run again")
 
 
 def _empty_raw() -> pl.DataFrame:
@@ -128,93 +230,316 @@ def empty_rejected() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECTED_SCHEMA)
 
 
+def _identity(value: str) -> str:
+    return value
+
+
+def _normalised_columns(names: list[str], path: Path) -> list[str]:
+    """Column names trimmed and lower-cased; two columns that then coincide are an error."""
+    normalised = [name.strip().lower() for name in names]
+    seen: dict[str, int] = {}
+    for position, name in enumerate(normalised):
+        if name in seen:
+            same = "the same column" if names[seen[name]] == names[position] else "columns differing only in case or spaces"
+            raise EventFileError(f"{path}: the header holds {same} {name!r} twice (columns {seen[name] + 1} and {position + 1})")
+        seen[name] = position
+    return normalised
+
+
+def _check_required(columns: list[str], path: Path) -> None:
+    """The message names what is missing and a near miss among the columns found, but never
+    lists the columns themselves: a file without a header would put row content there."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if not missing:
+        return
+    hints = []
+    for name in missing:
+        close = difflib.get_close_matches(name, columns, n=1, cutoff=0.75)
+        if close:
+            hints.append(f"{close[0]!r} for {name}?")
+    known = [c for c in columns if c in INPUT_COLUMNS]
+    raise EventFileError(
+        f"{path}: missing required column(s) {', '.join(missing)}; the header has {len(columns)} column(s), of which "
+        f"{', '.join(known) if known else 'none'} known" + (f"; did you mean {' '.join(hints)}" if hints else "")
+        + " (is the first line a header?)"
+    )
+
+
 def _conform(frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     """Keep the known columns as strings, add missing optional ones as nulls."""
-    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise EventFileError(f"{path}: missing required column(s) {', '.join(missing)}; found {frame.columns}")
-    columns = [
+    columns = _normalised_columns([c for c in frame.columns if c != "source_row"], path)
+    frame = frame.rename(dict(zip([c for c in frame.columns if c != "source_row"], columns)))
+    _check_required(columns, path)
+    for name in INPUT_COLUMNS:
+        if name in frame.columns and not _castable_to_text(frame.schema[name]):
+            raise EventFileError(f"{path}: column {name!r} has type {frame.schema[name]}, which is not text, a number or a time")
+    selected = [
         (pl.col(c).cast(pl.String) if c in frame.columns else pl.lit(None, dtype=pl.String)).alias(c)
         for c in INPUT_COLUMNS
     ]
-    return frame.select(*columns, pl.col("source_row"))
+    return frame.select(*selected, pl.col("source_row"))
 
 
-def _read_jsonl(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """JSON lines are parsed one by one so that a bad line is rejected, not the whole file."""
-    records: list[dict] = []
-    rejected: list[dict] = []
-    log_date = log_date_of(path)
-    with path.open("rb") as handle:
-        for line_number, raw_line in enumerate(handle, start=1):
-            if not raw_line.strip():
-                continue
-            try:
-                line = raw_line.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                rejected.append(_reject(log_date, path, line_number, repr(raw_line), f"text is not valid UTF-8 ({exc.reason})"))
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rejected.append(_reject(log_date, path, line_number, line.rstrip("\n"), f"invalid JSON: {exc.msg}"))
-                continue
-            if not isinstance(record, dict):
-                rejected.append(_reject(log_date, path, line_number, line.rstrip("\n"), "a line must hold a JSON object"))
-                continue
-            row = {k.strip().lower(): (None if v is None else v if isinstance(v, str) else json.dumps(v)) for k, v in record.items()}
-            row["source_row"] = line_number
-            records.append(row)
-    if records:
-        keys = sorted({k for r in records for k in r} - {"source_row"})
-        frame = pl.DataFrame(records, schema={**{k: pl.String() for k in keys}, "source_row": pl.Int64()})
-    else:
-        frame = _empty_raw()
-    return frame, pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
+def _castable_to_text(dtype: pl.DataType) -> bool:
+    return dtype == pl.String or dtype.is_numeric() or dtype.is_temporal() or dtype == pl.Boolean or dtype == pl.Null
 
 
 def _reject(log_date, path: Path, row: int, raw: str, reason: str) -> dict:
     return {"log_date": log_date, "source_file": str(path), "source_row": row, "raw_row": raw, "reason": reason}
 
 
-def read_event_file(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _unparsed(kind: str, text: str) -> str:
+    return json.dumps({kind: text}, ensure_ascii=False)
+
+
+def _shown_bytes(text: str) -> str:
+    """Text decoded with surrogateescape, with its invalid bytes written as \\xNN."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _is_valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """(text, clean): invalid UTF-8 bytes survive as surrogate escapes so rows can be told apart."""
+    try:
+        text, clean = data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, clean = data.decode("utf-8", "surrogateescape"), False
+    return (text[1:] if text.startswith("\ufeff") else text), clean
+
+
+def _lines(text: str) -> list[str]:
+    """Lines ending in LF, CRLF or a lone CR (old Mac files), endings kept."""
+    return list(io.StringIO(text, newline=""))
+
+
+def _csv_records(lines: list[str], first: int, n_columns: int):
+    """(first line index, line index after, fields or None, problem) for the lines from ``first``.
+
+    A quoted field that is never closed would swallow the rest of the file; it is reported on
+    its own line and reading resumes on the next line. A record spanning several lines whose
+    field count does not match is taken as the same problem.
+    """
+    position = first
+    while position < len(lines):
+        reader = csv.reader((lines[k] for k in range(position, len(lines))), strict=True)
+        consumed = 0
+        restart = None
+        while True:
+            start = position + consumed
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                end = position + reader.line_num
+                if "unexpected end of data" in str(error) or end - start > 1:
+                    yield start, start + 1, None, "unbalanced quote: a quoted field opened on this line is never closed"
+                    restart = start + 1
+                else:
+                    yield start, end, None, "malformed quoting: a closing quote must be followed by a comma or the line end"
+                    restart = end
+                break
+            consumed = reader.line_num
+            if position + consumed - start > 1 and fields and len(fields) != n_columns:
+                yield start, start + 1, None, "unbalanced quote: a quoted field opened on this line is never closed"
+                restart = start + 1
+                break
+            yield start, position + consumed, fields, None
+        position = restart
+
+
+def _read_csv(path: Path, data: bytes, quote) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """CSV read row by row, so that a bad row is quarantined with its line, not the whole file."""
+    text, clean = _decode(data)
+    lines = _lines(text)
+    log_date = log_date_of(path)
+    if not lines:
+        raise EventFileError(f"{path}: the file is empty (no header line)")
+    header = next(csv.reader([lines[0]]), [])
+    if not _is_valid_unicode("".join(header)):
+        raise EventFileError(f"{path}: the header line is not valid UTF-8")
+    columns = _normalised_columns(header, path)
+    _check_required(columns, path)
+    wanted = [(columns.index(c) if c in columns else None) for c in INPUT_COLUMNS]
+    n_columns = len(columns)
+    rows: list[list[str]] = []
+    source_rows: list[int] = []
+    rejected: list[dict] = []
+
+    def quarantine(start: int, end: int, reason: str) -> None:
+        raw_text = "".join(lines[start:end]).rstrip("\r\n")
+        rejected.append(_reject(log_date, path, start + 1, _unparsed(UNPARSED_CSV_LINE, _shown_bytes(raw_text)), reason))
+
+    if '"' in text:
+        records = _csv_records(lines, 1, n_columns)
+    else:
+        # Without quote characters every line is one record: split in bulk (much faster).
+        split = [line.rstrip("\r\n").split(",") for line in lines]
+        good = [k for k in range(1, len(split)) if len(split[k]) == n_columns]
+        rows = [split[k] for k in good]
+        source_rows = [k + 1 for k in good]
+        records = ((k, k + 1, split[k], None) for k in range(1, len(split)) if len(split[k]) != n_columns)
+    for start, end, fields, problem in records:
+        if problem is not None:
+            quarantine(start, end, problem)
+        elif len(fields) == n_columns:
+            rows.append(fields)
+            source_rows.append(start + 1)
+        elif not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # a blank line is not a row
+        else:
+            quarantine(start, end, f"row has {len(fields)} field(s), the header has {n_columns}")
+    if not clean:
+        rows, source_rows = _quarantine_invalid_utf8(rows, source_rows, wanted, log_date, path, rejected)
+    frame = pl.DataFrame(
+        {
+            **{c: pl.Series(c, [r[i] for r in rows] if i is not None else [None] * len(rows), dtype=pl.String) for c, i in zip(INPUT_COLUMNS, wanted)},
+            "source_row": pl.Series("source_row", source_rows, dtype=pl.Int64),
+        }
+    )
+    # An empty field is a missing value, as in any CSV reader.
+    frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in INPUT_COLUMNS)
+    return frame, pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
+
+
+def _quarantine_invalid_utf8(rows, source_rows, wanted, log_date, path, rejected):
+    """Rows whose known fields hold bytes that are not UTF-8 go to the rejected rows, shown as \\xNN."""
+    kept_rows, kept_lines = [], []
+    for fields, line_number in zip(rows, source_rows):
+        values = [fields[i] if i is not None and fields[i] != "" else None for i in wanted]
+        bad = [c for c, v in zip(INPUT_COLUMNS, values) if v is not None and not _is_valid_unicode(v)]
+        if bad:
+            shown = {c: (None if v is None else _shown_bytes(v)) for c, v in zip(INPUT_COLUMNS, values)}
+            rejected.append(_reject(log_date, path, line_number, json.dumps(shown, ensure_ascii=False), f"invalid UTF-8 in {', '.join(bad)}"))
+        else:
+            kept_rows.append(fields)
+            kept_lines.append(line_number)
+    return kept_rows, kept_lines
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    record: dict = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
+def _read_jsonl(path: Path, data: bytes, quote) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """JSON lines are parsed one by one so that a bad line is rejected, not the whole file."""
+    records: list[dict] = []
+    rejected: list[dict] = []
+    log_date = log_date_of(path)
+    text, clean = _decode(data)
+    for line_number, line in enumerate(_lines(text), start=1):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        if not clean and not _is_valid_unicode(line):
+            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_JSON_LINE, _shown_bytes(line)), "text is not valid UTF-8"))
+            continue
+        try:
+            record = json.loads(line, object_pairs_hook=_object_without_duplicates)
+        except _DuplicateKey as duplicate:
+            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_JSON_LINE, line),
+                                    f"duplicate JSON key '{quote(str(duplicate))}'"))
+            continue
+        except (json.JSONDecodeError, RecursionError) as exc:
+            message = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_JSON_LINE, line), f"invalid JSON: {message}"))
+            continue
+        if not isinstance(record, dict):
+            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_JSON_LINE, line), "a line must hold a JSON object"))
+            continue
+        row = {k.strip().lower(): (None if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)) for k, v in record.items()}
+        if len(row) != len(record):
+            duplicated = next(k for k in row if sum(1 for original in record if original.strip().lower() == k) > 1)
+            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_JSON_LINE, line),
+                                    f"duplicate JSON key '{quote(duplicated)}' (keys differing only in case or spaces)"))
+            continue
+        if not all(_is_valid_unicode(k) and (v is None or _is_valid_unicode(v)) for k, v in row.items()):
+            rejected.append(_reject(log_date, path, line_number, _unparsed(UNPARSED_JSON_LINE, line),
+                                    "a \\u escape is a lone surrogate, which is not valid Unicode text"))
+            continue
+        row = {k: v for k, v in row.items() if k in INPUT_COLUMNS}
+        row["source_row"] = line_number
+        records.append(row)
+    if records:
+        frame = pl.DataFrame(records, schema={**{k: pl.String() for k in INPUT_COLUMNS}, "source_row": pl.Int64()})
+    else:
+        frame = _empty_raw().drop("source_file")
+    return frame, pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
+
+
+def read_event_file(path: Path, quote=None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read one event file as strings (see :func:`read_event_file_checked`)."""
+    frame, rejected, _ = read_event_file_checked(path, quote)
+    return frame, rejected
+
+
+def read_event_file_checked(path: Path, quote=None) -> tuple[pl.DataFrame, pl.DataFrame, FileFingerprint]:
     """Read one event file as strings.
 
     Returns the rows (all input columns as strings, plus ``source_file`` and ``source_row``:
-    the line number for CSV and JSONL, counting the header, or the 1-based row for Parquet)
-    and the rows that could not even be parsed, already with their reason.
-    Raises :class:`EventFileError` if the file as a whole is unreadable.
+    the line number for CSV and JSONL, counting the header as line 1, or the 1-based row for
+    Parquet), the rows that could not even be parsed, already with their reason, and the
+    file's fingerprint as read. ``quote`` rewrites input values cited in reasons (masking).
+    Raises :class:`EventFileError` if the file as a whole is unreadable or changes while read.
     """
+    quote = quote or _identity
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
+        raise EventFileError(f"{path}: unsupported file type {suffix!r} (use .csv, .jsonl or .parquet)")
+    if path.is_symlink():
+        raise EventFileError(f"{path}: a symbolic link; event files are read only as regular files")
     try:
-        if suffix == ".csv":
-            frame = pl.read_csv(path, infer_schema=False, row_index_name="source_row", row_index_offset=2)
-            pre_rejected = empty_rejected()
-        elif suffix in (".jsonl", ".ndjson"):
-            frame, pre_rejected = _read_jsonl(path)
-        elif suffix == ".parquet":
-            frame = pl.read_parquet(path, row_index_name="source_row", row_index_offset=1)
-            pre_rejected = empty_rejected()
-        else:
-            raise EventFileError(f"{path}: unsupported file type {suffix!r} (use .csv, .jsonl or .parquet)")
-    except EventFileError:
-        raise
-    except Exception as exc:  # polars and pyarrow raise many types for broken files
-        raise EventFileError(f"{path}: cannot be read as {suffix.lstrip('.')}: {exc}") from exc
-    frame = _conform(frame.with_columns(pl.col("source_row").cast(pl.Int64)), path)
-    return frame.with_columns(pl.lit(str(path)).alias("source_file")), pre_rejected
+        data, fingerprint = _read_stable_bytes(path)
+    except OSError as exc:
+        raise EventFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if suffix == ".csv":
+        frame, pre_rejected = _read_csv(path, data, quote)
+    elif suffix in (".jsonl", ".ndjson"):
+        frame, pre_rejected = _read_jsonl(path, data, quote)
+    else:
+        try:
+            frame = pl.read_parquet(io.BytesIO(data), row_index_name="source_row", row_index_offset=1)
+        except Exception as exc:  # polars and pyarrow raise many types for broken files
+            raise EventFileError(f"{path}: cannot be read as parquet: {type(exc).__name__}: {str(exc)[:300]}") from None
+        pre_rejected = empty_rejected()
+        try:
+            frame = _conform(frame.with_columns(pl.col("source_row").cast(pl.Int64)), path)
+        except EventFileError:
+            raise
+        except Exception as exc:
+            raise EventFileError(f"{path}: columns cannot be read as text: {type(exc).__name__}: {str(exc)[:300]}") from None
+    return frame.with_columns(pl.lit(str(path)).alias("source_file")), pre_rejected, fingerprint
 
 
 def _parse_timestamp(column: pl.Expr) -> pl.Expr:
-    """ISO 8601 with an offset (converted to UTC), naive ISO (taken as UTC), or Unix s/ms."""
+    """ISO 8601 with an offset (converted to UTC), naive ISO (taken as UTC), with or without
+    seconds, a date alone (midnight UTC), or Unix seconds / milliseconds."""
     text = column.str.strip_chars().str.replace(r"[zZ]$", "+00:00").str.replace(" ", "T")
     with_offset = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_zone="UTC").dt.replace_time_zone(None)
+    minutes_offset = text.str.to_datetime("%Y-%m-%dT%H:%M%:z", strict=False, time_zone="UTC").dt.replace_time_zone(None)
     naive = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False)
+    minutes = text.str.to_datetime("%Y-%m-%dT%H:%M", strict=False)
+    date_only = pl.when(text.str.contains(r"^\d{4}-\d{2}-\d{2}$")).then(text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")))
     digits = pl.when(text.str.contains(r"^\d{9,10}$")).then(text.cast(pl.Int64, strict=False) * 1_000_000)
     digits = pl.when(text.str.contains(r"^\d{12,13}$")).then(text.cast(pl.Int64, strict=False) * 1_000).otherwise(digits)
     epoch = digits.cast(pl.Datetime("us"))
-    return pl.coalesce(with_offset, naive, epoch)
+    return pl.coalesce(with_offset, minutes_offset, naive, minutes, date_only, epoch)
 
 
 def _normalise_event_type(column: pl.Expr) -> pl.Expr:
@@ -226,20 +551,81 @@ def _blank(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).str.strip_chars() == "")
 
 
+def _too_long(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.len_chars() > MAX_ID_CHARS
+
+
+def _too_long_reason(column: str) -> pl.Expr:
+    return pl.format(f"{column} of {{}} characters is over the limit of {MAX_ID_CHARS}", pl.col(column).str.strip_chars().str.len_chars())
+
+
+# Input values that reasons quote; with masking on they are quoted masked.
+QUOTED_COLUMNS = ("event_type", "timestamp", "rating", "event_id")
+
+
+def _reason(value, log_date: dt.date, rules: ValidationRules, earliest: dt.datetime, latest: dt.datetime) -> pl.Expr:
+    """The first failing rule of a row; ``value(column)`` is how an input value is quoted."""
+    return (
+        pl.when(_blank("user_id"))
+        .then(pl.lit("missing user_id"))
+        .when(_too_long("user_id"))
+        .then(_too_long_reason("user_id"))
+        .when(_too_long("item_id"))
+        .then(_too_long_reason("item_id"))
+        .when(_too_long("event_id"))
+        .then(_too_long_reason("event_id"))
+        .when(_blank("event_type"))
+        .then(pl.lit("missing event_type"))
+        .when(~pl.col("_event_type").is_in(EVENT_TYPES))
+        .then(pl.format("unknown event type '{}'", value("event_type")))
+        .when(_blank("timestamp"))
+        .then(pl.lit("missing timestamp"))
+        .when(pl.col("_event_ts").is_null())
+        .then(pl.format("unparseable timestamp '{}'", value("timestamp")))
+        .when((pl.col("_event_ts") < earliest) | (pl.col("_event_ts") >= latest))
+        .then(pl.format("timestamp {} (UTC) is outside the log date {} by more than the tolerance", pl.col("_event_ts"), pl.lit(str(log_date))))
+        .when(_blank("item_id") & (pl.col("_event_type") != "search"))
+        .then(pl.format("missing item_id for a {} event", pl.col("_event_type")))
+        .when(~_blank("rating") & pl.col("_rating").is_null())
+        .then(pl.format("rating '{}' is not a number", value("rating")))
+        .when(pl.col("_rating").is_not_null() & ((pl.col("_rating") < 1) | (pl.col("_rating") > 5)))
+        .then(pl.format("rating {} is outside 1..5", pl.col("_rating")))
+        .when((pl.col("_event_type") == "rate") & pl.col("_rating").is_null())
+        .then(pl.lit("missing rating for a rate event"))
+        .when((pl.col("_event_type") == "search") & _blank("text"))
+        .then(pl.lit("missing query text for a search event"))
+        .when(pl.col("text").str.len_chars() > rules.max_text_chars)
+        .then(pl.format("text of {} characters is over the limit of {}", pl.col("text").str.len_chars(), pl.lit(rules.max_text_chars)))
+        .otherwise(None)
+    )
+
+
+def _quoted(frame: pl.DataFrame, columns: tuple[str, ...], quote) -> pl.DataFrame:
+    """Columns ``_q_<name>``: the values as reasons may quote them (only for the few rejected rows)."""
+    return frame.with_columns(
+        (pl.col(c).map_elements(quote, return_dtype=pl.String) if quote else pl.col(c)).alias(f"_q_{c}") for c in columns
+    )
+
+
+RAW_JSON = pl.struct(*INPUT_COLUMNS).struct.json_encode()
+
+
 def validate_events(
     raw: pl.DataFrame,
     log_date: dt.date,
     rules: ValidationRules = ValidationRules(),
     pre_rejected: pl.DataFrame | None = None,
+    quote=None,
 ) -> ValidatedEvents:
     """Validate and normalise the raw rows of one log date.
 
     ``raw`` holds the input columns as strings plus ``source_file`` and ``source_row``.
-    Rules, first failing one wins: user id present; event type known (after lower-casing
-    and synonyms); timestamp present and parseable; timestamp within the tolerance of the
-    log date; item id present for every type but search; rating numeric in 1..5 (required
-    for rate); search has a query; text within the size limit. Exact duplicate rows are
-    dropped (kept once); a reused event id with other content is rejected.
+    Rules, first failing one wins: user id present; ids within MAX_ID_CHARS; event type known
+    (after lower-casing and synonyms); timestamp present and parseable; timestamp within the
+    tolerance of the log date; item id present for every type but search; rating numeric in
+    1..5 (required for rate); search has a query; text within the size limit. Exact duplicate
+    rows are dropped (kept once); a reused event id with other content is rejected.
+    ``quote`` rewrites the input values that reasons cite (masking of contact details).
     """
     pre_rejected = empty_rejected() if pre_rejected is None else pre_rejected
     n_read = raw.height + pre_rejected.height
@@ -252,42 +638,15 @@ def validate_events(
         _parse_timestamp(pl.col("timestamp")).alias("_event_ts"),
         pl.col("rating").str.strip_chars().cast(pl.Float64, strict=False).alias("_rating"),
     )
-    reason = (
-        pl.when(_blank("user_id"))
-        .then(pl.lit("missing user_id"))
-        .when(_blank("event_type"))
-        .then(pl.lit("missing event_type"))
-        .when(~pl.col("_event_type").is_in(EVENT_TYPES))
-        .then(pl.format("unknown event type '{}'", pl.col("event_type")))
-        .when(_blank("timestamp"))
-        .then(pl.lit("missing timestamp"))
-        .when(pl.col("_event_ts").is_null())
-        .then(pl.format("unparseable timestamp '{}'", pl.col("timestamp")))
-        .when((pl.col("_event_ts") < earliest) | (pl.col("_event_ts") >= latest))
-        .then(pl.format("timestamp {} (UTC) is outside the log date {} by more than the tolerance", pl.col("_event_ts"), pl.lit(str(log_date))))
-        .when(_blank("item_id") & (pl.col("_event_type") != "search"))
-        .then(pl.format("missing item_id for a {} event", pl.col("_event_type")))
-        .when(~_blank("rating") & pl.col("_rating").is_null())
-        .then(pl.format("rating '{}' is not a number", pl.col("rating")))
-        .when(pl.col("_rating").is_not_null() & ((pl.col("_rating") < 1) | (pl.col("_rating") > 5)))
-        .then(pl.format("rating {} is outside 1..5", pl.col("_rating")))
-        .when((pl.col("_event_type") == "rate") & pl.col("_rating").is_null())
-        .then(pl.lit("missing rating for a rate event"))
-        .when((pl.col("_event_type") == "search") & _blank("text"))
-        .then(pl.lit("missing query text for a search event"))
-        .when(pl.col("text").str.len_chars() > rules.max_text_chars)
-        .then(pl.format("text of {} characters is over the limit of {}", pl.col("text").str.len_chars(), pl.lit(rules.max_text_chars)))
-        .otherwise(None)
-    )
-    checked = parsed.with_columns(reason.alias("_reason"))
+    checked = parsed.with_columns(_reason(pl.col, log_date, rules, earliest, latest).alias("_reason"))
 
-    raw_json = pl.struct(*INPUT_COLUMNS).struct.json_encode()
-    invalid = checked.filter(pl.col("_reason").is_not_null()).select(
+    invalid = _quoted(checked.filter(pl.col("_reason").is_not_null()), QUOTED_COLUMNS, quote)
+    invalid = invalid.select(
         pl.lit(log_date).alias("log_date"),
         "source_file",
         "source_row",
-        raw_json.alias("raw_row"),
-        pl.col("_reason").alias("reason"),
+        RAW_JSON.alias("raw_row"),
+        _reason(lambda c: pl.col(f"_q_{c}"), log_date, rules, earliest, latest).alias("reason"),
     )
 
     valid = checked.filter(pl.col("_reason").is_null()).sort("source_file", "source_row")
@@ -295,7 +654,7 @@ def validate_events(
     n_duplicates = valid.height - deduplicated.height
 
     # Rows without an event id get a content hash, so exact duplicates share one id.
-    content_hash = raw_json.map_batches(
+    content_hash = RAW_JSON.map_batches(
         lambda s: pl.Series([hashlib.sha1(v.encode("utf-8")).hexdigest()[:20] for v in s], dtype=pl.String),
         return_dtype=pl.String,
     )
@@ -303,21 +662,23 @@ def validate_events(
         pl.when(_blank("event_id")).then(pl.lit("h") + content_hash).otherwise(pl.col("event_id").str.strip_chars()).alias("event_id")
     )
     reused_id = ~pl.col("event_id").is_first_distinct()
-    id_conflicts = accepted.filter(reused_id).select(
+    id_conflicts = _quoted(accepted.filter(reused_id), ("event_id",), quote).select(
         pl.lit(log_date).alias("log_date"),
         "source_file",
         "source_row",
-        raw_json.alias("raw_row"),
-        pl.format("event_id '{}' is already used by another row with different content", pl.col("event_id")).alias("reason"),
+        RAW_JSON.alias("raw_row"),
+        pl.format("event_id '{}' is already used by another row with different content", pl.col("_q_event_id")).alias("reason"),
     )
-    accepted = accepted.filter(~reused_id).select(
+    accepted = accepted.filter(~reused_id)
+    accepted_raw = accepted.select(RAW_JSON).to_series().alias("raw_row")
+    accepted = accepted.select(
         pl.lit(log_date).alias("log_date"),
         "event_id",
         pl.col("user_id").str.strip_chars(),
         pl.when(_blank("item_id")).then(None).otherwise(pl.col("item_id").str.strip_chars()).alias("item_id"),
         pl.col("_event_type").alias("event_type"),
         pl.col("_event_ts").alias("event_ts"),
-        pl.col("device").str.strip_chars().str.to_lowercase(),
+        pl.col("device").str.strip_chars(),
         pl.col("location").str.strip_chars(),
         pl.col("_rating").alias("rating"),
         pl.when(_blank("text")).then(None).otherwise(pl.col("text")).alias("text"),
@@ -332,17 +693,49 @@ def validate_events(
         rejected=rejected,
         n_read=n_read,
         n_duplicates=n_duplicates,
+        accepted_raw=accepted_raw,
     )
 
 
-def load_log_date(files: list[Path], log_date: dt.date, rules: ValidationRules = ValidationRules()) -> ValidatedEvents:
+def reject_event_ids_used_elsewhere(result: ValidatedEvents, used: pl.DataFrame, quote=None) -> ValidatedEvents:
+    """Move accepted rows whose event id is already held by another log date to the rejected rows.
+
+    ``used`` has ``event_id`` and ``log_date`` (the other date). The first log date that holds
+    an id keeps it: within a run the earliest date, across runs the one stored first.
+    """
+    if not result.accepted.height or not used.height:
+        return result
+    used = used.select("event_id", pl.col("log_date").cast(pl.Date).alias("_used_on")).unique("event_id", keep="first")
+    marked = result.accepted.with_columns(result.accepted_raw).join(used, on="event_id", how="left", maintain_order="left")
+    clash = pl.col("_used_on").is_not_null()
+    moved = _quoted(marked.filter(clash), ("event_id",), quote).select(
+        "log_date",
+        "source_file",
+        "source_row",
+        "raw_row",
+        pl.format("event_id '{}' is already used on log date {}", pl.col("_q_event_id"), pl.col("_used_on")).alias("reason"),
+    )
+    kept = marked.filter(~clash)
+    return ValidatedEvents(
+        accepted=kept.select(list(ACCEPTED_SCHEMA)),
+        rejected=pl.concat([result.rejected, moved.cast(REJECTED_SCHEMA)]).sort("source_file", "source_row"),
+        n_read=result.n_read,
+        n_duplicates=result.n_duplicates,
+        accepted_raw=kept["raw_row"],
+        fingerprints=result.fingerprints,
+    )
+
+
+def load_log_date(files: list[Path], log_date: dt.date, rules: ValidationRules = ValidationRules(), quote=None) -> ValidatedEvents:
     """Read and validate every file of one log date together (duplicates may span files)."""
-    frames, pre_rejected = [], []
+    frames, pre_rejected, fingerprints = [], [], {}
     for path in files:
-        frame, bad = read_event_file(path)
+        frame, bad, fingerprint = read_event_file_checked(path, quote)
         frames.append(frame)
         pre_rejected.append(bad)
-    raw = pl.concat(frames, how="vertical") if frames else _empty_raw().with_columns(pl.lit(None, pl.String).alias("source_file"))
+        fingerprints[str(path)] = fingerprint
+    raw = pl.concat(frames, how="vertical") if frames else _empty_raw()
     raw = raw.select(*INPUT_COLUMNS, "source_file", "source_row")
     bad = pl.concat(pre_rejected) if pre_rejected else empty_rejected()
-    return validate_events(raw, log_date, rules, pre_rejected=bad.with_columns(pl.lit(log_date).alias("log_date")))
+    result = validate_events(raw, log_date, rules, pre_rejected=bad.with_columns(pl.lit(log_date).alias("log_date")), quote=quote)
+    return ValidatedEvents(result.accepted, result.rejected, result.n_read, result.n_duplicates, result.accepted_raw, fingerprints)

@@ -31,10 +31,18 @@ def read_item_file(path: Path) -> pl.DataFrame:
         raise
     except Exception as exc:
         raise EventFileError(f"{path}: cannot be read as {suffix.lstrip('.')}: {exc}") from exc
-    frame = frame.rename({c: c.strip().lower() for c in frame.columns})
+    names = [c for c in frame.columns if c != "source_row"]
+    normalised = [c.strip().lower() for c in names]
+    repeated = sorted({c for c in normalised if normalised.count(c) > 1})
+    if repeated:
+        raise EventFileError(f"{path}: the header holds column(s) {', '.join(repr(c) for c in repeated)} more than once")
+    frame = frame.rename(dict(zip(names, normalised)))
     missing = [c for c in ITEM_REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
-        raise EventFileError(f"{path}: missing required column(s) {', '.join(missing)}; found {frame.columns}")
+        # The columns found are not listed: a file without a header would put row content there.
+        raise EventFileError(
+            f"{path}: missing required column(s) {', '.join(missing)}; the header has {len(names)} column(s) (is the first line a header?)"
+        )
     others = [c for c in frame.columns if c != "source_row"]
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in others)
     if "description" not in frame.columns:

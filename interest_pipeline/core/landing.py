@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from interest_pipeline.core.events import log_date_of
+from interest_pipeline.core.events import is_in_progress, log_date_of
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,15 @@ def scan_landing_folder(folder: Path, seen: dict[str, str]) -> tuple[list[Landed
     """New or changed event files, names that are not event files, and the updated record.
 
     Files whose name starts with '.' or ends with '.tmp'/'.part' are still being written
-    (producers should write under such a name and rename when done) and are left for later.
+    (producers should write under such a name and rename when done) and are left for later;
+    symbolic links are never followed (the ingest step skips the same files).
     ``seen`` maps file name -> identity of every file already handed out.
     """
     if not folder.is_dir():
         return [], [], dict(seen)
     new, ignored, record = [], [], dict(seen)
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.name.startswith(".") or path.suffix in (".tmp", ".part"):
+        if is_in_progress(path) or path.is_symlink() or not path.is_file():
             continue
         identity = file_identity(path)
         if record.get(path.name) == identity:

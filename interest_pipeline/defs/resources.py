@@ -19,7 +19,11 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from interest_pipeline.core import embedding as emb
-from interest_pipeline.core.events import find_event_files
+from interest_pipeline.core.events import EventFileError, files_not_ingested, find_event_files
+from interest_pipeline.core.privacy import parse_switch, pseudonym_key_bytes, settings_from_environment
+
+
+ALLOW_EMPTY_PARTITIONS_VARIABLE = "INTEREST_PIPELINE_ALLOW_EMPTY_PARTITIONS"
 
 
 class EventSource(ConfigurableResource):
@@ -28,9 +32,36 @@ class EventSource(ConfigurableResource):
     events_dir: str = Field(default="data/sample/events", description="Folder of event files named with their log date, e.g. events_2026-10-01.csv.")
     items_path: str = Field(default="data/sample/items.csv", description="Item catalogue (CSV, JSONL or Parquet): item_id, title, description, optional category fields.")
     landing_dir: str = Field(default="data/landing", description="Folder watched by the landing sensor; its files are ingested with those of events_dir.")
+    allow_empty_partitions: bool = Field(
+        default=False,
+        description="Allow a run to empty stored partitions whose files are gone, and to run without the events folder "
+        f"(also switched on by {ALLOW_EMPTY_PARTITIONS_VARIABLE}=true). Off, such a run fails and stores nothing.",
+    )
+
+    def empty_partitions_allowed(self) -> bool:
+        return self.allow_empty_partitions or parse_switch(
+            ALLOW_EMPTY_PARTITIONS_VARIABLE, os.environ.get(ALLOW_EMPTY_PARTITIONS_VARIABLE), False
+        )
+
+    def check_events_dir(self) -> None:
+        """A missing or mistyped events folder fails the run instead of emptying its partitions."""
+        if not Path(self.events_dir).is_dir() and not self.empty_partitions_allowed():
+            raise EventFileError(
+                f"the events folder {self.events_dir} does not exist (INTEREST_PIPELINE_EVENTS_DIR); nothing was stored. "
+                f"Set {ALLOW_EMPTY_PARTITIONS_VARIABLE}=true to ingest without it (only the landing folder)"
+            )
 
     def files_for(self, log_date: dt.date) -> list[Path]:
+        self.check_events_dir()
         return find_event_files(Path(self.events_dir), log_date) + find_event_files(Path(self.landing_dir), log_date)
+
+    def files_not_ingested(self, start_date: dt.date | None = None) -> list[tuple[str, str, str]]:
+        """(file name, folder, reason) of files in both folders that look like event files but are not read."""
+        return [
+            (name, folder, reason)
+            for folder in (self.events_dir, self.landing_dir)
+            for name, reason in files_not_ingested(Path(folder), start_date)
+        ]
 
 
 class PrivacySettings(ConfigurableResource):
@@ -40,18 +71,23 @@ class PrivacySettings(ConfigurableResource):
     pseudonym_key: str = Field(default="", description="Secret key of the pseudonyms (set INTEREST_PIPELINE_PSEUDONYM_KEY); the same key keeps pseudonyms stable across partitions.")
     mask_contact_details: bool = Field(default=True, description="Mask e-mail addresses and phone numbers in user text before it is stored or embedded.")
 
+    @classmethod
+    def from_environment(cls, environ=None) -> "PrivacySettings":
+        """The settings from INTEREST_PIPELINE_PSEUDONYMISE, _PSEUDONYM_KEY and _MASK_CONTACT_DETAILS;
+        an undocumented switch value or a blank key raises."""
+        pseudonymise, key, mask = settings_from_environment(os.environ if environ is None else environ)
+        return cls(pseudonymise_user_ids=pseudonymise, pseudonym_key=key if pseudonymise else "", mask_contact_details=mask)
+
     def setup_for_execution(self, context) -> None:
-        self.key()  # refuse to start a run that would store raw ids by mistake
+        # Refuse to start a run that would store raw ids by mistake: a blank key, or a switch in
+        # the environment that does not say clearly on or off (``y``, ``enabled``, ``2``).
+        settings_from_environment(os.environ)
+        self.key()
 
     def key(self) -> bytes | None:
         if not self.pseudonymise_user_ids:
             return None
-        if not self.pseudonym_key:
-            raise ValueError(
-                "pseudonymisation is on (INTEREST_PIPELINE_PSEUDONYMISE) but no key is set: "
-                "set INTEREST_PIPELINE_PSEUDONYM_KEY to a secret, or turn pseudonymisation off"
-            )
-        return self.pseudonym_key.encode("utf-8")
+        return pseudonym_key_bytes(self.pseudonym_key)
 
 
 class SentenceEmbedder(ConfigurableResource):

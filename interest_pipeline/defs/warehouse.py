@@ -19,6 +19,27 @@ import polars as pl
 from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
 
 
+def _is_lock_error(error: Exception) -> bool:
+    return "lock" in str(error).lower()
+
+
+def connect_with_retry(
+    database: str, read_only: bool = True, attempts: int = 10, first_delay: float = 0.05, max_delay: float = 2.0
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, retrying with bounded exponential back-off while another process
+    holds its lock (a writer, or a reader during a write); the last lock error is raised."""
+    delay = first_delay
+    for attempt in range(1, attempts + 1):
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if attempt == attempts or not _is_lock_error(error):
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, max_delay)
+    raise AssertionError("unreachable")
+
+
 def quote_identifier(identifier: str) -> str:
     """A table or column name as a quoted SQL identifier (names are never interpolated raw)."""
     return '"' + identifier.replace('"', '""') + '"'
@@ -95,6 +116,36 @@ def replace_partitions(
     except Exception:
         conn.execute("ROLLBACK")
         raise
+
+
+def stored_partitions(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> list:
+    """Those of ``log_dates`` for which the ingest tables hold any row."""
+    if not log_dates:
+        return []
+    found: set = set()
+    for table in ("raw_behavior_logs", "rejected_events"):
+        if table_exists(conn, table):
+            rows = conn.execute(f"SELECT DISTINCT log_date FROM {_quote(table)} WHERE log_date IN (SELECT UNNEST(?))", [list(log_dates)])
+            found.update(r[0] for r in rows.fetchall())
+    return sorted(found)
+
+
+def stored_event_ids(conn: duckdb.DuckDBPyConnection, event_ids: pl.DataFrame, except_dates: Sequence) -> pl.DataFrame:
+    """(event_id, log_date) of stored events with one of ``event_ids``, outside ``except_dates``."""
+    empty = pl.DataFrame(schema={"event_id": pl.String, "log_date": pl.Date})
+    if not event_ids.height or not table_exists(conn, "raw_behavior_logs"):
+        return empty
+    conn.register("_run_event_ids", event_ids.select("event_id"))
+    try:
+        found = read_frame(
+            conn,
+            "SELECT r.event_id, min(r.log_date) AS log_date FROM raw_behavior_logs r JOIN _run_event_ids USING (event_id) "
+            "WHERE r.log_date NOT IN (SELECT UNNEST(?)) GROUP BY r.event_id",
+            [list(except_dates)],
+        )
+    finally:
+        conn.unregister("_run_event_ids")
+    return found.cast({"event_id": pl.String, "log_date": pl.Date}) if found.height else empty
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def test_valid_rows_are_normalised(tmp_path):
         dt.datetime(2026, 10, 5, 12, 0),
         dt.datetime(2026, 10, 5, 8, 0),
     ]
-    assert accepted["device"][0] == "mobile"
+    assert accepted["device"][0] == "Mobile"  # stored as given
     assert accepted["item_id"][2] is None
     assert accepted["text"][2] == "trail, shoes"
     assert accepted["rating"][3] == 4.0
@@ -176,3 +176,17 @@ def test_truncated_gzip_named_as_csv_fails_clearly(tmp_path):
 def test_no_files_gives_an_empty_partition():
     result = load_log_date([], DAY)
     assert result.n_read == 0 and result.n_accepted == 0 and result.n_rejected == 0
+
+
+@pytest.mark.parametrize("column, position", [("user_id", 1), ("item_id", 2), ("event_id", 0)])
+def test_ids_over_the_length_limit_are_rejected_naming_the_field(tmp_path, column, position):
+    from interest_pipeline.core.events import MAX_ID_CHARS
+
+    fields = ["e1", "u1", "i1", "view", "2026-10-05T10:00:00Z", "", "", "", ""]
+    at_limit = list(fields)
+    at_limit[position] = "x" * MAX_ID_CHARS
+    fields[position] = "x" * (MAX_ID_CHARS + 1)
+    path = write_csv(tmp_path / "events_2026-10-05.csv", [",".join(at_limit), ",".join(fields)])
+    result = load_log_date([path], DAY)
+    assert result.n_accepted == 1 and result.n_rejected == 1
+    assert result.rejected["reason"].to_list() == [f"{column} of {MAX_ID_CHARS + 1} characters is over the limit of {MAX_ID_CHARS}"]

@@ -10,17 +10,15 @@ from dagster import DagsterInstance
 
 from interest_pipeline.cli import DAGSTER_YAML
 from interest_pipeline.core.events import find_event_files, load_log_date
+from interest_pipeline.defs.instance_setup import prepare_instance
 from interest_pipeline_tests.conftest import SMALL_SPEC
 
 
 def test_overlapping_ingest_runs_all_succeed_with_exact_rows(tmp_path, small_sample):
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML.read_text())
-    # create the instance's SQLite storage once: four processes creating it at the same
-    # moment race on its schema migration
-    with DagsterInstance.from_config(str(home)):
-        pass
+    # as the main command does: the instance's SQLite storage is created once, under a lock
+    # (four processes creating it at the same moment race on its schema migration)
+    prepare_instance(home, DAGSTER_YAML.read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     days = [SMALL_SPEC.start_date + dt.timedelta(days=i) for i in range(SMALL_SPEC.n_days)]
     # four runs at once: three single-day runs and one range run that overlaps two of them

@@ -19,15 +19,22 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.core.events import ACCEPTED_SCHEMA, REJECTED_SCHEMA, load_log_date
-from interest_pipeline.core.privacy import protect_events
+from interest_pipeline.core.events import (
+    ACCEPTED_SCHEMA,
+    REJECTED_SCHEMA,
+    EventFileError,
+    load_log_date,
+    reject_event_ids_used_elsewhere,
+    verify_unchanged,
+)
+from interest_pipeline.core.privacy import protect_events, quote_for_reason
 from interest_pipeline.core.items import item_text, read_item_file, validate_items
 from interest_pipeline.core.text import tokenize_frame
 from interest_pipeline.defs.ingest.partitions import daily_log_partitions
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, reload_daily, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
-from interest_pipeline.defs.resources import EventSource, PrivacySettings
-from interest_pipeline.defs.warehouse import replace_partitions, replace_table
+from interest_pipeline.defs.resources import ALLOW_EMPTY_PARTITIONS_VARIABLE, EventSource, PrivacySettings
+from interest_pipeline.defs.warehouse import replace_partitions, replace_table, stored_event_ids, stored_partitions
 
 GROUP = "ingest"
 
@@ -60,14 +67,47 @@ GROUP = "ingest"
     backfill_policy=BackfillPolicy.single_run(),
 )
 def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource, event_source: EventSource, privacy: PrivacySettings):
-    """Load the event files of each log date in the run's partition range and replace those partitions."""
+    """Load the event files of each log date in the run's partition range and replace those partitions.
+
+    Fails, storing nothing, when the events folder is missing, when a stored partition would be
+    emptied because its files are gone (unless allowed), or when a file changes during the run.
+    """
     start = time.perf_counter()
     log_dates = [dt.date.fromisoformat(key) for key in context.partition_keys]
-    accepted, rejected, per_day = [], [], []
+    key, mask = privacy.key(), privacy.mask_contact_details
+    quote = quote_for_reason(mask)
+    event_source.check_events_dir()
+
+    not_ingested = event_source.files_not_ingested(daily_log_partitions.start.date())
+    for name, folder, reason in not_ingested:
+        context.log.warning(f"{Path(folder) / name}: not ingested: {reason}")
+
+    results, files_per_day = [], []
     for log_date in log_dates:
         files = event_source.files_for(log_date)
-        result = load_log_date(files, log_date)
-        protected_accepted, protected_rejected = protect_events(result.accepted, result.rejected, privacy.key(), privacy.mask_contact_details)
+        files_per_day.append(files)
+        results.append(load_log_date(files, log_date, quote=quote))
+    days_without_files = [d for d, files in zip(log_dates, files_per_day) if not files]
+
+    with warehouse.get_connection() as conn:
+        stored_without_files = stored_partitions(conn, days_without_files)
+        run_ids = pl.concat([r.accepted.select("event_id") for r in results]).unique()
+        used_before = stored_event_ids(conn, run_ids, log_dates)
+    if stored_without_files and not event_source.empty_partitions_allowed():
+        raise EventFileError(
+            f"no event files for log date(s) {', '.join(str(d) for d in stored_without_files)} in {event_source.events_dir} "
+            f"or {event_source.landing_dir}, but the warehouse holds rows for them; nothing was stored. "
+            f"Restore the files, or set {ALLOW_EMPTY_PARTITIONS_VARIABLE}=true to empty those partitions"
+        )
+
+    accepted, rejected, per_day, fingerprints = [], [], [], {}
+    used = used_before
+    for log_date, files, result in zip(log_dates, files_per_day, results):
+        # The earliest log date of the run keeps an event id; later ones reject it.
+        result = reject_event_ids_used_elsewhere(result, used, quote)
+        used = pl.concat([used, result.accepted.select("event_id", "log_date")])
+        fingerprints.update(result.fingerprints)
+        protected_accepted, protected_rejected = protect_events(result.accepted, result.rejected, key, mask)
         accepted.append(protected_accepted)
         rejected.append(protected_rejected)
         per_day.append(
@@ -81,9 +121,11 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             }
         )
         if not files:
-            context.log.warning(f"no event files for {log_date} in {event_source.events_dir}")
+            context.log.warning(f"no event files for {log_date} in {event_source.events_dir} or {event_source.landing_dir}")
     accepted_frame = pl.concat(accepted) if accepted else pl.DataFrame(schema=ACCEPTED_SCHEMA)
     rejected_frame = pl.concat(rejected) if rejected else pl.DataFrame(schema=REJECTED_SCHEMA)
+    # A file rewritten while the run read and validated it would be stored half old, half new.
+    verify_unchanged(fingerprints)
     with warehouse.get_connection() as conn:
         replace_partitions(
             conn,
@@ -94,6 +136,8 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
     counts = pl.DataFrame(per_day)
     unbalanced = counts.filter(pl.col("read") != pl.col("accepted") + pl.col("rejected") + pl.col("duplicates"))
     seconds = time.perf_counter() - start
+    skipped = pl.DataFrame(not_ingested, schema={"file": pl.String, "folder": pl.String, "reason": pl.String}, orient="row")
+    # Previews show the protected values only (the frames above are already protected).
     yield MaterializeResult(
         asset_key="raw_behavior_logs",
         metadata={
@@ -106,6 +150,7 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             "rows_rejected": rejected_frame.height,
             "rows_duplicate": int(counts["duplicates"].sum()),
             "files": int(counts["files"].sum()),
+            "files_not_ingested": MetadataValue.md(markdown_table(skipped, max_rows=40, max_chars=120) if skipped.height else "none"),
             "seconds": round(seconds, 2),
             "per_partition": MetadataValue.md(markdown_table(counts, max_rows=40)),
             "preview": MetadataValue.md(markdown_table(accepted_frame.drop("source_file"))),
@@ -119,7 +164,7 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             )
         ],
     )
-    reasons = rejected_frame.group_by("reason").len().sort("len", descending=True) if rejected_frame.height else pl.DataFrame()
+    reasons = rejected_frame.group_by("reason").len().sort("len", "reason", descending=[True, False]) if rejected_frame.height else pl.DataFrame()
     yield MaterializeResult(
         asset_key="rejected_events",
         metadata={

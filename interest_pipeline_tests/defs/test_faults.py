@@ -1,0 +1,113 @@
+"""Faults: a run killed in the middle of a write, a fresh instance created by several processes
+at once, and readers while another process holds the warehouse."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus
+
+from interest_pipeline.cli import DAGSTER_YAML
+from interest_pipeline.defs.instance_setup import prepare_instance, release_slots_of_dead_runs
+from interest_pipeline.defs.warehouse import connect_with_retry
+from interest_pipeline_tests.conftest import SMALL_SPEC
+
+
+def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(f"worker ended early: {process.stdout.read()[-3000:]}")
+        assert time.monotonic() < deadline, "worker never started writing"
+        time.sleep(0.2)
+
+
+def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_path, small_sample):
+    home = tmp_path / "dagster_home"
+    prepare_instance(home, DAGSTER_YAML.read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    marker = tmp_path / "writing"
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "interest_pipeline_tests.defs.slot_holder_worker", str(tmp_path), str(marker)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for(marker, holder)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        (killed_run_id,) = instance.event_log_storage.get_concurrency_run_ids()
+        assert instance.get_run_by_id(killed_run_id).status == DagsterRunStatus.STARTED  # what Dagster believes
+    prepare_instance(home, DAGSTER_YAML.read_text())  # what the main command does before its runs
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(killed_run_id).status == DagsterRunStatus.FAILURE
+        assert instance.event_log_storage.get_concurrency_run_ids() == set()
+        assert release_slots_of_dead_runs(instance) == []  # idempotent
+
+    day = SMALL_SPEC.start_date.isoformat()
+    ingest = subprocess.run(
+        [sys.executable, "-m", "interest_pipeline_tests.defs.ingest_worker", str(tmp_path), str(small_sample), day, day],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert ingest.returncode == 0, ingest.stdout[-3000:] + ingest.stderr[-3000:]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM raw_behavior_logs WHERE event_id = 'never-committed'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM raw_behavior_logs").fetchone()[0] > 0
+
+
+def test_a_run_that_is_still_alive_keeps_its_slot(tmp_path):
+    home = tmp_path / "dagster_home"
+    prepare_instance(home, DAGSTER_YAML.read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    marker = tmp_path / "writing"
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "interest_pipeline_tests.defs.slot_holder_worker", str(tmp_path), str(marker)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for(marker, holder)
+        with DagsterInstance.from_config(str(home)) as instance:
+            assert release_slots_of_dead_runs(instance) == []
+            assert len(instance.event_log_storage.get_concurrency_run_ids()) == 1
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+
+SETUP = "import sys; from pathlib import Path; from interest_pipeline.cli import DAGSTER_YAML; " \
+        "from interest_pipeline.defs.instance_setup import prepare_instance; prepare_instance(Path(sys.argv[1]), DAGSTER_YAML.read_text())"
+
+
+def test_a_fresh_instance_set_up_by_three_processes_at_once_works(tmp_path):
+    home = tmp_path / "dagster_home"
+    processes = [subprocess.Popen([sys.executable, "-c", SETUP, str(home)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], outputs
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_runs() == []
+        assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").limit == 1
+
+
+HOLD_WRITE = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); c.execute('CREATE TABLE t AS SELECT 1 AS x'); " \
+             "open(sys.argv[2], 'w').write('open'); time.sleep(float(sys.argv[3])); c.close()"
+
+
+def test_a_reader_waits_for_a_writer_with_bounded_back_off(tmp_path):
+    database, marker = tmp_path / "w.duckdb", tmp_path / "open"
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_WRITE, str(database), str(marker), "1.5"])
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline and writer.poll() is None
+        time.sleep(0.05)
+    with pytest.raises(duckdb.IOException, match="lock"):
+        connect_with_retry(str(database), attempts=1)
+    with connect_with_retry(str(database), attempts=12, first_delay=0.05, max_delay=0.5) as conn:
+        assert conn.execute("SELECT x FROM t").fetchone() == (1,)
+    writer.wait(timeout=60)
