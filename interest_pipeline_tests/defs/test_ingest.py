@@ -85,7 +85,7 @@ def test_pseudonymisation_without_a_key_refuses_to_run(tmp_path, monkeypatch):
 
     monkeypatch.setenv("INTEREST_PIPELINE_PSEUDONYMISE", "true")
     monkeypatch.delenv("INTEREST_PIPELINE_PSEUDONYM_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="INTEREST_PIPELINE_PSEUDONYM_KEY"):
+    with pytest.raises(ValueError, match="INTEREST_PIPELINE_PSEUDONYM_KEY"):
         definitions.build_resources()
 
 
