@@ -5,7 +5,6 @@ stored with the cluster tables and shown in the Dagster metadata.
 """
 
 
-import dataclasses
 import time
 from dataclasses import asdict
 from typing import Literal, Optional
@@ -30,15 +29,16 @@ from pydantic import Field
 from interest_pipeline.core.assignment_model import FILE_NAME as ASSIGNMENT_MODEL_FILE
 from interest_pipeline.core.assignment_model import CentroidAssignmentModel
 from interest_pipeline.core.catalogue_agreement import CATEGORY_COLUMNS, catalogue_agreement, dominant_categories
-from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, cluster_quality
+from interest_pipeline.core.cluster_lineage import overlap_changes, stabilise_ids
+from interest_pipeline.core.cluster_report import clustering_report
+from interest_pipeline.core.clustering import NOISE, ClusteringParams
 from interest_pipeline.core.clustering_at_scale import cluster_distinct
 from interest_pipeline.core.distinct import near_duplicate_key
 from interest_pipeline.core.text import tokenize
 from interest_pipeline.core.embedding import series_to_vectors
-from interest_pipeline.core.recovery import agreement
-from interest_pipeline.core.identity import cluster_centroids, match_clusters, parse_number, relabel, splits_and_merges
+from interest_pipeline.core.identity import cluster_centroids, parse_number
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, tree_as_markdown
-from interest_pipeline.core.plots import cluster_map_png, markdown_image, project_2d, silhouette_bar_png, topic_tree_png
+from interest_pipeline.core.plots import markdown_image, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import params_from_config
@@ -85,36 +85,6 @@ class SegmentConfig(ClusteringConfig):
     """The same clustering over fused user vectors (users are never deduplicated)."""
 
 
-def _quality_metrics(
-    result: TwoLevelClustering, vectors: np.ndarray, params: ClusteringParams, fine_names: dict[int, str]
-) -> tuple[dict[str, float], dict[str, float], bytes, bytes]:
-    """Metrics for MLflow, silhouette per named fine cluster, and the two pictures."""
-    # Silhouette and the map cover the points HDBSCAN saw (each distinct text once); the noise
-    # share counts every point, copies included, since that is what the tables hold.
-    fit_vectors = vectors if result.fit_rows is None else vectors[result.fit_rows]
-    fit_raw = result.fitted(result.fine_raw)
-    quality = cluster_quality(fit_vectors, result.reduced, fit_raw, params.silhouette_sample_size, params.random_state)
-    per_cluster = {fine_names[c]: s for c, s in quality.per_cluster_silhouette.items()}
-    n_coarse = len(set(result.coarse.tolist()) - {NOISE})
-    metrics = {
-        **quality.as_metrics(),
-        "noise_fraction": float((result.fine_raw == NOISE).mean()) if len(result.fine_raw) else 0.0,
-        "noise_fraction_fitted": quality.noise_fraction,
-        "dbcv_relative_validity": result.relative_validity,
-        "n_coarse_clusters": float(n_coarse),
-        "n_fine_clusters": float(len(set(result.fine_raw.tolist()) - {NOISE})),
-        "noise_assigned_fraction": float(result.noise_assigned.mean()) if len(result.noise_assigned) else 0.0,
-        "n_points": float(len(vectors)),
-        "n_distinct_points": float(result.n_distinct or len(vectors)),
-        "n_fitted_points": float(len(result.reduced)),
-        **result.timings,
-    }
-    points = project_2d(result.reduced)
-    cluster_map = cluster_map_png(points, fit_raw, f"{quality.n_clusters} clusters, noise {metrics['noise_fraction']:.0%}")
-    bars = silhouette_bar_png(per_cluster, "silhouette per cluster (cosine)")
-    return metrics, per_cluster, cluster_map, bars
-
-
 def _log_run(mlflow: MlflowTracking, experiment: str, params: dict, metrics: dict, per_cluster: dict, files: dict[str, bytes], json_files: dict, tables: dict) -> str:
     with mlflow.start_run(experiment, run_name=experiment, tags={"asset": experiment}) as run:
         run.log_params(params)
@@ -126,54 +96,6 @@ def _log_run(mlflow: MlflowTracking, experiment: str, params: dict, metrics: dic
         for name, frame in tables.items():
             run.log_table(frame, name)
         return run.run_id
-
-
-def _stabilise(
-    result: TwoLevelClustering, vectors: np.ndarray, previous_fine: dict, previous_coarse: dict, min_similarity: float
-) -> tuple[TwoLevelClustering, dict[str, float], dict]:
-    """Renumber the clusters to match the previous run's, and describe what changed."""
-    fine_match = match_clusters(previous_fine, cluster_centroids(vectors, result.fine), min_similarity)
-    coarse_match = match_clusters(previous_coarse, cluster_centroids(vectors, result.coarse), min_similarity)
-    stable = dataclasses.replace(
-        result,
-        fine_raw=relabel(result.fine_raw, fine_match.mapping),
-        fine=relabel(result.fine, fine_match.mapping),
-        coarse=relabel(result.coarse, coarse_match.mapping),
-        fine_to_coarse={fine_match.mapping[f]: coarse_match.mapping[c] for f, c in result.fine_to_coarse.items()},
-    )
-    metrics = {}
-    if previous_fine:
-        metrics = {
-            "fine_matched_share": fine_match.matched_share(len(previous_fine)),
-            "coarse_matched_share": coarse_match.matched_share(len(previous_coarse)),
-            "fine_births": float(len(fine_match.births)),
-            "fine_deaths": float(len(fine_match.deaths)),
-            "coarse_births": float(len(coarse_match.births)),
-            "coarse_deaths": float(len(coarse_match.deaths)),
-        }
-    lineage = {
-        "fine": {"matched": fine_match.matched, "births": fine_match.births, "deaths": fine_match.deaths},
-        "coarse": {"matched": coarse_match.matched, "births": coarse_match.births, "deaths": coarse_match.deaths},
-    }
-    return stable, metrics, lineage
-
-
-def _overlap_changes(previous: pl.DataFrame, current: pl.DataFrame, keys: list[str], column: str, level: int) -> tuple[dict[str, float], dict]:
-    """ARI of the assignments of points present in both runs, and splits / merges among them."""
-    both = previous.select(*keys, pl.col(column).alias("_before")).join(current.select(*keys, pl.col(column).alias("_after")), on=keys)
-    both = both.drop_nulls()
-    if both.height == 0:
-        return {}, {"splits": [], "merges": []}
-    changes = splits_and_merges(
-        np.array([parse_number(v, level) for v in both["_before"]]), np.array([parse_number(v, level) for v in both["_after"]])
-    )
-    metrics = {
-        "ari_vs_previous_run": agreement(both["_before"].to_list(), both["_after"].to_list())["ari"],
-        "points_in_both_runs": float(both.height),
-        "splits": float(len(changes["splits"])),
-        "merges": float(len(changes["merges"])),
-    }
-    return metrics, changes
 
 
 def _quality_check(asset: str, metrics: dict, config: ClusteringConfig) -> AssetCheckResult:
@@ -265,7 +187,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
     context.log.info(f"clustering {content.height:,} content points ({params.reduction}, HDBSCAN {params.fine_selection})")
     # Identical and near-identical texts are clustered once; every copy gets its text's cluster.
     keys = [near_duplicate_key(t) for t in content["text_clean"].to_list()]
-    result, stability, lineage = _stabilise(
+    result, stability, lineage = stabilise_ids(
         cluster_distinct(vectors, params, keys), vectors, previous_fine, previous_coarse, config.identity_min_similarity
     )
     context.log.info(
@@ -274,7 +196,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
     )
     subtopics, topics = node_ids(result.fine, result.coarse)
     fine_names = {f: subtopic_id(c, f) for f, c in result.fine_to_coarse.items()}
-    metrics, per_cluster_named, cluster_map, bars = _quality_metrics(result, vectors, params, fine_names)
+    metrics, per_cluster_named, cluster_map, bars = clustering_report(result, vectors, params, fine_names)
     metrics["runtime_seconds"] = time.perf_counter() - start
 
     title_tokens = [tokenize(t) if t else None for t in content["title"].to_list()]
@@ -304,7 +226,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
         embedder.cache_key(),
     )
     if previous_assignments is not None:
-        overlap, changes = _overlap_changes(previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id", 1)
+        overlap, changes = overlap_changes(previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id", 1)
         stability.update(overlap)
         lineage["fine"].update(changes)
     metrics.update({f"stability/{k}": v for k, v in stability.items()})
@@ -389,13 +311,13 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
         rows = joined["_row"].to_numpy()
         previous_fine = cluster_centroids(vectors[rows], np.array([parse_number(v, 1) for v in joined["segment_fine"]]))
         previous_coarse = cluster_centroids(vectors[rows], np.array([parse_number(v, 0) for v in joined["segment_coarse"]]))
-    result, stability, lineage = _stabilise(
+    result, stability, lineage = stabilise_ids(
         cluster_distinct(vectors[usable], params), vectors[usable], previous_fine, previous_coarse, config.identity_min_similarity
     )
     fine_ids = [None if f == NOISE else f"g{int(c):02d}.f{int(f):03d}" for f, c in zip(result.fine, result.coarse)]
     coarse_ids = [None if c == NOISE else f"g{int(c):02d}" for c in result.coarse]
     fine_names = {f: f"g{c:02d}.f{f:03d}" for f, c in result.fine_to_coarse.items()}
-    metrics, per_cluster_named, cluster_map, bars = _quality_metrics(result, vectors[usable], params, fine_names)
+    metrics, per_cluster_named, cluster_map, bars = clustering_report(result, vectors[usable], params, fine_names)
     metrics["runtime_seconds"] = time.perf_counter() - start
 
     def full(values, fill):
@@ -411,7 +333,7 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
         pl.Series("membership_probability", full(result.probabilities, 0.0), dtype=pl.Float32),
     )
     if previous is not None:
-        overlap, changes = _overlap_changes(previous, table, ["user_id"], "segment_fine", 1)
+        overlap, changes = overlap_changes(previous, table, ["user_id"], "segment_fine", 1)
         stability.update(overlap)
         lineage["fine"].update(changes)
     metrics.update({f"stability/{k}": v for k, v in stability.items()})
