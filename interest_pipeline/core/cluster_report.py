@@ -28,7 +28,7 @@ def clustering_report(
         "n_fine_clusters": float(len(set(result.fine_raw.tolist()) - {NOISE})),
         "noise_assigned_fraction": float(result.noise_assigned.mean()) if len(result.noise_assigned) else 0.0,
         "n_points": float(len(vectors)),
-        "n_distinct_points": float(result.n_distinct or len(vectors)),
+        "n_distinct_points": float(result.n_distinct),
         "n_fitted_points": float(len(result.reduced)),
         **result.timings,
     }

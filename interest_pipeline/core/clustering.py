@@ -77,7 +77,12 @@ class TwoLevelClustering:
     timings: dict[str, float] = field(default_factory=dict)
     # Rows of the points that the reduction and HDBSCAN saw (``reduced`` is theirs); None: all.
     fit_rows: np.ndarray | None = None
-    n_distinct: int | None = None
+    # One row per distinct key (its first point); None: every point is distinct.
+    distinct_rows: np.ndarray | None = None
+
+    @property
+    def n_distinct(self) -> int:
+        return len(self.fine) if self.distinct_rows is None else len(self.distinct_rows)
 
     def fitted(self, per_point: np.ndarray) -> np.ndarray:
         """The rows of a per-point array that belong to the fitted points, aligned with ``reduced``."""

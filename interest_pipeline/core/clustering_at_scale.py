@@ -20,6 +20,7 @@ import numpy as np
 
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, centroids, two_level_clustering
 from interest_pipeline.core.distinct import distinct_points
+from interest_pipeline.core.identity import assign_to_nearest_centroid
 
 
 def stratified_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -45,22 +46,6 @@ def stratified_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     chosen = [rng.choice(np.flatnonzero(strata == s), size=int(take[s]), replace=False) for s in range(n_strata) if take[s]]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms == 0, 1, norms)
-
-
-def _nearest(vectors: np.ndarray, centres: np.ndarray, chunk: int = 50_000) -> tuple[np.ndarray, np.ndarray]:
-    """Index of and cosine to the nearest centre, in chunks to bound memory."""
-    unit_centres = _unit(centres).T
-    best, similarity = np.empty(len(vectors), np.int64), np.empty(len(vectors), np.float32)
-    for start in range(0, len(vectors), chunk):
-        sims = _unit(vectors[start:start + chunk]) @ unit_centres
-        best[start:start + chunk] = sims.argmax(axis=1)
-        similarity[start:start + chunk] = sims.max(axis=1)
-    return best, similarity
 
 
 def cluster_distinct(vectors: np.ndarray, params: ClusteringParams, keys: Sequence[str] | None = None) -> TwoLevelClustering:
@@ -93,12 +78,12 @@ def cluster_distinct(vectors: np.ndarray, params: ClusteringParams, keys: Sequen
     members = fit.fine_raw if (fit.fine_raw != NOISE).any() else fit.fine
     ids, centres = centroids(distinct_vectors[fit_index], members)
     if len(rest) and len(ids):
-        fit_best, fit_similarity = _nearest(distinct_vectors[fit_index], centres)
+        _, fit_similarity = assign_to_nearest_centroid(distinct_vectors[fit_index], centres, -np.inf)
         # The rest is flagged as noise at the fit's own noise share: a point counts as noise when
         # it is less similar to its nearest subtopic than the fit's noise points typically are.
         noise_share = float((fit.fine_raw == NOISE).mean())
         threshold = float(np.quantile(fit_similarity, noise_share)) if noise_share > 0 else -np.inf
-        best, similarity = _nearest(distinct_vectors[rest], centres)
+        best, similarity = assign_to_nearest_centroid(distinct_vectors[rest], centres, -np.inf)
         nearest_ids = ids[best]
         is_noise = similarity < threshold
         fine_raw[rest] = np.where(is_noise, NOISE, nearest_ids)
@@ -117,5 +102,5 @@ def cluster_distinct(vectors: np.ndarray, params: ClusteringParams, keys: Sequen
         noise_assigned=distinct.broadcast(noise_assigned),
         timings=timings,
         fit_rows=distinct.representative[fit_index],
-        n_distinct=n,
+        distinct_rows=distinct.representative,
     )

@@ -1,6 +1,7 @@
 """Faults: a run killed in the middle of a write, a fresh instance created by several processes
 at once, and readers while another process holds the warehouse."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,7 +28,11 @@ def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> Non
         time.sleep(0.2)
 
 
-def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_path, small_sample):
+@contextlib.contextmanager
+def slot_holder(tmp_path: Path):
+    """A run in another process that holds the warehouse pool slot mid-write; killed with SIGKILL on exit.
+
+    Yields the instance folder and the environment that points at it."""
     home = tmp_path / "dagster_home"
     prepare_instance(home, DAGSTER_YAML.read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home)}
@@ -38,9 +43,15 @@ def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_pat
     )
     try:
         wait_for(marker, holder)
+        yield home, env
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+
+
+def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_path, small_sample):
+    with slot_holder(tmp_path) as (home, env):
+        pass  # leaving the block kills the run mid-write
 
     with DagsterInstance.from_config(str(home)) as instance:
         (killed_run_id,) = instance.event_log_storage.get_concurrency_run_ids()
@@ -63,22 +74,9 @@ def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_pat
 
 
 def test_a_run_that_is_still_alive_keeps_its_slot(tmp_path):
-    home = tmp_path / "dagster_home"
-    prepare_instance(home, DAGSTER_YAML.read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    marker = tmp_path / "writing"
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "interest_pipeline_tests.defs.slot_holder_worker", str(tmp_path), str(marker)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
-        wait_for(marker, holder)
-        with DagsterInstance.from_config(str(home)) as instance:
-            assert release_slots_of_dead_runs(instance) == []
-            assert len(instance.event_log_storage.get_concurrency_run_ids()) == 1
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
+    with slot_holder(tmp_path) as (home, _), DagsterInstance.from_config(str(home)) as instance:
+        assert release_slots_of_dead_runs(instance) == []
+        assert len(instance.event_log_storage.get_concurrency_run_ids()) == 1
 
 
 SETUP = "import sys; from pathlib import Path; from interest_pipeline.cli import DAGSTER_YAML; " \

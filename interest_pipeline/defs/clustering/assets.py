@@ -202,7 +202,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
     title_tokens = [tokenize(t) if t else None for t in content["title"].to_list()]
     hierarchy = build_hierarchy(
         subtopics, topics, vectors, content["tokens"].to_list(),
-        keyword_rows=np.unique(keys, return_index=True)[1], title_tokens=title_tokens,
+        keyword_rows=result.distinct_rows, title_tokens=title_tokens,
     )
     item_assignments = pl.DataFrame({"item_id": content["content_id"], "subtopic_id": subtopics, "topic_id": topics}).filter(content["content_kind"] == "item")
     catalogue_scores = catalogue_agreement(item_assignments, catalogue)
@@ -267,7 +267,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
             "cluster_map": MetadataValue.md(markdown_image(cluster_map, "cluster map")),
             "silhouette_per_cluster": MetadataValue.md(markdown_image(bars, "silhouette per cluster")),
             "runtime_seconds": round(metrics["runtime_seconds"], 2),
-            "distinct_points": int(result.n_distinct or assignments.height),
+            "distinct_points": result.n_distinct,
             "fitted_points": len(result.reduced),
             "stability": MetadataValue.json({k: round(v, 4) for k, v in stability.items()} or {"first_run": True}),
             "catalogue_agreement": MetadataValue.json({k.removeprefix("catalogue/"): round(v, 4) for k, v in catalogue_scores.items()} or {"no_category_columns": True}),
