@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     from interest_pipeline.definitions import defs
+    from interest_pipeline.defs.recorded_runs import execute_recorded
 
     first, last = args.start or None, args.end or None
     if not (first and last):
@@ -69,17 +70,14 @@ def run(args: argparse.Namespace) -> int:
     instance = DagsterInstance.get()
     started = time.perf_counter()
     print(f"ingesting log dates {first} .. {last} (one run) ...", flush=True)
-    ingest = defs.resolve_job_def("ingest_job").execute_in_process(
-        instance=instance,
-        tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
-        raise_on_error=False,
+    ingest_ok = execute_recorded(
+        defs.resolve_job_def("ingest_job"), instance, tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     )
-    if not ingest.success:
+    if not ingest_ok:
         print("ingest_job failed; see the run in the Dagster UI", file=sys.stderr)
         return 1
     print(f"ingest done in {time.perf_counter() - started:.0f} s; building the interest model ...", flush=True)
-    model = defs.resolve_job_def("interest_model_job").execute_in_process(instance=instance, raise_on_error=False)
-    if not model.success:
+    if not execute_recorded(defs.resolve_job_def("interest_model_job"), instance):
         print("interest_model_job failed; see the run in the Dagster UI", file=sys.stderr)
         return 1
     print(f"done in {time.perf_counter() - started:.0f} s\n")

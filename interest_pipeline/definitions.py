@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_assets_from_modules, multi_or_in_process_executor
-from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.privacy import settings_from_environment
 from interest_pipeline.defs import jobs
@@ -26,7 +25,7 @@ from interest_pipeline.defs.ingest.schedules import daily_ingest_schedule
 from interest_pipeline.defs.ingest.sensors import landing_folder_sensor
 from interest_pipeline.defs.profiles import assets as profile_assets
 from interest_pipeline.defs.profiles import checks as profile_checks
-from interest_pipeline.defs.resources import EventSource, MlflowTracking, PrivacySettings, SentenceEmbedder
+from interest_pipeline.defs.resources import EventSource, MlflowTracking, PrivacySettings, SentenceEmbedder, Warehouse
 from interest_pipeline.defs.text import assets as text_assets
 from interest_pipeline.defs.text import checks as text_checks
 
@@ -78,7 +77,7 @@ def _privacy() -> PrivacySettings:
 def build_resources() -> dict:
     return {
         "privacy": _privacy(),
-        "warehouse": DuckDBResource(database=setting("INTEREST_PIPELINE_WAREHOUSE")),
+        "warehouse": Warehouse(database=setting("INTEREST_PIPELINE_WAREHOUSE")),
         "event_source": EventSource(
             events_dir=setting("INTEREST_PIPELINE_EVENTS_DIR"),
             items_path=setting("INTEREST_PIPELINE_ITEMS_PATH"),

@@ -1,7 +1,4 @@
-"""Resources: where inputs come from, the embedding model, and the MLflow tracking store.
-
-The DuckDB warehouse itself is ``dagster_duckdb.DuckDBResource`` (see ``definitions.py``).
-"""
+"""Resources: the DuckDB warehouse, where inputs come from, the embedding model, and the MLflow tracking store."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core import embedding as emb
@@ -24,6 +22,11 @@ from interest_pipeline.core.privacy import parse_switch, pseudonym_key_bytes, se
 
 
 ALLOW_EMPTY_PARTITIONS_VARIABLE = "INTEREST_PIPELINE_ALLOW_EMPTY_PARTITIONS"
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB file that holds every table of the pipeline (INTEREST_PIPELINE_WAREHOUSE); writers
+    take the `warehouse` pool's one slot, so a single process writes at a time."""
 
 
 class EventSource(ConfigurableResource):

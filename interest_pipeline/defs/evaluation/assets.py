@@ -25,7 +25,7 @@ from interest_pipeline.defs.warehouse import read_frame, replace_table
 
 __all__ = ["EXPANSION_METHODS", "EXPANSION_METRIC", "EXPERIMENT", "METHODS", "EvaluationConfig", "interest_evaluation"]
 
-GROUP = "profiles"
+GROUP = "evaluation"
 EXPERIMENT = "interest_evaluation"
 _EVALUATION = EvaluationParams()
 

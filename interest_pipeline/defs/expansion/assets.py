@@ -14,7 +14,7 @@ from interest_pipeline.defs.params import as_record
 from interest_pipeline.defs.shared import INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
 from interest_pipeline.defs.warehouse import read_frame, replace_table
 
-GROUP = "profiles"
+GROUP = "expansion"
 _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
 
 
