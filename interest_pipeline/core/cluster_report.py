@@ -29,9 +29,11 @@ def clustering_report(
     fine_labels: dict[int, str] | None = None,
     coarse_names: dict[int, str] | None = None,
     coarse_labels: dict[int, str] | None = None,
+    coarse_title: str = "coarse cluster",
 ) -> ClusteringReport:
     """``fine_names`` / ``coarse_names`` are the clusters' ids as stored (``t00.s003``, ``t00``);
-    ``fine_labels`` / ``coarse_labels`` their keyword labels where there are any."""
+    ``fine_labels`` / ``coarse_labels`` their keyword labels where there are any; ``coarse_title``
+    names the coarse level in the map's legend."""
     fine_labels, coarse_labels = fine_labels or {}, coarse_labels or {}
     coarse_names = coarse_names or {c: str(c) for c in set(result.fine_to_coarse.values())}
     # Silhouette and the map cover the points HDBSCAN saw (each distinct text once); the noise
@@ -77,6 +79,7 @@ def clustering_report(
         fine_to_coarse=result.fine_to_coarse,
         fine_names={f: fine_labels.get(f) or fine_names[f] for f in fine_ids},
         coarse_names={c: named(n, coarse_labels.get(c, "")) for c, n in coarse_names.items()},
+        coarse_title=coarse_title,
     )
     bars = silhouette_bar_png(
         {named(fine_names[f], fine_labels.get(f, "")): s for f, s in quality.per_cluster_silhouette.items()},

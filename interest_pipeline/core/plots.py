@@ -43,6 +43,7 @@ def cluster_map_figure(
     fine_to_coarse: dict[int, int] | None = None,
     fine_names: dict[int, str] | None = None,
     coarse_names: dict[int, str] | None = None,
+    coarse_title: str = "coarse cluster",
     max_points: int = 20000,
 ):
     """Points coloured by their coarse group (topic), each fine cluster's centroid labelled with
@@ -68,7 +69,7 @@ def cluster_map_figure(
             fine_names.get(fine, str(fine)), centre, fontsize=6, ha="center", va="center",
             bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0},
         )
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, markerscale=3, frameon=False, title="colour: coarse cluster")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, markerscale=3, frameon=False, title=f"colour: {coarse_title}")
     axis.set_title(title)
     axis.set_xticks([])
     axis.set_yticks([])

@@ -252,6 +252,7 @@ def interest_topics(context: AssetExecutionContext, config: ClusteringConfig, wa
                 fine_labels={f: labels.get(n, "") for f, n in fine_names.items()},
                 coarse_names=coarse_names,
                 coarse_labels={c: labels.get(n, "") for c, n in coarse_names.items()},
+                coarse_title="topic",
             )
             metrics = {**report.metrics, **catalogue_scores}
             tree = hierarchy_as_tree(hierarchy)
@@ -388,6 +389,7 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
                 result, vectors[usable], params,
                 {f: f"g{c:02d}.f{f:03d}" for f, c in result.fine_to_coarse.items()},
                 coarse_names={c: f"g{c:02d}" for c in set(result.fine_to_coarse.values())},
+                coarse_title="coarse segment",
             )
             metrics = dict(report.metrics)
             phase.detail = f"silhouette {metrics.get('silhouette', float('nan')):.3f} over {int(metrics['n_fine_clusters'])} segments"
