@@ -44,6 +44,7 @@ DEFAULTS = {
     "INTEREST_PIPELINE_PRECISION": _resource_default(SentenceEmbedder, "precision"),
     "MLFLOW_TRACKING_URI": _resource_default(MlflowTracking, "tracking_uri"),
     "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": _resource_default(MlflowTracking, "artifact_root"),
+    "INTEREST_PIPELINE_MLFLOW_UI_URL": _resource_default(MlflowTracking, "ui_url"),
     "INTEREST_PIPELINE_EXECUTOR": "multiprocess",
 }
 
@@ -89,7 +90,9 @@ def build_resources() -> dict:
             precision=setting("INTEREST_PIPELINE_PRECISION"),
         ),
         "mlflow": MlflowTracking(
-            tracking_uri=setting("MLFLOW_TRACKING_URI"), artifact_root=setting("INTEREST_PIPELINE_MLFLOW_ARTIFACTS")
+            tracking_uri=setting("MLFLOW_TRACKING_URI"),
+            artifact_root=setting("INTEREST_PIPELINE_MLFLOW_ARTIFACTS"),
+            ui_url=setting("INTEREST_PIPELINE_MLFLOW_UI_URL"),
         ),
     }
 

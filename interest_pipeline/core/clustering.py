@@ -8,6 +8,8 @@ from typing import Literal
 
 import numpy as np
 
+from interest_pipeline.core.phases import PhaseCallback
+
 NOISE = -1
 
 Reduction = Literal["umap", "pca", "none"]
@@ -236,23 +238,27 @@ def _single_cluster(vectors: np.ndarray) -> TwoLevelClustering:
     )
 
 
-def two_level_clustering(vectors: np.ndarray, params: ClusteringParams) -> TwoLevelClustering:
+def two_level_clustering(vectors: np.ndarray, params: ClusteringParams, on_phase: PhaseCallback | None = None) -> TwoLevelClustering:
     """Reduce, find fine clusters with HDBSCAN, then group them into coarse ones.
 
     Every fine cluster lies in exactly one coarse cluster. Noise points may be given the
     nearest fine cluster (flagged), so that every point has a place in the hierarchy.
+    ``on_phase`` hears of each phase as it ends (name, seconds, counts).
     """
+    on_phase = on_phase or (lambda *_: None)
     timings: dict[str, float] = {}
     if len(vectors) < MIN_POINTS_TO_CLUSTER:
         return _single_cluster(vectors)
     start = time.perf_counter()
     reduced = reduce_dimensions(vectors, params)
     timings["reduce_seconds"] = time.perf_counter() - start
+    on_phase("reduction", timings["reduce_seconds"], f"{len(vectors):,} points, {params.reduction} to {reduced.shape[1]} dimensions")
 
     start = time.perf_counter()
     model = _fit_hdbscan(reduced, params)
     timings["hdbscan_seconds"] = time.perf_counter() - start
     fine_raw = _relabel_by_size(model.labels_)
+    on_phase("hdbscan", timings["hdbscan_seconds"], f"{len(set(fine_raw.tolist()) - {NOISE}):,} fine clusters, {(fine_raw == NOISE).mean():.1%} noise")
     if params.assign_noise and not (fine_raw != NOISE).any():
         # No density structure at all (tiny or uniform data): one cluster, every point flagged.
         fine, noise_assigned = np.zeros(len(fine_raw), dtype=np.int64), np.ones(len(fine_raw), dtype=bool)
@@ -269,6 +275,7 @@ def two_level_clustering(vectors: np.ndarray, params: ClusteringParams) -> TwoLe
         fine_to_coarse = group_clusters(vectors, fine, params.n_coarse)
     timings["grouping_seconds"] = time.perf_counter() - start
     coarse = np.array([fine_to_coarse.get(int(f), NOISE) for f in fine], dtype=np.int64)
+    on_phase("grouping", timings["grouping_seconds"], f"{len(set(fine_to_coarse.values())):,} coarse clusters")
     validity = float(model.relative_validity_) if len(fine_to_coarse) > 1 else float("nan")
     return TwoLevelClustering(
         reduced=reduced,

@@ -21,6 +21,7 @@ import numpy as np
 from interest_pipeline.core.clustering import NOISE, ClusteringParams, TwoLevelClustering, centroids, two_level_clustering
 from interest_pipeline.core.distinct import distinct_points
 from interest_pipeline.core.identity import assign_to_nearest_centroid
+from interest_pipeline.core.phases import PhaseCallback
 
 
 def stratified_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -48,12 +49,14 @@ def stratified_sample(vectors: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
-def cluster_distinct(vectors: np.ndarray, params: ClusteringParams, keys: Sequence[str] | None = None) -> TwoLevelClustering:
+def cluster_distinct(
+    vectors: np.ndarray, params: ClusteringParams, keys: Sequence[str] | None = None, on_phase: PhaseCallback | None = None
+) -> TwoLevelClustering:
     """Two-level clustering of every point, fitted once per distinct key (see the module docstring).
 
     The result holds one label per input point; ``fit_rows`` names the points that the
     reduction and HDBSCAN saw (one representative per distinct key, sampled above
-    ``max_fit_points``), for quality metrics and pictures.
+    ``max_fit_points``), for quality metrics and pictures. ``on_phase`` hears of each phase as it ends.
     """
     distinct = distinct_points(keys, len(vectors))
     distinct_vectors = vectors[distinct.representative]
@@ -61,7 +64,9 @@ def cluster_distinct(vectors: np.ndarray, params: ClusteringParams, keys: Sequen
     start = time.perf_counter()
     fit_index = stratified_sample(distinct_vectors, params.max_fit_points, params.random_state)
     timings["sample_seconds"] = time.perf_counter() - start
-    fit = two_level_clustering(distinct_vectors[fit_index], params)
+    if len(fit_index) < len(distinct_vectors) and on_phase:
+        on_phase("sample", timings["sample_seconds"], f"{len(fit_index):,} of {len(distinct_vectors):,} distinct points fitted")
+    fit = two_level_clustering(distinct_vectors[fit_index], params, on_phase)
     timings.update(fit.timings)
 
     n = distinct.n_groups
@@ -93,6 +98,8 @@ def cluster_distinct(vectors: np.ndarray, params: ClusteringParams, keys: Sequen
         # Cosine to the subtopic stands in for HDBSCAN's membership strength of fitted points.
         probabilities[rest] = np.where(is_noise, 0.0, np.clip(similarity, 0.0, 1.0))
     timings["assign_seconds"] = time.perf_counter() - start
+    if len(rest) and on_phase:
+        on_phase("assign rest", timings["assign_seconds"], f"{len(rest):,} points to their nearest subtopic")
     return dataclasses.replace(
         fit,
         fine_raw=distinct.broadcast(fine_raw),

@@ -115,9 +115,11 @@ class SentenceEmbedder(ConfigurableResource):
 class TrackedRun:
     """One open MLflow run; thin helpers over ``MlflowClient`` so nothing depends on global state."""
 
-    def __init__(self, client, run_id: str):
+    def __init__(self, client, run_id: str, experiment_id: str = "", url: str = ""):
         self.client = client
         self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.url = url  # the run's page in the MLflow UI
 
     def log_params(self, params: dict) -> None:
         from mlflow.entities import Param
@@ -141,7 +143,25 @@ class TrackedRun:
         self.log_bytes(json.dumps(content, indent=2, ensure_ascii=False, default=str).encode("utf-8"), file_name)
 
     def log_table(self, frame: pl.DataFrame, file_name: str) -> None:
+        """A CSV file among the artifacts."""
         self.log_bytes(frame.write_csv().encode("utf-8"), file_name)
+
+    def log_mlflow_table(self, frame: pl.DataFrame, file_name: str) -> None:
+        """MLflow's own table (``mlflow.log_table``, a ``.json`` artifact the UI shows as a table and
+        ``MlflowClient.load_table`` reads back)."""
+        self.client.log_table(self.run_id, frame.to_dict(as_series=False), file_name)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in sorted(tags.items())])
+
+
+# MLflow's own experiment tags: the UI's kind switch (model development, not its GenAI view with
+# traces) and the description shown on the experiment page.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_DEVELOPMENT = "custom_model_development"
+NOTE_TAG = "mlflow.note.content"
 
 
 class MlflowTracking(ConfigurableResource):
@@ -149,6 +169,10 @@ class MlflowTracking(ConfigurableResource):
 
     tracking_uri: str = Field(default="sqlite:///data/mlflow.db", description="MLflow tracking URI (a SQLite store by default; a tracking server in larger deployments).")
     artifact_root: str = Field(default="data/mlflow-artifacts", description="Folder or URI for artifacts of new experiments.")
+    ui_url: str = Field(
+        default="http://127.0.0.1:5000",
+        description="Base URL of the MLflow UI on this store (INTEREST_PIPELINE_MLFLOW_UI_URL); run links in the Dagster metadata point there.",
+    )
 
     def _client(self):
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -158,22 +182,40 @@ class MlflowTracking(ConfigurableResource):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         return MlflowClient(tracking_uri=self.tracking_uri)
 
-    def _experiment_id(self, client, name: str) -> str:
+    def _experiment_id(self, client, name: str, description: str | None = None) -> str:
         experiment = client.get_experiment_by_name(name)
+        wanted = {EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT, **({NOTE_TAG: description} if description else {})}
         if experiment is not None:
+            # Experiments made before these tags existed get them too; unchanged tags are not rewritten.
+            for key, value in wanted.items():
+                if experiment.tags.get(key) != value:
+                    client.set_experiment_tag(experiment.experiment_id, key, value)
             return experiment.experiment_id
         root = self.artifact_root
         if self.tracking_uri.startswith(("http://", "https://")):
             location = None  # a tracking server stores (or proxies) artifacts where it is configured to
         else:
             location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=wanted)
+
+    def run_url(self, experiment_id: str, run_id: str) -> str:
+        """The run's page in the MLflow UI."""
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+    def url_of_run(self, run_id: str) -> str:
+        """The page of a stored run, found by its id alone."""
+        return self.run_url(self._client().get_run(run_id).info.experiment_id, run_id)
 
     @contextlib.contextmanager
-    def start_run(self, experiment: str, run_name: str, tags: dict[str, str] | None = None) -> Iterator[TrackedRun]:
+    def start_run(
+        self, experiment: str, run_name: str, tags: dict[str, str] | None = None, experiment_description: str | None = None
+    ) -> Iterator[TrackedRun]:
+        """An open run, FINISHED when the block ends and FAILED when it raises; open it before the
+        heavy work so that the run's duration in MLflow is the step's."""
         client = self._client()
-        run = client.create_run(self._experiment_id(client, experiment), run_name=run_name, tags=tags or {})
-        tracked = TrackedRun(client, run.info.run_id)
+        experiment_id = self._experiment_id(client, experiment, experiment_description)
+        run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
+        tracked = TrackedRun(client, run.info.run_id, experiment_id, self.run_url(experiment_id, run.info.run_id))
         try:
             yield tracked
         except BaseException:

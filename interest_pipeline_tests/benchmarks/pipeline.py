@@ -182,6 +182,7 @@ def _add_mlflow_timings(steps: list[StepResult], tracking_uri: str) -> None:
         run_id = next((m["mlflow_run_id"] for m in step.metadata.values() if "mlflow_run_id" in m), None)
         if run_id is None:
             continue
+        run_id = str(run_id).rsplit("/", 1)[-1]  # the clustering steps give a link to the run
         client = client or MlflowClient(tracking_uri=tracking_uri)
         metrics = client.get_run(run_id).data.metrics
         step.mlflow_timings = {k: round(metrics[k], 3) for k in MLFLOW_TIMINGS if k in metrics}

@@ -150,10 +150,10 @@ def test_mlflow_has_one_finished_run_per_clustering_asset(pipeline_run):
         assert 0.0 <= metrics["noise_fraction"] < 1.0
         assert metrics["n_fine_clusters"] >= 2
         assert "dbcv_relative_validity" in metrics
-        assert any(k.startswith("silhouette_cluster/") for k in metrics)
+        assert not any(k.startswith("silhouette_cluster/") for k in metrics)  # one table, not a metric per cluster
         assert run.data.params["reduction"] == "umap"
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"cluster_map.png", "silhouette_per_cluster.png", "cluster_summary.csv"} <= artifacts
+        assert {"cluster_map.png", "silhouette_per_cluster.png", "silhouette_per_cluster.json", "cluster_summary.csv"} <= artifacts
         if experiment_name == "interest_topics":
             assert "assignment_model.npz" in artifacts  # what incremental assignment loads between re-clusterings
         stored = query(pipeline_run, f"SELECT DISTINCT mlflow_run_id FROM {table}")["mlflow_run_id"].to_list()
