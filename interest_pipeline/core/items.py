@@ -53,6 +53,7 @@ def read_item_file(path: Path) -> pl.DataFrame:
 
 # Where a title is derived from when an item has none, in this order: the description's first
 # sentence, else the most specific category with the store or brand, else the store or brand.
+# A category path's last level is its most specific ("Beauty > Hair Care > Sprays", "news/newsworld").
 CATEGORY_COLUMNS = ("category_path", "subcategory", "category")
 MAKER_COLUMNS = ("store", "brand")
 # Values that stand for "unknown" in catalogues and describe nothing.
@@ -89,7 +90,7 @@ def derived_titles(frame: pl.DataFrame) -> pl.Series:
     in brackets ("Sprays (Herbivore Botanicals)"); else the store or brand alone."""
     category = pl.coalesce(
         *[
-            _value(frame, c).str.split(">").list.last().str.strip_chars() if c == "category_path" else _value(frame, c)
+            _value(frame, c).str.replace(r".*[>/|]", "").str.strip_chars() if c == "category_path" else _value(frame, c)
             for c in CATEGORY_COLUMNS
         ]
     )

@@ -21,6 +21,7 @@ def catalogue(**columns) -> pl.DataFrame:
         ({"description": "Whipped butter!\nSecond line"}, "Whipped butter"),
         ({"description": "  ", "category_path": "Beauty > Hair Care > Sprays", "store": "Herbivore"}, "Sprays (Herbivore)"),
         ({"category": "Hair Care", "brand": "Curl Lab"}, "Hair Care (Curl Lab)"),
+        ({"category_path": "lifestyle/lifestylebuzz", "category": "lifestyle"}, "lifestylebuzz"),
         ({"subcategory": "Dry Shampoos", "category": "Hair Care"}, "Dry Shampoos"),
         ({"store": "Unknown", "brand": "Barber Co."}, "Barber Co."),
         ({"description": "N/A", "store": "PureGlow"}, "PureGlow"),
