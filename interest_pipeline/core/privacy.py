@@ -30,7 +30,9 @@ EMAIL = re.compile(rf"(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}++[{_AT}][\w-]++(?:[.\uff0e
 # part has at most 64 characters, a domain label 63), so the work stays linear.
 _OPEN, _CLOSE = r"[\[({<]", r"[\])}>]"
 _SPELT_DOT = rf"(?:\s*+{_OPEN}\s*+dot\s*+{_CLOSE}\s*+|\s++dot\s++)"
-_SPELT_AT = re.compile(rf"\s*+{_OPEN}\s*+at\s*+{_CLOSE}\s*+|\s++at\s++", re.IGNORECASE)
+# An "at" between spaces or brackets; which of the two it is, is checked after the match (a
+# pattern that starts with a character class is searched much faster).
+_SPELT_AT = re.compile(r"[\s\[({<][\s\[({<]*+at(?!\w)[\s\])}>]*+", re.IGNORECASE)
 _SPELT_DOT_RE = re.compile(_SPELT_DOT, re.IGNORECASE)
 _LOCAL_BEFORE = re.compile(rf"(?<![\w.%+'-])[\w.%+'-]{{1,64}}(?:{_SPELT_DOT}[\w%+-]{{1,64}}){{0,3}}$", re.IGNORECASE)
 _DOMAIN_AFTER = re.compile(rf"[\w-]{{1,63}}(?:(?:{_SPELT_DOT}|\.)[\w-]{{1,63}}){{1,6}}(?![\w-])", re.IGNORECASE)
@@ -44,8 +46,12 @@ def _mask_spelt_emails(text: str) -> str:
     for at in _SPELT_AT.finditer(text):
         if at.start() < kept_until:
             continue
+        token = at.group()
+        core = token.strip()
+        bracketed = core[0] in "[({<" and core[-1] in "])}>"
+        if not (bracketed or (core.lower() == "at" and token[0].isspace() and token[-1].isspace())):
+            continue
         domain = _DOMAIN_AFTER.match(text, at.end())
-        bracketed = "at" != at.group().strip().lower()
         if domain is None or not (bracketed or _SPELT_DOT_RE.search(domain.group())):
             continue
         local = _LOCAL_BEFORE.search(text, max(kept_until, at.start() - _LOCAL_WINDOW), at.start())
@@ -198,18 +204,18 @@ def _is_ascending_range(found: str) -> bool:
 def _is_phone(match: re.Match) -> bool:
     """Whether a candidate digit run is a phone number, from its form and its neighbourhood.
 
-    A label word before the number decides first when it names something else ("order",
-    "model", "#"); dates, times, year ranges, prices, measurements and thousands are never phone
-    numbers; then a phone label ("tel", "call") decides, and otherwise the number's form.
+    Dates, times, year ranges, prices, measurements and thousands are never phone numbers; then
+    the nearest label word before the number decides ("order", "model", "#" against; "tel",
+    "call" for), and otherwise the number's form.
     """
     text, found, start, end = match.string, match.group(), match.start(), match.end()
-    form = match.lastgroup
-    label = _label_before(text, start)
-    if label == "other" or (form == "labelled_only" and label is None):
-        return False
     if _GLUED_AFTER.match(text, end) or _DATE.fullmatch(found) or _YEAR_RANGE.fullmatch(found) or _THOUSANDS.fullmatch(found):
         return False
     if _CURRENCY_BEFORE.search(text, max(0, start - 5), start) or _UNIT_OR_CURRENCY_AFTER.match(text, end):
+        return False
+    form = match.lastgroup
+    label = _label_before(text, start)
+    if label == "other" or (form == "labelled_only" and label is None):
         return False
     digits = sum(map(str.isdigit, found))
     if not found[-2].isdigit():  # a last group of one digit: a check digit (ISBN, part numbers)
