@@ -8,6 +8,7 @@ the bundled sample data and the packaged sentence-transformers model.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from dagster import Definitions, EnvVar, load_asset_checks_from_modules, load_assets_from_modules, multi_or_in_process_executor
 
@@ -26,6 +27,7 @@ from interest_pipeline.defs.ingest.sensors import landing_folder_sensor
 from interest_pipeline.defs.profiles import assets as profile_assets
 from interest_pipeline.defs.profiles import checks as profile_checks
 from interest_pipeline.defs.resources import EventSource, MlflowTracking, PrivacySettings, SentenceEmbedder, Warehouse
+from interest_pipeline.defs.table_schemas import COLUMNS_CHECKS, with_table_schemas
 from interest_pipeline.defs.text import assets as text_assets
 from interest_pipeline.defs.text import checks as text_checks
 
@@ -112,15 +114,24 @@ def build_executor(name: str | None = None):
 
 def build_definitions(resources: dict | None = None, executor=None) -> Definitions:
     """The code location; tests pass resources that point at a temporary folder."""
-    return Definitions(
+    resources = resources or build_resources()
+    defs = Definitions(
         assets=load_assets_from_modules(_stage_modules),
-        asset_checks=load_asset_checks_from_modules(_check_modules),
+        asset_checks=[*load_asset_checks_from_modules(_check_modules), *COLUMNS_CHECKS.values()],
         jobs=[jobs.ingest_job, jobs.interest_model_job],
         schedules=[daily_ingest_schedule],
         sensors=[landing_folder_sensor, interest_automation_sensor],
-        resources=resources or build_resources(),
+        resources=resources,
         executor=executor or build_executor(),
     )
+    return with_table_schemas(defs, warehouse_database(resources["warehouse"]))
+
+
+def warehouse_database(warehouse: Warehouse) -> str:
+    """DuckDB's name for the warehouse database: the file's stem (as in warehouse.main.<table>)."""
+    database = warehouse.database
+    path = database.get_value() if isinstance(database, EnvVar) else database
+    return Path(path).stem
 
 
 defs = build_definitions()

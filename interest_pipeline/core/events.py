@@ -601,9 +601,11 @@ def _reason(value, log_date: dt.date, rules: ValidationRules, earliest: dt.datet
 
 
 def _quoted(frame: pl.DataFrame, columns: tuple[str, ...], quote) -> pl.DataFrame:
-    """Columns ``_q_<name>``: the values as reasons may quote them (only for the few rejected rows)."""
+    """Columns ``_q_<name>``: the values as reasons may quote them (only for the few rejected rows).
+    Ids are quoted as read, as the quarantine copy keeps them."""
     return frame.with_columns(
-        (pl.col(c).map_elements(quote, return_dtype=pl.String) if quote else pl.col(c)).alias(f"_q_{c}") for c in columns
+        (pl.col(c).map_elements(quote, return_dtype=pl.String) if quote and c not in ID_COLUMNS else pl.col(c)).alias(f"_q_{c}")
+        for c in columns
     )
 
 

@@ -20,6 +20,10 @@ SHAPES = {
     "'a@' repeated": "a@",
     "'a.' repeated": "a.",
     "digits and spaces": "1 ",
+    "phone numbers": "0170 1234567 ",
+    "two-digit groups": "12 ",
+    "'a [at] ' repeated": "a [at] ",
+    "written-out addresses": "a at b dot ",
 }
 
 

@@ -7,9 +7,11 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.defs.clustering.checks import hierarchy_is_a_tree
-from interest_pipeline.defs.ingest.checks import raw_behavior_logs_schema
 from interest_pipeline.defs.profiles.checks import every_user_covered
+from interest_pipeline.defs.table_schemas import COLUMNS_CHECKS
 from interest_pipeline.defs.text.checks import comment_embeddings_valid
+
+raw_behavior_logs_schema = COLUMNS_CHECKS["raw_behavior_logs"]
 
 
 @pytest.fixture

@@ -207,6 +207,7 @@ def item_catalog(context: AssetExecutionContext, warehouse: DuckDBResource, even
         metadata={
             "dagster/row_count": catalog.height,
             "rows_read": raw.height,
+            "titles_derived": catalog["title_derived"].sum(),
             "source": event_source.items_path,
             "preview": MetadataValue.md(markdown_table(catalog.select("item_id", "title", "language", "tokens"))),
         },

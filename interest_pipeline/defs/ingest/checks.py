@@ -1,26 +1,2 @@
-"""Checks on ingested tables."""
-
-from interest_pipeline.defs.table_checks import table_schema_check
-
-raw_behavior_logs_schema = table_schema_check(
-    "raw_behavior_logs",
-    {
-        "log_date": "DATE",
-        "event_id": "VARCHAR",
-        "user_id": "VARCHAR",
-        "item_id": "VARCHAR",
-        "event_type": "VARCHAR",
-        "event_ts": "TIMESTAMP",
-        "rating": "DOUBLE",
-        "text": "VARCHAR",
-        "source_file": "VARCHAR",
-        "source_row": "BIGINT",
-    },
-    non_null=("log_date", "event_id", "user_id", "event_type", "event_ts", "source_file", "source_row"),
-)
-
-item_catalog_schema = table_schema_check(
-    "item_catalog",
-    {"item_id": "VARCHAR", "title": "VARCHAR", "text_clean": "VARCHAR", "tokens": "VARCHAR[]"},
-    non_null=("item_id", "title", "text_clean"),
-)
+"""Checks on ingested tables. Their columns and types are checked against the declared schemas
+(``defs/table_schemas.py``), like every table's."""

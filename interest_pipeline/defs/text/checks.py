@@ -3,14 +3,6 @@
 from dagster import AssetCheckResult, MetadataValue, asset_check
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.defs.table_checks import table_schema_check
-
-tokenized_comments_schema = table_schema_check(
-    "tokenized_comments",
-    {"comment_id": "VARCHAR", "user_id": "VARCHAR", "text_clean": "VARCHAR", "language": "VARCHAR", "tokens": "VARCHAR[]"},
-    non_null=("comment_id", "user_id", "text_clean", "tokens"),
-)
-
 
 def _embedding_problems(conn, table: str, source_sql: str) -> tuple[list[str], dict]:
     stats = conn.execute(
