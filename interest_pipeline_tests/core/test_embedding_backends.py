@@ -29,13 +29,13 @@ def test_auto_picks_float32_on_a_cpu_without_bf16_units(tmp_path):
     cpuinfo.write_text(AVX2_CPU)
     flags = emb.cpu_flags(cpuinfo)
     assert "avx2" in flags and not flags & emb.BF16_CPU_FLAGS
-    assert emb.choose_precision("auto", "cpu", flags, int8_available=False) == "float32"
-    assert emb.choose_precision("auto", "cpu", flags, int8_available=True) == "int8"
+    assert emb.choose_precision("auto", "cpu", flags) == "float32"
     cpuinfo.write_text(BF16_CPU)
-    assert emb.choose_precision("auto", "cpu", emb.cpu_flags(cpuinfo), int8_available=True) == "bfloat16"
-    assert emb.choose_precision("auto", "cuda", frozenset(), int8_available=True) == "bfloat16"
+    assert emb.choose_precision("auto", "cpu", emb.cpu_flags(cpuinfo)) == "bfloat16"
+    assert emb.choose_precision("auto", "cuda", frozenset()) == "bfloat16"
     # an explicit precision is taken as asked, whatever the hardware
-    assert emb.choose_precision("float32", "cpu", emb.cpu_flags(cpuinfo), int8_available=True) == "float32"
+    assert emb.choose_precision("float32", "cpu", emb.cpu_flags(cpuinfo)) == "float32"
+    assert emb.choose_precision("int8", "cpu", flags) == "int8"
     assert emb.cpu_flags(tmp_path / "absent") == frozenset()
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         emb.choose_precision("fp16", "cpu", flags)
