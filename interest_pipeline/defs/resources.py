@@ -98,18 +98,27 @@ class SentenceEmbedder(ConfigurableResource):
 
     model: str = Field(default=emb.PACKAGED_MODEL, description="Sentence-transformers model name or local path; the default is the packaged all-MiniLM-L6-v2.")
     device: str = Field(default="auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
-    batch_size: int = Field(default=64, description="Texts per forward pass.")
+    batch_size: int = Field(default=64, description="Texts per forward pass (texts are batched by token length).")
     max_seq_length: int = Field(default=256, description="Word pieces kept per text; longer texts are truncated.")
-    precision: str = Field(default="float32", description="'float32', or 'bfloat16' for faster encoding on CPUs with bf16 units and on GPUs.")
+    precision: str = Field(
+        default="auto",
+        description="'auto' (bf16 on a GPU or a CPU with bf16 units if its vectors pass the cosine guard against float32, else float32), "
+        "'float32', 'bfloat16', or 'int8' (ONNX Runtime, CPU; needs the int8 extra).",
+    )
+
+    def resolved_precision(self) -> str:
+        """The precision the vectors are made with (``auto`` resolved and guarded)."""
+        return emb.guarded_precision(self.model, self.device, self.max_seq_length, self.precision)
 
     def cache_key(self) -> str:
-        """Embeddings are reusable only for the same model, truncation length and precision."""
-        suffix = "" if self.precision == "float32" else f"|precision={self.precision}"
+        """Embeddings are reusable only for the same model, truncation length and precision (backend)."""
+        precision = self.resolved_precision()
+        suffix = "" if precision == "float32" else f"|precision={precision}"
         return f"{self.model}|max_seq_length={self.max_seq_length}{suffix}"
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        encoder = emb.load_model(self.model, self.device, self.max_seq_length, self.precision)
-        return emb.encode_texts(encoder, texts, batch_size=self.batch_size)
+    def encode(self, texts: list[str], progress: emb.Progress | None = None) -> np.ndarray:
+        encoder = emb.load_model(self.model, self.device, self.max_seq_length, self.resolved_precision())
+        return emb.encode_texts(encoder, texts, batch_size=self.batch_size, progress=progress)
 
 
 class TrackedRun:

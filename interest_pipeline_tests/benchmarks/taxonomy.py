@@ -170,7 +170,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="bfloat16",
+    parser.add_argument("--precision", choices=["float32", "bfloat16", "int8"], default="bfloat16",
                         help="embedding precision (every method uses the same vectors)")
     parser.add_argument("--methods", default="project,previous,umap10_eom8,kmeans")
     parser.add_argument("--baseline-max-points", type=int, default=60_000,

@@ -7,7 +7,7 @@ import polars as pl
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.core.embedding import vectors_to_series
+from interest_pipeline.core.embedding import progress_logger, vectors_to_series
 from interest_pipeline.core.text import tokenize_frame
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
@@ -47,10 +47,11 @@ def tokenized_comments(warehouse: DuckDBResource) -> MaterializeResult:
     )
 
 
-def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, model_key: str) -> dict:
+def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, embedder: SentenceEmbedder) -> dict:
     return {
         "dagster/row_count": rows,
-        "model": model_key,
+        "model": embedder.cache_key(),
+        "precision": embedder.resolved_precision(),
         "distinct_texts": outcome.n_distinct,
         "texts_embedded": outcome.n_embedded,
         "texts_from_cache": outcome.n_from_cache,
@@ -58,6 +59,12 @@ def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, model_key: str) ->
         "texts_per_second": round(outcome.texts_per_second, 1) if outcome.n_embedded else 0.0,
         "dimension": int(outcome.vectors.shape[1]) if outcome.vectors.size else 0,
     }
+
+
+def _encoder_logging_progress(context: AssetExecutionContext, embedder: SentenceEmbedder, what: str):
+    """``embedder.encode`` that logs "comments: 2,048 / 5,601 texts, 210/s" as batches finish."""
+    progress = progress_logger(lambda line: context.log.info(f"{what}: {line}"))
+    return lambda texts: embedder.encode(texts, progress=progress)
 
 
 @asset(
@@ -75,13 +82,13 @@ def comment_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource
             "SELECT comment_id, user_id, item_id, event_type, event_ts, text_clean FROM tokenized_comments "
             "WHERE text_clean <> '' ORDER BY comment_id",
         )
-        outcome = embed_with_cache(conn, comments["text_clean"].to_list(), embedder.cache_key(), embedder.encode)
+        outcome = embed_with_cache(conn, comments["text_clean"].to_list(), embedder.cache_key(), _encoder_logging_progress(context, embedder, "comments"))
         table = comments.select("comment_id", "user_id", "item_id", "event_type", "event_ts").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
         replace_table(conn, "comment_embeddings", table)
     context.log.info(f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache")
-    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder.cache_key()))
+    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder))
 
 
 @asset(
@@ -94,10 +101,10 @@ def comment_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource
 def item_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource, embedder: SentenceEmbedder) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         items = read_frame(conn, "SELECT item_id, text_clean FROM item_catalog WHERE text_clean <> '' ORDER BY item_id")
-        outcome = embed_with_cache(conn, items["text_clean"].to_list(), embedder.cache_key(), embedder.encode)
+        outcome = embed_with_cache(conn, items["text_clean"].to_list(), embedder.cache_key(), _encoder_logging_progress(context, embedder, "items"))
         table = items.select("item_id").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
         replace_table(conn, "item_embeddings", table)
     context.log.info(f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache")
-    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder.cache_key()))
+    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder))

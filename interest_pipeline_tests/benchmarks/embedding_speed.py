@@ -1,0 +1,175 @@
+"""Embedding backends side by side: texts/s and cosine to float32, in one paired run.
+
+    python -m interest_pipeline_tests.benchmarks.embedding_speed --texts 400 --rounds 3
+
+On the small benchmark sample (generated once under ``data/benchmarks/embedding/``), three sets
+of texts are encoded by every backend in the same process, in alternating order round after
+round (so a busy machine slows them alike):
+
+- ``bare float32``: ``SentenceTransformer.encode`` as it comes (batch 64, its own length sort);
+- ``float32``, ``bfloat16``, ``int8``: the project's ``encode_texts`` (token-length-sorted
+  batches) with each backend.
+
+Sets: ``comments`` (cleaned review and search texts), ``items`` (title + description) and
+``long items`` (the item texts of one subtopic joined, several hundred word pieces, so truncation at
+``max_seq_length`` matters). Printed per set: median texts/s over the rounds, the ratio to bare
+float32, and the cosine to bare float32 (min and mean); then the token lengths of each set and
+the share of the work a data-chosen ``max_seq_length`` (99th percentile) would save.
+
+``--recovery kmeans`` (default) or ``project`` also embeds the whole sample with each backend and
+scores the agreement with the planted subtopics (NMI): K-Means with the true k, or the project's
+clustering (UMAP + HDBSCAN; about a minute more for numba's first compilation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from interest_pipeline.core import embedding as emb
+from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample
+
+ROOT = Path("data/benchmarks/embedding")
+BACKENDS = ("bare float32", "float32", "bfloat16", "int8")
+
+
+def text_sets(corpus: pl.DataFrame, n: int, seed: int = 0) -> dict[str, list[str]]:
+    rng = np.random.default_rng(seed)
+
+    def sample(texts: list[str], k: int) -> list[str]:
+        return [texts[i] for i in np.sort(rng.choice(len(texts), size=min(k, len(texts)), replace=False))]
+
+    comments = corpus.filter(pl.col("content_kind") == "comment")["text_clean"].unique(maintain_order=True).to_list()
+    items = corpus.filter(pl.col("content_kind") == "item")
+    joined = items.group_by("subtopic_id", maintain_order=True).agg(pl.col("text_clean").str.join(" "))["text_clean"].to_list()
+    return {"comments": sample(comments, n), "items": sample(items["text_clean"].to_list(), n), "long items": sample(joined, max(8, n // 4))}
+
+
+def bare_encoder(path: str):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device="cpu")
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    return model, encode
+
+
+def project_encoder(precision: str):
+    encoder = emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, precision)
+    return lambda texts: emb.encode_texts(encoder, texts, batch_size=64)
+
+
+def paired_run(sets: dict[str, list[str]], encoders: dict, rounds: int) -> tuple[dict, dict]:
+    """Seconds per (set, backend) per round, alternating the order; vectors of the last round."""
+    seconds = {(s, b): [] for s in sets for b in encoders}
+    vectors = {}
+    names = list(encoders)
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for set_name, texts in sets.items():
+            for name in order:
+                start = time.perf_counter()
+                vectors[set_name, name] = encoders[name](texts)
+                seconds[set_name, name].append(time.perf_counter() - start)
+        print(f"round {r + 1}/{rounds} done", flush=True)
+    return seconds, vectors
+
+
+def speed_table(sets, encoders, seconds, vectors) -> str:
+    lines = ["| texts | backend | texts/s (median) | x bare float32 | cosine min | cosine mean |", "| --- | --- | --- | --- | --- | --- |"]
+    for set_name, texts in sets.items():
+        bare_rate = len(texts) / float(np.median(seconds[set_name, "bare float32"]))
+        for name in encoders:
+            rate = len(texts) / float(np.median(seconds[set_name, name]))
+            low, mean = emb.min_and_mean_cosine(vectors[set_name, "bare float32"], vectors[set_name, name])
+            lines.append(f"| {set_name} ({len(texts)}) | {name} | {rate:,.1f} | {rate / bare_rate:.2f} | {low:.4f} | {mean:.4f} |")
+    return "\n".join(lines)
+
+
+def length_table(sets, tokenizer, limit: int) -> str:
+    lines = [
+        f"| texts | p50 | p99 | max | truncated at {limit} | work saved by a p99 limit |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for set_name, texts in sets.items():
+        lengths = emb.token_lengths(tokenizer, texts)
+        kept = np.minimum(lengths, limit)
+        p99 = int(np.percentile(kept, 99))
+        saved = 1 - np.minimum(kept, p99).sum() / kept.sum()  # tokens, as a first-order share of the work
+        lines.append(
+            f"| {set_name} | {int(np.median(lengths))} | {int(np.percentile(lengths, 99))} | {int(lengths.max())} | "
+            f"{(lengths > limit).mean():.1%} | {saved:.2%} (p99 = {p99}) |"
+        )
+    return "\n".join(lines)
+
+
+def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points: int) -> str:
+    from interest_pipeline.core.distinct import near_duplicate_key
+    from interest_pipeline.core.recovery import agreement
+    from interest_pipeline_tests.benchmarks import taxonomy
+
+    if corpus.height > max_points:
+        corpus = corpus[np.sort(np.random.default_rng(0).choice(corpus.height, size=max_points, replace=False)).tolist()]
+    texts = corpus["text_clean"].to_list()
+    keys = [near_duplicate_key(t) for t in texts]
+    scored = corpus["subtopic_id"].is_not_null().to_numpy()
+    truth = corpus["subtopic_id"].to_numpy()[scored]
+    k_fine, k_coarse = corpus["subtopic_id"].drop_nulls().n_unique(), corpus["topic_id"].drop_nulls().n_unique()
+    lines = [f"| backend | subtopic NMI ({method}, {corpus.height:,} points) | ARI |", "| --- | --- | --- |"]
+    for name, encode in encoders.items():
+        if name == "bare float32":
+            continue  # the same vectors as float32, to float tolerance
+        vectors = encode(texts)
+        if method == "project":
+            _, fine, _ = taxonomy.project(vectors, 0, keys)
+        else:
+            _, fine, _ = taxonomy.kmeans_true_k(vectors, 0, k_fine, k_coarse)
+        scores = agreement(truth, fine[scored])
+        lines.append(f"| {name} | {scores['nmi']:.4f} | {scores['ari']:.4f} |")
+        print(lines[-1], flush=True)
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=400, help="texts per set (the long set has a quarter of them)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--recovery", choices=["none", "kmeans", "project"], default="kmeans")
+    parser.add_argument("--recovery-points", type=int, default=1500, help="a seeded sample of the sample's items and comments")
+    parser.add_argument("--backends", default="", help="comma-separated, of " + ", ".join(BACKENDS[1:]) + "; default: all, "
+                        "bfloat16 only where the CPU has bf16 units (emulated elsewhere: many times slower)")
+    args = parser.parse_args(argv)
+
+    from interest_pipeline_tests.benchmarks.taxonomy import build_corpus
+
+    sample = ROOT / "small" / "sample"
+    if not (sample / "truth").exists():
+        write_sample(SCALES["small"], sample)
+    corpus = build_corpus(sample)
+    sets = text_sets(corpus, args.texts)
+    start = time.perf_counter()
+    model, bare = bare_encoder(emb.resolve_model_path(emb.PACKAGED_MODEL))
+    has_bf16 = bool(emb.cpu_flags() & emb.BF16_CPU_FLAGS)
+    chosen = args.backends.split(",") if args.backends else [b for b in BACKENDS[1:] if b != "bfloat16" or has_bf16]
+    encoders = {"bare float32": bare, **{p: project_encoder(p) for p in chosen}}
+    print(f"backends loaded in {time.perf_counter() - start:.1f} s (int8: exported and quantized on first use, then cached); "
+          f"flags: {sorted(emb.cpu_flags() & (emb.BF16_CPU_FLAGS | {'avx512_vnni', 'avx512f', 'avx2'}))}; auto picks {emb.choose_precision('auto', 'cpu')}", flush=True)
+    seconds, vectors = paired_run(sets, encoders, args.rounds)
+    print()
+    print(speed_table(sets, encoders, seconds, vectors))
+    print()
+    print(length_table(sets, model.tokenizer, int(model.max_seq_length)))
+    if args.recovery != "none":
+        print()
+        print(recovery_table(corpus, encoders, args.recovery, args.recovery_points))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

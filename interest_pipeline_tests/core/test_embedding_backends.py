@@ -1,0 +1,117 @@
+"""Embedding backends (float32, bf16, int8 ONNX), the automatic choice, length-sorted batches, progress."""
+
+import json
+import os
+
+import numpy as np
+import polars as pl
+import pytest
+
+from interest_pipeline.core import embedding as emb
+from interest_pipeline.defs.resources import SentenceEmbedder
+
+AVX2_CPU = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse sse2 avx fma avx2 bmi2\n"
+BF16_CPU = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n"
+
+
+def _real_sentences(sample, n: int = 30) -> list[str]:
+    texts = pl.concat([pl.read_csv(p, infer_schema=False).select("text") for p in sorted((sample / "events").glob("*.csv"))])
+    return list(emb.GUARD_SENTENCES) + texts["text"].drop_nulls().unique(maintain_order=True).head(n).to_list()
+
+
+@pytest.fixture(scope="module")
+def float32_encoder():
+    return emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, "float32")
+
+
+def test_auto_picks_float32_on_a_cpu_without_bf16_units(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(AVX2_CPU)
+    flags = emb.cpu_flags(cpuinfo)
+    assert "avx2" in flags and not flags & emb.BF16_CPU_FLAGS
+    assert emb.choose_precision("auto", "cpu", flags) == "float32"
+    cpuinfo.write_text(BF16_CPU)
+    assert emb.choose_precision("auto", "cpu", emb.cpu_flags(cpuinfo)) == "bfloat16"
+    assert emb.choose_precision("auto", "cuda", frozenset()) == "bfloat16"
+    # an explicit precision is taken as asked, whatever the hardware
+    assert emb.choose_precision("float32", "cpu", emb.cpu_flags(cpuinfo)) == "float32"
+    assert emb.choose_precision("int8", "cpu", flags) == "int8"
+    assert emb.cpu_flags(tmp_path / "absent") == frozenset()
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        emb.choose_precision("fp16", "cpu", flags)
+
+
+def test_int8_vectors_stay_close_to_float32_on_real_sentences(small_sample, float32_encoder):
+    """The quality guard of the int8 backend: every cosine to float32 at least 0.98."""
+    texts = _real_sentences(small_sample)
+    reference = emb.encode_texts(float32_encoder, texts)
+    int8 = emb.encode_texts(emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, "int8"), texts)
+    assert int8.shape == reference.shape == (len(texts), 384) and int8.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(int8, axis=1), 1.0, rtol=1e-5)
+    lowest, mean = emb.min_and_mean_cosine(reference, int8)
+    assert len(texts) >= 40 and lowest >= emb.MIN_COSINE_TO_FLOAT32 and mean >= 0.99, (lowest, mean)
+    # int8 is approximate: vectors are close, not equal (a silent float32 fallback would give 1.0)
+    assert mean < 0.99999
+
+
+def test_length_sorted_batches_give_each_text_its_own_vector_in_input_order(float32_encoder):
+    texts = ["ok", "a fairly long review about the blender, which crushes ice but is loud", "tea", "running shoes for trails", ""]
+    lengths = emb.token_lengths(float32_encoder.tokenizer, texts)
+    batches = emb.length_sorted_batches(lengths, batch_size=2)
+    assert [len(b) for b in batches] == [2, 2, 1] and sorted(np.concatenate(batches).tolist()) == list(range(len(texts)))
+    assert lengths[batches[0][0]] == lengths.max() and lengths[batches[-1][0]] == lengths.min()
+    together = emb.encode_texts(float32_encoder, texts, batch_size=2)
+    alone = np.vstack([emb.encode_texts(float32_encoder, [t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=2e-5)
+    assert np.argmax(together @ alone[3]) == 3
+
+
+def test_progress_is_reported_after_each_batch(float32_encoder):
+    calls = []
+    texts = [f"sentence number {i} about shoes" for i in range(7)]
+    emb.encode_texts(float32_encoder, texts, batch_size=3, progress=lambda done, total, s: calls.append((done, total)))
+    assert calls == [(3, 7), (6, 7), (7, 7)]
+    assert emb.format_progress(2048, 5601, 2048 / 210) == "2,048 / 5,601 texts, 210/s"
+
+
+def test_progress_logger_writes_the_first_and_last_batch_and_at_most_one_line_per_interval():
+    lines, now = [], [0.0]
+    report = emb.progress_logger(lines.append, min_interval_s=5.0, clock=lambda: now[0])
+    for done, at in [(64, 1.0), (128, 2.0), (192, 6.5), (256, 7.0), (300, 7.5)]:
+        now[0] = at
+        report(done, 300, at)
+    assert lines == ["64 / 300 texts, 64/s", "192 / 300 texts, 30/s", "300 / 300 texts, 40/s"]
+
+
+def test_cache_keys_keep_backends_apart():
+    keys = {p: SentenceEmbedder(device="cpu", precision=p).cache_key() for p in ("float32", "bfloat16", "int8")}
+    assert len(set(keys.values())) == 3, keys
+    auto = SentenceEmbedder(device="cpu", precision="auto")
+    assert auto.cache_key() == keys[auto.resolved_precision()]
+
+
+def test_int8_cache_folder_follows_the_model_files(tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    first = emb.int8_cache_folder(model, tmp_path / "cache")
+    assert first == emb.int8_cache_folder(model, tmp_path / "cache")
+    (model / "config.json").write_text('{"hidden_size": 8}')
+    os.utime(model / "config.json", ns=(1, 1))
+    assert emb.int8_cache_folder(model, tmp_path / "cache") != first
+    assert first.parent == tmp_path / "cache"
+
+
+def test_int8_refuses_a_model_without_mean_pooling(tmp_path):
+    model = tmp_path / "cls-model"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (model / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+    ]))
+    (model / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    with pytest.raises(ValueError, match="1_Pooling/config.json: the int8 backend supports mean pooling only"):
+        emb.load_int8_model(str(model), 256, str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match="needs a local model folder"):
+        emb.load_int8_model(str(tmp_path / "nowhere"), 256, str(tmp_path / "cache"))
