@@ -130,6 +130,13 @@ def stored_partitions(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> l
     return sorted(found)
 
 
+def catalogued_item_ids(conn: duckdb.DuckDBPyConnection) -> pl.Series | None:
+    """The item ids of the stored catalogue, or None while no catalogue is stored."""
+    if not table_exists(conn, "item_catalog"):
+        return None
+    return read_frame(conn, "SELECT item_id FROM item_catalog")["item_id"].cast(pl.String)
+
+
 def stored_event_ids(conn: duckdb.DuckDBPyConnection, event_ids: pl.DataFrame, except_dates: Sequence) -> pl.DataFrame:
     """(event_id, log_date) of stored events with one of ``event_ids``, outside ``except_dates``."""
     empty = pl.DataFrame(schema={"event_id": pl.String, "log_date": pl.Date})
