@@ -14,7 +14,8 @@ import polars as pl
 # Above this share of item events on uncatalogued items the coverage check warns.
 MAX_UNKNOWN_ITEM_SHARE = 0.01
 
-ITEMS_NOT_IN_CATALOGUE = "items_not_in_catalogue"
+# Why a user's layers are the popular fallback (``fallback_reason``; null for layers of their own).
+COLD_START, ITEMS_NOT_IN_CATALOGUE, NOTHING_PLACED = "cold_start", "items_not_in_catalogue", "nothing_placed"
 
 
 def _unknown(catalogue_ids: pl.Series) -> pl.Expr:
@@ -79,4 +80,19 @@ def users_only_on_unknown_items(events: pl.DataFrame, catalogue_ids: pl.Series) 
         .agg(_unknown(catalogue_ids).all().alias("all_unknown"))
         .filter(pl.col("all_unknown"))
         .sort("user_id")["user_id"]
+    )
+
+
+def with_fallback_reason(layers: pl.DataFrame, only_unknown_items: pl.Series) -> pl.DataFrame:
+    """``layers`` (with ``source`` and ``is_cold_start``) plus ``fallback_reason`` for the popular rows:
+    cold start first, then every item event on an uncatalogued item, else nothing placed in the taxonomy."""
+    return layers.with_columns(
+        pl.when(pl.col("source") != "popular")
+        .then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("is_cold_start"))
+        .then(pl.lit(COLD_START))
+        .when(pl.col("user_id").is_in(only_unknown_items))
+        .then(pl.lit(ITEMS_NOT_IN_CATALOGUE))
+        .otherwise(pl.lit(NOTHING_PLACED))
+        .alias("fallback_reason")
     )

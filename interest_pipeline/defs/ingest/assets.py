@@ -1,6 +1,7 @@
 """Ingest: daily behaviour logs (with their quarantine) and the item catalogue."""
 
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from dagster import (
     AssetKey,
     AssetSpec,
     BackfillPolicy,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -48,6 +50,9 @@ GROUP = "ingest"
 
 # Above this share of rejected rows in a partition the rejection-rate check warns.
 MAX_REJECTED_SHARE = 0.05
+# The daily schedule ingests at 00:30 UTC: at each 03:00, the log must have been updated within
+# the last 24 hours, or Dagster shows it as failing its freshness (asset health, Freshness).
+DAILY_INGEST_FRESHNESS = FreshnessPolicy.cron(deadline_cron="0 3 * * *", lower_bound_delta=dt.timedelta(hours=24), timezone="UTC")
 # Dagster copies its per-partition metadata once per call, so a run of thousands of partitions
 # would spend minutes on it: above this many, the counts are one table in the run's metadata.
 MAX_PARTITIONS_WITH_OWN_METADATA = 500
@@ -90,7 +95,7 @@ def _count_per_date(frame: pl.DataFrame, name: str) -> pl.DataFrame:
             "raw_behavior_logs",
             description="Validated behaviour events, each with the log date of its file: types normalised, timestamps "
             "in UTC, exact duplicates dropped. A run replaces all log dates of its partitions in one transaction. " + _PARTITIONS_NOTE,
-            group_name=GROUP, tags=stage_tags(GROUP),
+            group_name=GROUP, tags=stage_tags(GROUP), freshness_policy=DAILY_INGEST_FRESHNESS,
             kinds={"duckdb", "polars"},
         ),
         AssetSpec(

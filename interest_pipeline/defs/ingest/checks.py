@@ -1,4 +1,4 @@
-"""Checks on ingested tables."""
+"""Checks on ingested tables (the freshness of the daily ingest is a policy on the asset: see assets.py)."""
 
 from interest_pipeline.defs.table_checks import table_schema_check
 
@@ -24,3 +24,4 @@ item_catalog_schema = table_schema_check(
     {"item_id": "VARCHAR", "title": "VARCHAR", "text_clean": "VARCHAR", "tokens": "VARCHAR[]"},
     non_null=("item_id", "title", "text_clean"),
 )
+

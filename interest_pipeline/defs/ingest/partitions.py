@@ -103,3 +103,9 @@ def partition_keys_between(partitions: TimeWindowPartitionsDefinition, first: dt
         window = partitions.time_window_for_partition_key(keys[-1])
         keys.append(partition_key_of(partitions, window.end.date()))
     return keys
+
+
+def partition_to_ingest(partitions: TimeWindowPartitionsDefinition, execution_time: dt.datetime) -> tuple[str, dt.date]:
+    """(key, log date) for a daily ingest at ``execution_time``: the day that just closed (UTC) and its partition."""
+    closed_day = execution_time.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
+    return partition_key_of(partitions, closed_day), closed_day
