@@ -203,7 +203,22 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
         catalogue_coverage(accepted_frame["item_id"], catalogue_ids).message() if catalogue_ids is not None
         else "item_catalog is not stored yet: its check events_refer_to_catalogued_items reports the coverage"
     )
-    # Previews show the protected values only (the frames above are already protected).
+    reasons = rejected_frame.group_by("reason").len().sort("len", "reason", descending=[True, False]) if rejected_frame.height else pl.DataFrame()
+    # Previews show the protected values only (the frames above are already protected). The run's
+    # tables go on its last partition only: on every partition they would be stored hundreds of times.
+    raw_tables = {
+        "files_not_ingested": MetadataValue.md(markdown_table(skipped, max_rows=40, max_chars=120) if skipped.height else "none"),
+        "per_partition": MetadataValue.md(markdown_table(counts.filter(pl.col("log_dates_with_files") > 0), max_rows=40)),
+        "preview": MetadataValue.md(markdown_table(accepted_frame.drop("source_file"))),
+    }
+    rejected_tables = {
+        "top_reasons": MetadataValue.md(markdown_table(reasons) if reasons.height else "no rejected rows"),
+        "preview": MetadataValue.md(markdown_table(rejected_frame) if rejected_frame.height else "no rejected rows"),
+    }
+    if own_metadata:
+        context.add_asset_metadata(raw_tables, asset_key="raw_behavior_logs", partition_key=keys[-1])
+        context.add_asset_metadata(rejected_tables, asset_key="rejected_events", partition_key=keys[-1])
+        raw_tables, rejected_tables = {"run_tables_on_partition": keys[-1]}, {"run_tables_on_partition": keys[-1]}
     yield MaterializeResult(
         asset_key="raw_behavior_logs",
         metadata={
@@ -217,9 +232,7 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             "run_files": int(counts["files"].sum()),
             "run_seconds": round(seconds, 2),
             "run_catalogue_coverage": coverage,
-            "files_not_ingested": MetadataValue.md(markdown_table(skipped, max_rows=40, max_chars=120) if skipped.height else "none"),
-            "per_partition": MetadataValue.md(markdown_table(counts.filter(pl.col("log_dates_with_files") > 0), max_rows=40)),
-            "preview": MetadataValue.md(markdown_table(accepted_frame.drop("source_file"))),
+            **raw_tables,
         },
         check_results=[
             AssetCheckResult(
@@ -230,14 +243,12 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             )
         ],
     )
-    reasons = rejected_frame.group_by("reason").len().sort("len", "reason", descending=[True, False]) if rejected_frame.height else pl.DataFrame()
     yield MaterializeResult(
         asset_key="rejected_events",
         metadata={
             "run_rows_rejected": rejected_frame.height,
             "run_rejected_share": round(rejected_frame.height / total_read, 4) if total_read else 0.0,
-            "top_reasons": MetadataValue.md(markdown_table(reasons) if reasons.height else "no rejected rows"),
-            "preview": MetadataValue.md(markdown_table(rejected_frame) if rejected_frame.height else "no rejected rows"),
+            **rejected_tables,
         },
         check_results=[
             AssetCheckResult(
