@@ -68,3 +68,15 @@ def test_the_daily_ingest_takes_the_partition_of_the_day_that_just_closed(grain,
     assert (key, day) == (expected_key, dt.date(2026, 10, 11))
     # the partition exists at that moment (weeks and months are partitions from their first day)
     assert key in partitions.get_partition_keys(current_time=dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.timezone.utc))
+
+
+def test_the_daily_ingest_has_a_freshness_deadline_after_the_schedule():
+    from dagster import AssetKey
+
+    from interest_pipeline.definitions import defs
+
+    policy = defs.resolve_asset_graph().get(AssetKey("raw_behavior_logs")).freshness_policy
+    schedule = defs.resolve_schedule_def("daily_ingest_schedule")
+    assert policy.deadline_cron == "0 3 * * *" and policy.timezone == "UTC" and schedule.cron_schedule == "30 0 * * *"
+    # the 00:30 run lies inside the window the 03:00 deadline looks back over
+    assert policy.lower_bound_delta >= dt.timedelta(hours=2, minutes=30)
