@@ -152,11 +152,14 @@ def raw_behavior_logs(context: AssetExecutionContext, warehouse: DuckDBResource,
             f"or {event_source.landing_dir}, but the warehouse holds rows for them; nothing was stored. "
             f"Restore the files, or set {ALLOW_EMPTY_PARTITIONS_VARIABLE}=true to empty those partitions"
         )
-    if days_without_files:
-        # One line for all of them: a history of years has thousands of days without events.
+    # One line for all of them: a history of years has thousands of days without events. Days still
+    # to come (the rest of the current week or month) are left out.
+    today = dt.datetime.now(dt.timezone.utc).date()
+    past_without_files = [d for d in days_without_files if d < today]
+    if past_without_files:
         context.log.warning(
-            f"no event files for {len(days_without_files):,d} of {len(log_dates):,d} log dates "
-            f"({summarise_dates(days_without_files)}) in {event_source.events_dir} or {event_source.landing_dir}"
+            f"no event files for {len(past_without_files):,d} of {sum(d < today for d in log_dates):,d} log dates "
+            f"({summarise_dates(past_without_files)}) in {event_source.events_dir} or {event_source.landing_dir}"
         )
     # The earliest log date of the run keeps an event id; later ones reject it.
     result = reject_event_ids_used_elsewhere(result, used_before, quote)
