@@ -10,6 +10,7 @@ they appear in the Dagster web UI afterwards.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
@@ -69,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
         first, last = first or found_first, last or found_last
     instance = DagsterInstance.get()
     started = time.perf_counter()
-    print(f"ingesting log dates {first} .. {last} (one run) ...", flush=True)
+    from interest_pipeline.defs.ingest.partitions import log_partitions, partition_keys_between
+
+    keys = partition_keys_between(log_partitions, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    print(f"ingesting log dates {first} .. {last} ({len(keys):,d} partitions, one run) ...", flush=True)
     ingest_ok = execute_recorded(
-        defs.resolve_job_def("ingest_job"), instance, tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+        defs.resolve_job_def("ingest_job"), instance, tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
     )
     if not ingest_ok:
         print("ingest_job failed; see the run in the Dagster UI", file=sys.stderr)

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,9 @@ REJECTED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+COUNTS_SCHEMA: dict[str, pl.DataType] = {"log_date": pl.Date(), "read": pl.Int64(), "duplicates": pl.Int64()}
+
+
 class EventFileError(ValueError):
     """A file that cannot be read at all; the message names the file and the problem."""
 
@@ -112,6 +116,8 @@ class ValidatedEvents:
     accepted_raw: pl.Series = field(default_factory=lambda: pl.Series("raw_row", [], dtype=pl.String))
     # Every file read, as it was when read: checked again before anything is stored.
     fingerprints: dict = field(default_factory=dict)
+    # Per log date: rows read and exact duplicates dropped (accepted and rejected rows carry their log date).
+    counts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COUNTS_SCHEMA))
 
     @property
     def n_accepted(self) -> int:
@@ -165,11 +171,28 @@ def not_ingested_reason(path: Path, start_date: dt.date | None = None) -> str | 
 
 def find_event_files(events_dir: Path, log_date: dt.date) -> list[Path]:
     """The event files of one log date; files in progress and symbolic links are left out."""
+    return event_files_by_date(events_dir).get(log_date, [])
+
+
+def event_files_by_date(events_dir: Path) -> dict[dt.date, list[Path]]:
+    """Every event file of the folder by its log date, from one listing of the folder (a range of
+    thousands of days must not list it once per day); in progress and symbolic links left out."""
     if not events_dir.is_dir():
-        return []
-    return sorted(
-        p for p in events_dir.iterdir() if not is_in_progress(p) and not p.is_symlink() and p.is_file() and log_date_of(p) == log_date
-    )
+        return {}
+    found: dict[dt.date, list[Path]] = {}
+    for path in events_dir.iterdir():
+        log_date = log_date_of(path)  # the name first: no file system call for other files
+        if log_date is not None and not is_in_progress(path) and not path.is_symlink() and path.is_file():
+            found.setdefault(log_date, []).append(path)
+    return {day: sorted(paths) for day, paths in found.items()}
+
+
+def summarise_dates(dates: Sequence[dt.date], shown: int = 3) -> str:
+    """``n`` dates as one short phrase: all of them when few, else the first and last ``shown``."""
+    ordered = sorted(dates)
+    if len(ordered) <= 2 * shown:
+        return ", ".join(d.isoformat() for d in ordered)
+    return ", ".join(d.isoformat() for d in ordered[:shown]) + ", …, " + ", ".join(d.isoformat() for d in ordered[-shown:])
 
 
 def files_not_ingested(folder: Path, start_date: dt.date | None = None) -> list[tuple[str, str]]:
@@ -398,14 +421,13 @@ def _read_csv(path: Path, data: bytes, quote) -> tuple[pl.DataFrame, pl.DataFram
             quarantine(start, end, f"row has {len(fields)} field(s), the header has {n_columns}")
     if not clean:
         rows, source_rows = _quarantine_invalid_utf8(rows, source_rows, wanted, log_date, path, rejected)
+    # An empty field is a missing value, as in any CSV reader.
     frame = pl.DataFrame(
         {
-            **{c: pl.Series(c, [r[i] for r in rows] if i is not None else [None] * len(rows), dtype=pl.String) for c, i in zip(INPUT_COLUMNS, wanted)},
+            **{c: pl.Series(c, [r[i] or None for r in rows] if i is not None else [None] * len(rows), dtype=pl.String) for c, i in zip(INPUT_COLUMNS, wanted)},
             "source_row": pl.Series("source_row", source_rows, dtype=pl.Int64),
         }
     )
-    # An empty field is a missing value, as in any CSV reader.
-    frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in INPUT_COLUMNS)
     return frame, pl.DataFrame(rejected, schema=REJECTED_SCHEMA)
 
 
@@ -563,8 +585,12 @@ def _too_long_reason(column: str) -> pl.Expr:
 QUOTED_COLUMNS = ("event_type", "timestamp", "rating", "event_id")
 
 
-def _reason(value, log_date: dt.date, rules: ValidationRules, earliest: dt.datetime, latest: dt.datetime) -> pl.Expr:
-    """The first failing rule of a row; ``value(column)`` is how an input value is quoted."""
+def _reason(value, rules: ValidationRules) -> pl.Expr:
+    """The first failing rule of a row; ``value(column)`` is how an input value is quoted. The row's
+    ``log_date`` column bounds its timestamp, so one frame may hold many log dates."""
+    day_start = pl.col("log_date").cast(pl.Datetime("us"))
+    earliest = day_start - rules.timestamp_tolerance
+    latest = day_start + (dt.timedelta(days=1) + rules.timestamp_tolerance)
     return (
         pl.when(_blank("user_id"))
         .then(pl.lit("missing user_id"))
@@ -583,7 +609,7 @@ def _reason(value, log_date: dt.date, rules: ValidationRules, earliest: dt.datet
         .when(pl.col("_event_ts").is_null())
         .then(pl.format("unparseable timestamp '{}'", value("timestamp")))
         .when((pl.col("_event_ts") < earliest) | (pl.col("_event_ts") >= latest))
-        .then(pl.format("timestamp {} (UTC) is outside the log date {} by more than the tolerance", pl.col("_event_ts"), pl.lit(str(log_date))))
+        .then(pl.format("timestamp {} (UTC) is outside the log date {} by more than the tolerance", pl.col("_event_ts"), pl.col("log_date").cast(pl.String)))
         .when(_blank("item_id") & (pl.col("_event_type") != "search"))
         .then(pl.format("missing item_id for a {} event", pl.col("_event_type")))
         .when(~_blank("rating") & pl.col("_rating").is_null())
@@ -619,41 +645,56 @@ def validate_events(
     pre_rejected: pl.DataFrame | None = None,
     quote=None,
 ) -> ValidatedEvents:
-    """Validate and normalise the raw rows of one log date.
+    """Validate and normalise the raw rows of one log date (see :func:`validate_log_dates`)."""
+    pre_rejected = empty_rejected() if pre_rejected is None else pre_rejected
+    return validate_log_dates(
+        raw.with_columns(pl.lit(log_date).alias("log_date")),
+        [log_date],
+        rules,
+        pre_rejected.with_columns(pl.lit(log_date).alias("log_date")),
+        quote,
+    )
 
-    ``raw`` holds the input columns as strings plus ``source_file`` and ``source_row``.
+
+def validate_log_dates(
+    raw: pl.DataFrame,
+    log_dates: Sequence[dt.date],
+    rules: ValidationRules = ValidationRules(),
+    pre_rejected: pl.DataFrame | None = None,
+    quote=None,
+) -> ValidatedEvents:
+    """Validate and normalise the raw rows of several log dates at once, each by its own date.
+
+    ``raw`` holds the input columns as strings plus ``source_file``, ``source_row`` and
+    ``log_date`` (the date of the row's file); ``log_dates`` are the dates to count, files or not.
     Rules, first failing one wins: user id present; ids within MAX_ID_CHARS; event type known
     (after lower-casing and synonyms); timestamp present and parseable; timestamp within the
     tolerance of the log date; item id present for every type but search; rating numeric in
     1..5 (required for rate); search has a query; text within the size limit. Exact duplicate
-    rows are dropped (kept once); a reused event id with other content is rejected.
+    rows of a log date are dropped (kept once); a reused event id with other content on the same
+    log date is rejected (across log dates see :func:`reject_event_ids_used_elsewhere`).
     ``quote`` rewrites the input values that reasons cite (masking of contact details).
     """
     pre_rejected = empty_rejected() if pre_rejected is None else pre_rejected
-    n_read = raw.height + pre_rejected.height
-    day_start = dt.datetime.combine(log_date, dt.time())
-    earliest = day_start - rules.timestamp_tolerance
-    latest = day_start + dt.timedelta(days=1) + rules.timestamp_tolerance
-
     parsed = raw.with_columns(
+        pl.col("log_date").cast(pl.Date),
         _normalise_event_type(pl.col("event_type")).alias("_event_type"),
         _parse_timestamp(pl.col("timestamp")).alias("_event_ts"),
         pl.col("rating").str.strip_chars().cast(pl.Float64, strict=False).alias("_rating"),
     )
-    checked = parsed.with_columns(_reason(pl.col, log_date, rules, earliest, latest).alias("_reason"))
+    checked = parsed.with_columns(_reason(pl.col, rules).alias("_reason"))
 
     invalid = _quoted(checked.filter(pl.col("_reason").is_not_null()), QUOTED_COLUMNS, quote)
     invalid = invalid.select(
-        pl.lit(log_date).alias("log_date"),
+        "log_date",
         "source_file",
         "source_row",
         RAW_JSON.alias("raw_row"),
-        _reason(lambda c: pl.col(f"_q_{c}"), log_date, rules, earliest, latest).alias("reason"),
+        _reason(lambda c: pl.col(f"_q_{c}"), rules).alias("reason"),
     )
 
-    valid = checked.filter(pl.col("_reason").is_null()).sort("source_file", "source_row")
-    deduplicated = valid.unique(subset=list(INPUT_COLUMNS), keep="first", maintain_order=True)
-    n_duplicates = valid.height - deduplicated.height
+    valid = checked.filter(pl.col("_reason").is_null()).sort("log_date", "source_file", "source_row")
+    deduplicated = valid.unique(subset=["log_date", *INPUT_COLUMNS], keep="first", maintain_order=True)
 
     # Rows without an event id get a content hash, so exact duplicates share one id.
     content_hash = RAW_JSON.map_batches(
@@ -663,9 +704,9 @@ def validate_events(
     accepted = deduplicated.with_columns(
         pl.when(_blank("event_id")).then(pl.lit("h") + content_hash).otherwise(pl.col("event_id").str.strip_chars()).alias("event_id")
     )
-    reused_id = ~pl.col("event_id").is_first_distinct()
+    reused_id = ~pl.struct("log_date", "event_id").is_first_distinct()
     id_conflicts = _quoted(accepted.filter(reused_id), ("event_id",), quote).select(
-        pl.lit(log_date).alias("log_date"),
+        "log_date",
         "source_file",
         "source_row",
         RAW_JSON.alias("raw_row"),
@@ -674,7 +715,7 @@ def validate_events(
     accepted = accepted.filter(~reused_id)
     accepted_raw = accepted.select(RAW_JSON).to_series().alias("raw_row")
     accepted = accepted.select(
-        pl.lit(log_date).alias("log_date"),
+        "log_date",
         "event_id",
         pl.col("user_id").str.strip_chars(),
         pl.when(_blank("item_id")).then(None).otherwise(pl.col("item_id").str.strip_chars()).alias("item_id"),
@@ -689,27 +730,50 @@ def validate_events(
     )
     rejected = pl.concat(
         [pre_rejected.cast(REJECTED_SCHEMA), invalid.cast(REJECTED_SCHEMA), id_conflicts.cast(REJECTED_SCHEMA)]
-    ).sort("source_file", "source_row")
+    ).sort("log_date", "source_file", "source_row")
+    counts = _counts_per_date(log_dates, raw.select(pl.col("log_date").cast(pl.Date)), pre_rejected, valid, deduplicated)
     return ValidatedEvents(
         accepted=accepted.cast(ACCEPTED_SCHEMA),
         rejected=rejected,
-        n_read=n_read,
-        n_duplicates=n_duplicates,
+        n_read=raw.height + pre_rejected.height,
+        n_duplicates=valid.height - deduplicated.height,
         accepted_raw=accepted_raw,
+        counts=counts,
     )
+
+
+def _counts_per_date(log_dates, raw, pre_rejected, valid, deduplicated) -> pl.DataFrame:
+    """Rows read (parsed or not) and duplicates dropped per log date, zero for dates without rows."""
+    def per_date(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+        return frame.group_by(pl.col("log_date").cast(pl.Date)).agg(pl.len().cast(pl.Int64).alias(name))
+
+    dates = pl.DataFrame({"log_date": sorted(set(log_dates))}, schema={"log_date": pl.Date})
+    for frame, name in ((raw, "parsed"), (pre_rejected, "unparsed"), (valid, "valid"), (deduplicated, "kept")):
+        dates = dates.join(per_date(frame, name), on="log_date", how="left")
+    zero = [pl.col(c).fill_null(0) for c in ("parsed", "unparsed", "valid", "kept")]
+    return dates.with_columns(zero).select(
+        "log_date", (pl.col("parsed") + pl.col("unparsed")).alias("read"), (pl.col("valid") - pl.col("kept")).alias("duplicates")
+    ).cast(COUNTS_SCHEMA)
 
 
 def reject_event_ids_used_elsewhere(result: ValidatedEvents, used: pl.DataFrame, quote=None) -> ValidatedEvents:
     """Move accepted rows whose event id is already held by another log date to the rejected rows.
 
-    ``used`` has ``event_id`` and ``log_date`` (the other date). The first log date that holds
-    an id keeps it: within a run the earliest date, across runs the one stored first.
+    ``used`` has ``event_id`` and ``log_date``: ids stored before on dates outside ``result``.
+    The first log date that holds an id keeps it: across runs the one stored first, within
+    ``result`` (which may span many log dates) the earliest.
     """
-    if not result.accepted.height or not used.height:
+    if not result.accepted.height:
         return result
-    used = used.select("event_id", pl.col("log_date").cast(pl.Date).alias("_used_on")).unique("event_id", keep="first")
-    marked = result.accepted.with_columns(result.accepted_raw).join(used, on="event_id", how="left", maintain_order="left")
-    clash = pl.col("_used_on").is_not_null()
+    stored = used.select("event_id", pl.col("log_date").cast(pl.Date).alias("_stored_on")).unique("event_id", keep="first")
+    marked = (
+        result.accepted.with_columns(result.accepted_raw)
+        .join(stored, on="event_id", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_stored_on", pl.col("log_date").min().over("event_id")).alias("_used_on"))
+    )
+    clash = pl.col("_stored_on").is_not_null() | (pl.col("_used_on") < pl.col("log_date"))
+    if not marked.select(clash.any()).item():
+        return result
     moved = _quoted(marked.filter(clash), ("event_id",), quote).select(
         "log_date",
         "source_file",
@@ -720,24 +784,40 @@ def reject_event_ids_used_elsewhere(result: ValidatedEvents, used: pl.DataFrame,
     kept = marked.filter(~clash)
     return ValidatedEvents(
         accepted=kept.select(list(ACCEPTED_SCHEMA)),
-        rejected=pl.concat([result.rejected, moved.cast(REJECTED_SCHEMA)]).sort("source_file", "source_row"),
+        rejected=pl.concat([result.rejected, moved.cast(REJECTED_SCHEMA)]).sort("log_date", "source_file", "source_row"),
         n_read=result.n_read,
         n_duplicates=result.n_duplicates,
         accepted_raw=kept["raw_row"],
         fingerprints=result.fingerprints,
+        counts=result.counts,
     )
 
 
 def load_log_date(files: list[Path], log_date: dt.date, rules: ValidationRules = ValidationRules(), quote=None) -> ValidatedEvents:
     """Read and validate every file of one log date together (duplicates may span files)."""
-    frames, pre_rejected, fingerprints = [], [], {}
-    for path in files:
-        frame, bad, fingerprint = read_event_file_checked(path, quote)
-        frames.append(frame)
-        pre_rejected.append(bad)
-        fingerprints[str(path)] = fingerprint
-    raw = pl.concat(frames, how="vertical") if frames else _empty_raw()
-    raw = raw.select(*INPUT_COLUMNS, "source_file", "source_row")
+    return load_log_dates({log_date: files}, rules, quote)
+
+
+def load_log_dates(files_by_date: Mapping[dt.date, Sequence[Path]], rules: ValidationRules = ValidationRules(), quote=None) -> ValidatedEvents:
+    """Read every file of every log date, then validate them all in one pass, each row by its
+    file's log date (dates without files are counted with zero rows). Event ids shared by two of
+    these dates are not resolved here: see :func:`reject_event_ids_used_elsewhere`."""
+    # Per file only what must be per file: thousands of small frames make every extra frame
+    # operation count (the log date column is added once, to all rows together).
+    frames, row_dates, pre_rejected, fingerprints = [], [], [], {}
+    for log_date, files in sorted(files_by_date.items()):
+        for path in files:
+            frame, bad, fingerprint = read_event_file_checked(path, quote)
+            frames.append(frame)  # every reader gives the input columns, source_row, source_file in this order
+            row_dates.append((log_date, frame.height))
+            if bad.height:
+                pre_rejected.append(bad.with_columns(pl.lit(log_date).alias("log_date")))
+            fingerprints[str(path)] = fingerprint
+    raw = (pl.concat(frames, how="vertical") if frames else _empty_raw()).select(*INPUT_COLUMNS, "source_file", "source_row")
+    dates = pl.Series("log_date", [day for day, _ in row_dates], dtype=pl.Date).gather(
+        pl.Series([k for k, (_, n) in enumerate(row_dates) for _ in range(n)], dtype=pl.UInt32)
+    )
+    raw = raw.with_columns(dates)
     bad = pl.concat(pre_rejected) if pre_rejected else empty_rejected()
-    result = validate_events(raw, log_date, rules, pre_rejected=bad.with_columns(pl.lit(log_date).alias("log_date")), quote=quote)
-    return ValidatedEvents(result.accepted, result.rejected, result.n_read, result.n_duplicates, result.accepted_raw, fingerprints)
+    result = validate_log_dates(raw, list(files_by_date), rules, pre_rejected=bad, quote=quote)
+    return ValidatedEvents(result.accepted, result.rejected, result.n_read, result.n_duplicates, result.accepted_raw, fingerprints, result.counts)

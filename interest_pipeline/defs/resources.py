@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core import embedding as emb
-from interest_pipeline.core.events import EventFileError, files_not_ingested, find_event_files
+from interest_pipeline.core.events import EventFileError, event_files_by_date, files_not_ingested
 from interest_pipeline.core.privacy import parse_switch, pseudonym_key_bytes, settings_from_environment
 
 
@@ -55,8 +55,13 @@ class EventSource(ConfigurableResource):
             )
 
     def files_for(self, log_date: dt.date) -> list[Path]:
+        return self.files_by_date([log_date])[log_date]
+
+    def files_by_date(self, log_dates: Sequence[dt.date]) -> dict[dt.date, list[Path]]:
+        """The files of each of ``log_dates`` (events folder first, then landing), listing each folder once."""
         self.check_events_dir()
-        return find_event_files(Path(self.events_dir), log_date) + find_event_files(Path(self.landing_dir), log_date)
+        found = [event_files_by_date(Path(folder)) for folder in (self.events_dir, self.landing_dir)]
+        return {day: [path for by_date in found for path in by_date.get(day, [])] for day in log_dates}
 
     def files_not_ingested(self, start_date: dt.date | None = None) -> list[tuple[str, str, str]]:
         """(file name, folder, reason) of files in both folders that look like event files but are not read."""

@@ -205,6 +205,7 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         _column("drift_score", "DOUBLE", "total variation distance between short- and long-term shares, per level"),
         _column("source", "VARCHAR", "activity, or popular for users with nothing placed in the taxonomy", required=True),
         _column("is_cold_start", "BOOLEAN", "fewer events than min_events", required=True),
+        _column("fallback_reason", "VARCHAR", "why a row is the popular fallback: cold_start, items_not_in_catalogue or nothing_placed (null for layers of the user's own)"),
     ]),
     "interest_evaluation": TableSchema([
         _column("method", "VARCHAR", "interest layers, most popular, random, mean embedding, K-Means segments, …", required=True),

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from interest_pipeline.core.catalogue_coverage import users_only_on_unknown_items
 from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
 
 
@@ -128,6 +129,22 @@ def stored_partitions(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> l
             rows = conn.execute(f"SELECT DISTINCT log_date FROM {_quote(table)} WHERE log_date IN (SELECT UNNEST(?))", [list(log_dates)])
             found.update(r[0] for r in rows.fetchall())
     return sorted(found)
+
+
+def catalogued_item_ids(conn: duckdb.DuckDBPyConnection) -> pl.Series | None:
+    """The item ids of the stored catalogue, or None while no catalogue is stored."""
+    if not table_exists(conn, "item_catalog"):
+        return None
+    return read_frame(conn, "SELECT item_id FROM item_catalog")["item_id"].cast(pl.String)
+
+
+def users_only_on_uncatalogued_items(conn: duckdb.DuckDBPyConnection) -> pl.Series:
+    """Users whose every item event is on an item missing from the stored catalogue (none without one)."""
+    catalogue_ids = catalogued_item_ids(conn)
+    if catalogue_ids is None or not table_exists(conn, "raw_behavior_logs"):
+        return pl.Series("user_id", [], dtype=pl.String)
+    events = read_frame(conn, "SELECT user_id, item_id FROM raw_behavior_logs WHERE item_id IS NOT NULL")
+    return users_only_on_unknown_items(events, catalogue_ids)
 
 
 def stored_event_ids(conn: duckdb.DuckDBPyConnection, event_ids: pl.DataFrame, except_dates: Sequence) -> pl.DataFrame:

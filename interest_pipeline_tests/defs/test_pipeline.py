@@ -50,11 +50,16 @@ def test_rows_are_conserved_per_partition(pipeline_run, small_sample):
         m for m in pipeline_run.ingest_result.get_asset_materialization_events() if m.asset_key.to_user_string() == "raw_behavior_logs"
     ]
     metadata = materializations[0].materialization.metadata
-    read, accepted = metadata["rows_read"].value, metadata["rows_accepted"].value
-    rejected, duplicates = metadata["rows_rejected"].value, metadata["rows_duplicate"].value
+    read, accepted = metadata["run_rows_read"].value, metadata["run_rows_accepted"].value
+    rejected, duplicates = metadata["run_rows_rejected"].value, metadata["run_rows_duplicate"].value
     assert read == accepted + rejected + duplicates
-    # one run covered every day: no per-partition row count that would really be the range's
-    assert metadata["partitions_in_run"].value == 10 and "dagster/row_count" not in metadata
+    assert metadata["run_partitions"].value == 10 == len(materializations)
+    # one run covered every day, and each day's materialization holds that day's own counts
+    own = {m.partition: m.materialization.metadata for m in materializations}
+    stored = dict(query(pipeline_run, "SELECT strftime(log_date, '%Y-%m-%d') AS day, count(*) AS n FROM raw_behavior_logs GROUP BY ALL").iter_rows())
+    assert {day: m["dagster/row_count"].value for day, m in own.items()} == stored
+    assert sum(m["rows_read"].value for m in own.values()) == read
+    assert all(m["rows_read"].value == m["rows_accepted"].value + m["rows_rejected"].value + m["rows_duplicate"].value for m in own.values())
     lines_in_csv = sum(pl.read_csv(p, infer_schema=False).height for p in (small_sample / "events").glob("*.csv"))
     lines_in_jsonl = sum(len(p.read_text().splitlines()) for p in (small_sample / "events").glob("*.jsonl"))
     rows_in_parquet = sum(pl.read_parquet(p).height for p in (small_sample / "events").glob("*.parquet"))

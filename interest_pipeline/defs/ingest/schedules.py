@@ -1,14 +1,25 @@
-"""Schedule: ingest each day's logs shortly after the day closes (UTC)."""
+"""Schedule: ingest each day's logs shortly after the day closes (UTC), whatever the partition grain."""
 
-from dagster import build_schedule_from_partitioned_job
+import datetime as dt
 
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
+
+from interest_pipeline.defs.ingest.partitions import log_partitions, partition_to_ingest
 from interest_pipeline.defs.jobs import ingest_job
 
-daily_ingest_schedule = build_schedule_from_partitioned_job(
-    ingest_job,
+
+@schedule(
     name="daily_ingest_schedule",
-    description="At 00:30 UTC, ingest the log date that just closed. Text, embeddings, features and layers follow "
+    job=ingest_job,
+    cron_schedule="30 0 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="At 00:30 UTC, ingest the log date that just closed: its day, or with weekly or monthly partitions the "
+    "week or month that holds it (re-ingested whole as its days arrive). Text, embeddings, features and layers follow "
     "automatically (eager automation); re-clustering follows its own weekly cadence.",
-    hour_of_day=0,
-    minute_of_hour=30,
 )
+def daily_ingest_schedule(context: ScheduleEvaluationContext):
+    key, closed_day = partition_to_ingest(log_partitions, context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc))
+    # One run per partition and day: a week or month is requested again on each of its days.
+    # The partition tag is set here as Dagster would set it, so evaluating the schedule needs no repository.
+    return RunRequest(run_key=f"{key}|{closed_day.isoformat()}", partition_key=key, tags={"dagster/partition": key})

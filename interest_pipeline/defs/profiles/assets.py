@@ -6,13 +6,14 @@ from dagster import Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from interest_pipeline.core.catalogue_coverage import with_fallback_reason
 from interest_pipeline.core.cold_start import POPULAR, with_fallback
 from interest_pipeline.core.layers import LayerParams, TierRules, interest_layers
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
 from interest_pipeline.defs.shared import INTERACTIONS_SQL, reference_time
-from interest_pipeline.defs.warehouse import read_frame, replace_table
+from interest_pipeline.defs.warehouse import read_frame, replace_table, users_only_on_uncatalogued_items
 
 GROUP = "profiles"
 _LAYERS, _TIERS = LayerParams(), TierRules()
@@ -42,7 +43,8 @@ class LayerConfig(Config):
     kinds={"duckdb", "polars"},
     description="Per user, weights over topics and subtopics from their time-decayed activity, with a long-term "
     "and a short-term view, each tiered into core / secondary / peripheral (rules in the README). Users with nothing "
-    "placed in the taxonomy get the most popular topics and subtopics instead, marked source = 'popular'.",
+    "placed in the taxonomy get the most popular topics and subtopics instead, marked source = 'popular', with the reason in "
+    "fallback_reason (cold_start, items_not_in_catalogue: every item event is on an item missing from item_catalog, or nothing_placed).",
 )
 def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> MaterializeResult:
     params = config.params()
@@ -50,11 +52,13 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
         reference_ts = reference_time(conn)
         interactions = read_frame(conn, INTERACTIONS_SQL)
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features")
+        only_unknown_items = users_only_on_uncatalogued_items(conn)
     own_layers = interest_layers(interactions, reference_ts, params)
-    layers = (
+    layers = with_fallback_reason(
         with_fallback(own_layers, users["user_id"].to_list(), params.popular_fallback_nodes)
         .join(users, on="user_id", how="left")
-        .with_columns(pl.col("is_cold_start").fill_null(True))
+        .with_columns(pl.col("is_cold_start").fill_null(True)),
+        only_unknown_items,
     )
     with warehouse.get_connection() as conn:
         replace_table(conn, "user_interest_layers", layers, as_record(params))
