@@ -123,7 +123,8 @@ def holdout_expansion_precision(
     suggestions["popular_subtopics"] = popular_suggestions(train_layers, subtopic_ids, user_ids, top_n)
     suggestions["random_subtopics"] = random_suggestions(train_layers, subtopic_ids, user_ids, top_n, evaluation.seed)
     scores = {method: expansion_precision(rows, later) for method, rows in suggestions.items()}
-    return scores, takeup_diagnostics(takeup.models, suggestions["interest_expansion"], suggestions["expansion_without_model"], expansion, user_ids)
+    diagnostics = takeup_diagnostics(takeup.models, suggestions["interest_expansion"], suggestions["expansion_without_model"], expansion, user_ids)
+    return scores, {**diagnostics, "window_days": takeup.window_days}
 
 
 def takeup_diagnostics(models, with_model: pl.DataFrame, without_model: pl.DataFrame, expansion: ExpansionParams, user_ids: Sequence[str]) -> dict[str, object]:
@@ -142,7 +143,7 @@ def takeup_diagnostics(models, with_model: pl.DataFrame, without_model: pl.DataF
     n_models = len(models.subtopic_ids)
     if n_models == 0:
         reason = (
-            f"no subtopic had {expansion.takeup.min_positives} first-time users in the {expansion.takeup.window_days:g}-day window "
+            f"no subtopic had {expansion.takeup.min_positives} first-time users in a window of up to {expansion.takeup.max_window_days:g} days "
             "before the split: no take-up model was trained, so the model signal is 0 everywhere"
         )
     elif changed == 0:
