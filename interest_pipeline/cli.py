@@ -150,8 +150,13 @@ def print_evaluation(conn) -> None:
         f"{users.get('cold_start', 0)} cold-start users scored apart):"
     )
     print("  " + f"{'method':18s}" + "".join(f"{k:>22s}" if len(k) > 12 else f"{k:>13s}" for k in columns))
+    def cell(method: str, metric: str) -> str:
+        width = 22 if len(metric) > 12 else 13
+        value = values.get((method, metric))
+        return f"{value:{width}.4f}" if value is not None and value == value else f"{'-':>{width}s}"  # popularity has no difference to itself
+
     for method in ranking:
-        print("  " + f"{method:18s}" + "".join(f"{values.get((method, k), float('nan')):{22 if len(k) > 12 else 13}.4f}" for k in columns))
+        print("  " + f"{method:18s}" + "".join(cell(method, k) for k in columns))
     next_interest = [(m, k, v) for m, k, v, *_ in rows if k.startswith("hit@1_")]
     if next_interest:
         print("\nnext-interest Hit@1: " + ", ".join(f"{m} {k.removeprefix('hit@1_')} {v:.4f}" for m, k, v in next_interest))
