@@ -5,6 +5,10 @@ realistic generator: long-tailed subtopics, sparse users, generic comments. Its 
 several interests that drift. The split (each user's last 20% held out), the validation slice, the
 baselines and the metrics are the pipeline's own ``interest_evaluation`` asset, run by
 ``interest_model_job``. The tests assert what holds on it; the figures are printed.
+
+Measured on it (2026-12-01): nDCG@10 of the blended ranker 0.144 against popularity 0.088, the
+plain layers 0.088, the mean embedding 0.092 and the K-Means segments 0.084, on 365 users with
+history; the 55 users without history get the popularity ranking.
 """
 
 import datetime as dt
