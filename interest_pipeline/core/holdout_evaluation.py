@@ -214,7 +214,9 @@ def evaluate_holdout(
         validation.train, validation.test, data.taxonomy, relevant_types, validation.reference_ts, "topic", grid.event_half_lives, weights
     )
 
+    # Impressions are ranked for the users with history only, as the warm figures they join.
     impressions = impressions_from_events(test.filter(pl.col("item_id").is_in(items.ids)), relevant_types)
+    impressions = impressions.join(train.select("user_id").unique(), on="user_id", how="semi")
     impression_users = holdout.sample_users(set(impressions["user_id"].to_list()), params.max_users, params.seed)
     impressions = impressions.filter(pl.col("user_id").is_in(impression_users))
     scored_users = sorted(set(user_ids) | set(impression_users))
