@@ -18,8 +18,9 @@ and both half-lives are chosen on the validation slice (:func:`tune_blended_rank
 test events.
 
 Next interest: the node (topic or subtopic) of a user's first held-out anchor event, predicted
-by the user's top node in the recent view (``next_interest_predictions``), against the node of
-the user's previous event and the user's most frequent node.
+by the user's top node in the recent view (``next_interest_predictions``; its event half-life and
+whether events count by type or all alike are chosen on the validation slice), against the node
+of the user's previous event and the user's most frequent node.
 """
 
 from __future__ import annotations
@@ -268,15 +269,27 @@ def next_interest_hits(predictions: pl.DataFrame, truth: pl.DataFrame) -> tuple[
     return {m: float((joined[m] == joined["truth"]).mean()) for m in NEXT_INTEREST_METHODS}, joined.height
 
 
+EQUAL_WEIGHTS = "equal"
+TYPE_WEIGHTS = "event_type"
+
+
+def next_interest_weights(weighting: str, weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS) -> Mapping[str, float]:
+    """The event weights of the recent view: the event-type weights, or every type alike."""
+    return {k: 1.0 for k in weights} if weighting == EQUAL_WEIGHTS else weights
+
+
 def tune_event_half_life(
     fit: pl.DataFrame, validation: pl.DataFrame, taxonomy: holdout.Taxonomy, relevant_types: Sequence[str], reference_ts: dt.datetime,
     level: str, half_lives: Sequence[float], weights: Mapping[str, float] = DEFAULT_EVENT_WEIGHTS,
-) -> tuple[float, float]:
-    """The event half-life of the recent view with the best next-interest Hit@1 on the validation slice, and that Hit@1."""
+) -> tuple[float, str, float]:
+    """The event half-life and weighting (event-type weights or all alike) of the recent view with the
+    best next-interest Hit@1 on the validation slice, and that Hit@1 (ties: the first tried)."""
     truth = next_nodes(validation, taxonomy, relevant_types, level)
-    best = (float(half_lives[0]), float("-inf"))
-    for half_life in half_lives:
-        hits, n = next_interest_hits(next_interest_predictions(fit, taxonomy, reference_ts, level, half_life, weights), truth)
-        if n and hits["recent"] > best[1]:
-            best = (float(half_life), hits["recent"])
-    return best if np.isfinite(best[1]) else (float(half_lives[0]), float("nan"))
+    best = (float(half_lives[0]), TYPE_WEIGHTS, float("-inf"))
+    for weighting in (TYPE_WEIGHTS, EQUAL_WEIGHTS):
+        for half_life in half_lives:
+            predictions = next_interest_predictions(fit, taxonomy, reference_ts, level, half_life, next_interest_weights(weighting, weights))
+            hits, n = next_interest_hits(predictions, truth)
+            if n and hits["recent"] > best[2]:
+                best = (float(half_life), weighting, hits["recent"])
+    return best if np.isfinite(best[2]) else (float(half_lives[0]), TYPE_WEIGHTS, float("nan"))

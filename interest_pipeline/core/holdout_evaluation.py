@@ -100,6 +100,7 @@ class HoldoutResult:
     tuning: blended.Tuning
     next_interest: dict[str, tuple[dict[str, float], int]]  # level -> (method -> Hit@1, users)
     next_interest_half_life: float
+    next_interest_weighting: str  # event_type or equal: how the recent view weighs events
     expansion: dict[str, tuple[float, int]]  # method -> (expansion precision, users)
     takeup: dict[str, object]
     n_test_users: int
@@ -210,7 +211,7 @@ def evaluate_holdout(
         validation.train, validation.test, data.taxonomy, items, relevant_types, validation.reference_ts, grid,
         params.validation_max_users, params.seed, weights,
     )
-    next_half_life, _ = blended.tune_event_half_life(
+    next_half_life, next_weighting, _ = blended.tune_event_half_life(
         validation.train, validation.test, data.taxonomy, relevant_types, validation.reference_ts, "topic", grid.event_half_lives, weights
     )
 
@@ -258,7 +259,9 @@ def evaluate_holdout(
     warm_users = [u for u, h in zip(user_ids, has_history) if h]
     next_interest = {}
     for level in NEXT_INTEREST_LEVELS:
-        predictions = blended.next_interest_predictions(train, data.taxonomy, reference_ts, level, next_half_life, weights)
+        predictions = blended.next_interest_predictions(
+            train, data.taxonomy, reference_ts, level, next_half_life, blended.next_interest_weights(next_weighting, weights)
+        )
         truth = blended.next_nodes(test, data.taxonomy, relevant_types, level).filter(pl.col("user_id").is_in(warm_users))
         next_interest[level] = blended.next_interest_hits(predictions, truth)
 
@@ -280,6 +283,7 @@ def evaluate_holdout(
         tuning=tuning,
         next_interest=next_interest,
         next_interest_half_life=next_half_life,
+        next_interest_weighting=next_weighting,
         expansion=expansion_scores,
         takeup=takeup,
         n_test_users=len(test_users),

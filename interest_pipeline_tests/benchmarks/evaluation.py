@@ -130,7 +130,7 @@ def markdown_report(results: dict[str, list]) -> str:
         lines += ["", "blended_layers vs each baseline (nDCG@10, seed 1): " + "; ".join(
             f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for p in shipped if p)]
         lines += ["", "next-interest Hit@1 (users with history; event half-life "
-                  f"{first.next_interest_half_life:g} chosen on validation): " + "; ".join(
+                  f"{first.next_interest_half_life:g}, {first.next_interest_weighting} weights, chosen on validation): " + "; ".join(
             f"{level} ({n} users): " + ", ".join(f"{NEXT_INTEREST_METHODS[k]} {_mean_sd([r.next_interest[level][0][k] for r in runs])}" for k in hits)
             for level, (hits, n) in first.next_interest.items())]
         lines += ["", "expansion precision: " + ", ".join(f"{m} {_mean_sd([r.expansion[m][0] for r in runs])}" for m in first.expansion)

@@ -95,3 +95,16 @@ def test_short_term_layers_keep_the_latest_events_of_a_user_whose_events_are_yea
     # by time alone every weight underflows to 0 after 30 years at a 7-day half-life: no short-term view
     assert layers["share_short"].is_not_null().all() and layers["share_short"].sum() == pytest.approx(1.0)
     assert dict(zip(layers["node_id"], layers["rank_short"]))["t1.s0"] == 1  # the latest interest leads the short-term view
+
+
+def test_the_recent_view_weighting_is_chosen_on_validation():
+    from interest_pipeline.core.blended_ranking import EQUAL_WEIGHTS, TYPE_WEIGHTS, tune_event_half_life
+
+    # two old purchases of t0, then three recent views of t1; the user's next event is in t1
+    fit = events([("p1", "u1", "a1", "purchase", day(1)), ("p2", "u1", "a2", "purchase", day(2))] + [(f"v{i}", "u1", "b1", "view", day(10 + i)) for i in range(3)])
+    validation = events([("n1", "u1", "b2", "purchase", day(20))])
+    half_life, weighting, hit = tune_event_half_life(fit, validation, TAXONOMY, RELEVANT_EVENT_TYPES, day(19), "topic", (100.0,))
+    assert (half_life, weighting, hit) == (100.0, EQUAL_WEIGHTS, 1.0)
+    # when the next event is in t0, the event-type weights (tried first) already hit
+    validation = events([("n1", "u1", "a3", "purchase", day(20))])
+    assert tune_event_half_life(fit, validation, TAXONOMY, RELEVANT_EVENT_TYPES, day(19), "topic", (100.0,))[1:] == (TYPE_WEIGHTS, 1.0)

@@ -163,4 +163,5 @@ def test_tuning_never_reads_test_events(pipeline_run):
     ]
     assert results[0].tuning == results[1].tuning
     assert results[0].next_interest_half_life == results[1].next_interest_half_life
+    assert results[0].next_interest_weighting == results[1].next_interest_weighting
     assert results[0].rankings != results[1].rankings

@@ -161,6 +161,7 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
         "blend/validation_ndcg_at_10": outcome.tuning.best_score,
         "blend/validation_users": outcome.tuning.n_validation_users,
         "next_interest/event_half_life": outcome.next_interest_half_life,
+        "next_interest/event_weighting": outcome.next_interest_weighting,
     }
 
     with mlflow.start_run(EXPERIMENT, run_name=f"holdout-{params.protocol}-{reference:%Y%m%dT%H%M%S}", tags={"asset": "interest_evaluation"}) as run:
