@@ -135,24 +135,36 @@ def summary(args: argparse.Namespace) -> int:
 
 
 def print_evaluation(conn) -> None:
-    """The hold-out evaluation as methods x a few headline metrics."""
+    """The hold-out evaluation as methods x a few headline metrics, for the users with history."""
     metrics = ["precision@10", "recall@20", "map@10", "ndcg@10", "auc", "mrr"]
     rows = conn.execute(
-        "SELECT method, metric, value, any_value(cutoff) OVER (), any_value(n_users_scored) OVER () FROM interest_evaluation"
+        "SELECT method, metric, value, user_group, protocol, n_users_scored FROM interest_evaluation"
     ).fetchall()
     if not rows:
         return
-    values = {(m, k): v for m, k, v, _, _ in rows}
+    values = {(m, k): v for m, k, v, g, _, _ in rows if g == "with_history"}
+    users = {g: n for _, k, _, g, _, n in rows if k == "ndcg@10"}
     impression_metrics = sorted({k for _, k, *_ in rows if k.startswith("impression_")})
-    ranking = [m for m in dict.fromkeys(m for m, k, *_ in rows) if (m, "ndcg@10") in values]
-    columns = metrics + impression_metrics
-    print(f"\nhold-out evaluation (cutoff {rows[0][3]}, {rows[0][4]} users):")
-    print("  " + f"{'method':18s}" + "".join(f"{k:>19s}" if k.startswith("impression_") else f"{k:>13s}" for k in columns))
+    ranking = [m for m in dict.fromkeys(m for m, *_ in rows) if (m, "ndcg@10") in values]
+    columns = metrics + impression_metrics + ["ndcg@10_vs_popularity"]
+    print(
+        f"\nhold-out evaluation ({rows[0][4]} split; {users.get('with_history', 0)} users with history, "
+        f"{users.get('cold_start', 0)} cold-start users scored apart):"
+    )
+    print("  " + f"{'method':18s}" + "".join(f"{k:>22s}" if len(k) > 12 else f"{k:>13s}" for k in columns))
+    def cell(method: str, metric: str) -> str:
+        width = 22 if len(metric) > 12 else 13
+        value = values.get((method, metric))
+        return f"{value:{width}.4f}" if value is not None and value == value else f"{'-':>{width}s}"  # popularity has no difference to itself
+
     for method in ranking:
-        print("  " + f"{method:18s}" + "".join(f"{values.get((method, k), float('nan')):{19 if k.startswith('impression_') else 13}.4f}" for k in columns))
+        print("  " + f"{method:18s}" + "".join(cell(method, k) for k in columns))
+    next_interest = [(m, k, v) for m, k, v, *_ in rows if k.startswith("hit@1_")]
+    if next_interest:
+        print("\nnext-interest Hit@1: " + ", ".join(f"{m} {k.removeprefix('hit@1_')} {v:.4f}" for m, k, v in next_interest))
     expansion = [(m, v) for m, k, v, *_ in rows if k == "expansion_precision"]
     if expansion:
-        print("\nexpansion precision (share of suggested subtopics engaged with after the cutoff):")
+        print("\nexpansion precision (share of suggested subtopics engaged with in the test events):")
         for method, value in expansion:
             print(f"  {method:26s} {value:.4f}")
 

@@ -88,7 +88,7 @@ def holdout_expansion_precision(
     evaluation: holdout.EvaluationParams = holdout.EvaluationParams(),
     expansion: ExpansionParams = ExpansionParams(),
     features: UserFeatureParams = UserFeatureParams(),
-) -> dict[str, tuple[float, int]]:
+) -> tuple[dict[str, tuple[float, int]], dict[str, object]]:
     """(precision, users) of the suggestions with ``expansion``'s weights, the same without the
     take-up model, and the popular and random baselines, all built from train-period data only.
 
@@ -96,6 +96,8 @@ def holdout_expansion_precision(
     the take-up models learn from the window before the cutoff on the fused features built with
     ``features``; the suggestions of every user in ``segments`` are computed, those of
     ``user_ids`` scored. ``train.events`` need event_id, so that comments map to their subtopics.
+
+    Also returns what the take-up model did (:func:`takeup_diagnostics`).
     """
     train_interactions = holdout.topic_interactions(train.events, taxonomy.content_topics)
     train_layers = interest_layers(train_interactions, cutoff, evaluation.train_layers()).filter(pl.col("level") == "subtopic")
@@ -120,4 +122,38 @@ def holdout_expansion_precision(
     }
     suggestions["popular_subtopics"] = popular_suggestions(train_layers, subtopic_ids, user_ids, top_n)
     suggestions["random_subtopics"] = random_suggestions(train_layers, subtopic_ids, user_ids, top_n, evaluation.seed)
-    return {method: expansion_precision(rows, later) for method, rows in suggestions.items()}
+    scores = {method: expansion_precision(rows, later) for method, rows in suggestions.items()}
+    diagnostics = takeup_diagnostics(takeup.models, suggestions["interest_expansion"], suggestions["expansion_without_model"], expansion, user_ids)
+    return scores, {**diagnostics, "window_days": takeup.window_days}
+
+
+def takeup_diagnostics(models, with_model: pl.DataFrame, without_model: pl.DataFrame, expansion: ExpansionParams, user_ids: Sequence[str]) -> dict[str, object]:
+    """Whether the take-up model changed any suggestion, and if not, why.
+
+    ``changed_user_share``: the share of the scored users whose suggested set differs with and
+    without the model; ``used`` is False when no subtopic got a model (too few first-time users
+    in the window) or when the model changed no suggestion.
+    """
+    def sets(rows: pl.DataFrame) -> dict[str, frozenset]:
+        return {u: frozenset(g["subtopic_id"].to_list()) for (u,), g in rows.group_by("user_id")}
+
+    a, b = sets(with_model), sets(without_model)
+    users = list(user_ids)
+    changed = sum(1 for u in users if a.get(u, frozenset()) != b.get(u, frozenset()))
+    n_models = len(models.subtopic_ids)
+    if n_models == 0:
+        reason = (
+            f"no subtopic had {expansion.takeup.min_positives} first-time users in a window of up to {expansion.takeup.max_window_days:g} days "
+            "before the split: no take-up model was trained, so the model signal is 0 everywhere"
+        )
+    elif changed == 0:
+        reason = f"{n_models} subtopics got a model, but the model signal changed no user's top {expansion.top_n}"
+    else:
+        reason = f"{n_models} subtopics got a model; it changed the suggestions of {changed} of {len(users)} users"
+    return {
+        "used": n_models > 0 and changed > 0,
+        "reason": reason,
+        "n_modelled_subtopics": n_models,
+        "n_training_positives": int(models.n_positives.sum()) if n_models else 0,
+        "changed_user_share": changed / len(users) if users else 0.0,
+    }

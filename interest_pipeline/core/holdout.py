@@ -1,12 +1,14 @@
-"""Time-based hold-out: split behaviour logs at a cutoff and score items with several methods.
+"""Hold-out scoring: score items for users with several methods, from training events only.
 
 Every scoring function returns a users x items float matrix whose rows follow ``user_ids``
-and whose columns follow ``item_ids``; only train-period events (before the cutoff) may be
-passed to them. Relevance and exclusion matrices come from :func:`interaction_matrix`.
+and whose columns follow ``item_ids``; only training events (before each user's boundary, see
+:mod:`interest_pipeline.core.splits`) may be passed to them. Relevance and exclusion matrices
+come from :func:`interaction_matrix`.
 
 Rules:
 
-- train = events with ``event_ts < cutoff``; test = events with ``event_ts >= cutoff``;
+- train = events before the user's boundary (a per-user split or one global cutoff,
+  :func:`split_by_cutoff`); test = the user's events from the boundary on;
 - an item is relevant for a user when the user has a test-period event of one of
   ``RELEVANT_EVENT_TYPES`` on it. ``view`` is left out (an impression says little about
   interest and is largely driven by what was shown), ``search`` has no item;
@@ -37,6 +39,7 @@ from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.expansion import ExpansionParams
 from interest_pipeline.core.layers import LayerParams, interest_layers
 from interest_pipeline.core.ranking import DEFAULT_KS
+from interest_pipeline.core.splits import SplitParams, cutoff_at_fraction  # noqa: F401  (the global cutoff's time, also used from here)
 
 RELEVANT_EVENT_TYPES: tuple[str, ...] = ("click", "favorite", "add_to_cart", "purchase", "rate", "review")
 
@@ -45,8 +48,13 @@ RELEVANT_EVENT_TYPES: tuple[str, ...] = ("click", "favorite", "add_to_cart", "pu
 class EvaluationParams:
     """Settings of one hold-out evaluation (rules in the module docstring)."""
 
-    cutoff: dt.datetime | None = None  # None: ``cutoff_fraction`` of the event time span
+    protocol: str = SplitParams().protocol  # per_user, leave_last_one or global_cutoff (core.splits)
+    test_fraction: float = SplitParams().test_fraction
+    test_events: int = SplitParams().test_events
+    cutoff: dt.datetime | None = None  # global_cutoff: None means ``cutoff_fraction`` of the event time span
     cutoff_fraction: float = 0.8
+    validation_max_users: int = 2_000  # users scored on the validation slice when tuning the blended ranker
+    bootstrap_resamples: int = 1_000  # of the paired per-user confidence intervals
     ks: tuple[int, ...] = DEFAULT_KS
     relevant_event_types: tuple[str, ...] = RELEVANT_EVENT_TYPES
     seed: int = 0  # of the random baseline, of K-Means, of the user sample and of the take-up models
@@ -63,6 +71,11 @@ class EvaluationParams:
             raise ValueError(f"ks must be positive cut-offs, got {self.ks}")
         if self.long_half_life_days <= 0:
             raise ValueError("long_half_life_days must be positive")
+        self.split  # validates the split settings
+
+    @property
+    def split(self) -> SplitParams:
+        return SplitParams(self.protocol, self.test_fraction, self.test_events, self.cutoff, self.cutoff_fraction)
 
     def train_layers(self, weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS) -> LayerParams:
         """Layers of the train period: one view, decayed from the cutoff with the long half-life."""
@@ -104,16 +117,6 @@ def sample_users(user_ids: Sequence[str], max_users: int, seed: int = 0) -> list
         return ordered
     chosen = np.random.default_rng(seed).choice(len(ordered), size=max_users, replace=False)
     return [ordered[i] for i in np.sort(chosen)]
-
-
-def cutoff_at_fraction(events: pl.DataFrame, fraction: float) -> dt.datetime:
-    """The time ``fraction`` of the way from the first to the last event."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    if events.height == 0:
-        raise ValueError("no events to split")
-    first, last = events["event_ts"].min(), events["event_ts"].max()
-    return first + (last - first) * fraction
 
 
 def split_by_cutoff(events: pl.DataFrame, cutoff: dt.datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -248,18 +251,28 @@ def interest_layer_scores(
     """
     interactions = topic_interactions(train, content_topics)
     n_users, n_items = len(user_ids), len(items.ids)
-    scores = np.zeros((n_users, n_items))
     if interactions.height == 0 or len(centroids.ids) == 0:
-        return scores
+        return np.zeros((n_users, n_items))
     layers = interest_layers(interactions, reference_ts, layer_params)
     shares = layers.filter(pl.col("level") == "subtopic").select("user_id", "node_id", "share_long")
-    node_position = {n: i for i, n in enumerate(centroids.ids)}
+    share_matrix = share_rows(shares, user_ids, centroids.ids)
+    return multi_interest_scores(share_matrix, subtopic_item_similarity(content_topics, centroids, items, membership_bonus))
+
+
+def share_rows(shares: pl.DataFrame, user_ids: Sequence[str], node_ids: Sequence[str]) -> np.ndarray:
+    """users x nodes matrix of (user_id, node_id, share) rows; pairs of unknown users or nodes are left out."""
+    node_position = {n: i for i, n in enumerate(node_ids)}
     user_position = {u: i for i, u in enumerate(user_ids)}
-    share_matrix = np.zeros((n_users, len(node_position)))
+    matrix = np.zeros((len(user_ids), len(node_ids)))
     for user, node, share in shares.iter_rows():
         if user in user_position and node in node_position:
-            share_matrix[user_position[user], node_position[node]] = share
+            matrix[user_position[user], node_position[node]] = share
+    return matrix
 
+
+def subtopic_item_similarity(content_topics: pl.DataFrame, centroids: Embeddings, items: Embeddings, membership_bonus: float) -> np.ndarray:
+    """subtopics x items: cos(item, centroid) plus ``membership_bonus`` where the item belongs to the subtopic."""
+    node_position = {n: i for i, n in enumerate(centroids.ids)}
     similarity = l2_normalise(centroids.vectors).astype(np.float64) @ l2_normalise(items.vectors).T.astype(np.float64)
     item_subtopic = dict(
         content_topics.filter((pl.col("content_kind") == "item") & pl.col("subtopic_id").is_not_null())
@@ -270,7 +283,12 @@ def interest_layer_scores(
         node = item_subtopic.get(item)
         if node in node_position:
             similarity[node_position[node], column] += membership_bonus
+    return similarity
 
+
+def multi_interest_scores(share_matrix: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """users x items: max over the user's subtopics s (share > 0) of share[u, s] * similarity[s, i]; 0 without any."""
+    n_users, n_items = share_matrix.shape[0], similarity.shape[1]
     best = np.full((n_users, n_items), -np.inf)
     for s in range(share_matrix.shape[1]):
         holders = share_matrix[:, s] > 0

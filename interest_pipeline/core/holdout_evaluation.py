@@ -1,46 +1,68 @@
-"""The hold-out evaluation end to end: split at a cutoff, build every method from the train period,
-rank, and score the rankings and the expansion suggestions.
+"""The hold-out evaluation end to end: split, tune on the validation slice, build every method from
+the training events, rank, and score the rankings, the next interest and the expansion suggestions.
 
-Items are ranked for each user among all items with an embedding; an item is relevant when the
-user has a test-period event of ``relevant_event_types`` on it, and items the user touched (any
-event, views included) before the cutoff are no candidates. Metrics average over the users with
-at least one relevant candidate. Where the test period holds impressions (a user's simultaneous
-views and clicks, as MIND imports write them), each method also ranks every impression's
-candidates (:mod:`interest_pipeline.core.impressions`). Expansion precision scores the
-suggestions made from train-period layers (:mod:`interest_pipeline.core.expansion_holdout`).
+The split protocol (:mod:`interest_pipeline.core.splits`: per-user last fraction by default,
+leave-last-one, or a global cutoff) gives each user a boundary. Items are ranked for each user
+among all items with an embedding; an item is relevant when the user has a test event of
+``relevant_event_types`` on it, and items the user touched (any event, views included) before
+their boundary are no candidates. Users are scored in two groups, never mixed: those with
+training history (``with_history``) and those without (``cold_start``: every personal method
+has nothing to go on; the blended ranker gives them its popularity fallback). Metrics average
+over the users of a group with at least one relevant candidate; per-user nDCG@10 differences to
+popularity (and of the blended ranker to every baseline) come with a paired bootstrap 95%
+interval (seeded).
+
+The blended ranker's popularity weight and half-lives, and the event half-life of the
+next-interest view, are chosen on the validation slice: the same protocol cut from the training
+events (:func:`interest_pipeline.core.splits.validation_split`), so no test event is read.
+
+Where the test events hold impressions (a user's simultaneous views and clicks, as MIND imports
+write them), each method also ranks every impression's candidates
+(:mod:`interest_pipeline.core.impressions`). Expansion precision scores the suggestions made from
+training-period layers (:mod:`interest_pipeline.core.expansion_holdout`).
 
 Known leakage, so read the numbers as optimistic for the taxonomy-based methods:
 
-- the taxonomy was clustered on all content, comments written after the cutoff included, so
+- the taxonomy was clustered on all content, comments written after the split included, so
   subtopic boundaries and centroids have seen test-period texts; item-to-subtopic assignments
   are content-only but come from that same clustering;
 - item embeddings depend on the item texts only (no behaviour), so they leak nothing;
-- the number of K-Means segments is the number of topics of that same taxonomy.
-
-The K-Means baseline is fitted on every user active in the train period; the other methods need
-no fitting across users.
+- the number of K-Means segments is the number of topics of that same taxonomy;
+- under per-user splits, popularity and the segments count other users' training events that
+  may be later than a user's test events (the global cutoff has no such overlap).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core import holdout
+from interest_pipeline.core import blended_ranking as blended
+from interest_pipeline.core import holdout, splits
 from interest_pipeline.core.expansion import ExpansionParams
 from interest_pipeline.core.expansion_holdout import holdout_expansion_precision
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, Embeddings, TextEmbeddings, UserFeatureParams, UserHistory
 from interest_pipeline.core.holdout import EvaluationParams, Taxonomy
 from interest_pipeline.core.impressions import IMPRESSION_METRICS, impression_metrics, impressions_from_events
-from interest_pipeline.core.ranking import evaluate_rankings, metric_names, users_evaluated
+from interest_pipeline.core.ranking import mean_or_nan, metric_names, paired_bootstrap, per_user_metrics
 
-METHODS: tuple[str, ...] = ("interest_layers", "mean_embedding", "kmeans_segments", "popularity", "random")
+SHIPPED = "blended_layers"
+METHODS: tuple[str, ...] = (SHIPPED, "interest_layers", "mean_embedding", "kmeans_segments", "popularity", "random")
+BASELINES: tuple[str, ...] = tuple(m for m in METHODS if m != SHIPPED)
+USER_GROUPS: tuple[str, ...] = ("with_history", "cold_start")
 EXPANSION_METHODS: tuple[str, ...] = ("interest_expansion", "expansion_without_model", "popular_subtopics", "random_subtopics")
 EXPANSION_METRIC = "expansion_precision"
 IMPRESSION_PREFIX = "impression_"  # impression_auc, impression_mrr, impression_ndcg@5, impression_ndcg@10
+PAIRED_METRIC = "ndcg@10"
+NEXT_INTEREST_METHODS: dict[str, str] = {"recent": "next_interest_recent", "previous": "previous_category", "majority": "majority_category"}
+NEXT_INTEREST_LEVELS: tuple[str, ...] = ("topic", "subtopic")
+TABLE_SCHEMA = {
+    "method": pl.String, "metric": pl.String, "value": pl.Float64, "user_group": pl.String, "protocol": pl.String,
+    "reference_ts": pl.Datetime("us"), "n_users_scored": pl.Int64,
+}
 
 
 @dataclass(frozen=True)
@@ -55,37 +77,98 @@ class HoldoutData:
 
 
 @dataclass(frozen=True)
+class Paired:
+    """Mean per-user difference ``method - baseline`` of a metric, its 95% interval, and the users."""
+
+    method: str
+    baseline: str
+    metric: str
+    mean: float
+    low: float
+    high: float
+    n_users: int
+
+
+@dataclass(frozen=True)
 class HoldoutResult:
-    cutoff: dt.datetime
+    protocol: str
+    reference_ts: dt.datetime  # the latest user boundary (the cutoff under global_cutoff)
     metrics: list[str]  # metric names, in table order
-    rankings: dict[str, dict[str, float]]  # method -> metric -> value
+    rankings: dict[str, dict[str, dict[str, float]]]  # user group -> method -> metric -> value
+    n_users: dict[str, int]  # user group -> users scored
+    paired: list[Paired]
+    tuning: blended.Tuning
+    next_interest: dict[str, tuple[dict[str, float], int]]  # level -> (method -> Hit@1, users)
+    next_interest_half_life: float
+    next_interest_weighting: str  # event_type or equal: how the recent view weighs events
     expansion: dict[str, tuple[float, int]]  # method -> (expansion precision, users)
-    n_users_scored: int
+    takeup: dict[str, object]
     n_test_users: int
     n_impressions: int
     n_items: int
     n_train_events: int
     n_test_events: int
     n_kmeans_segments: int
+    expansion_coverage: float  # share of scored users with history who got an expansion suggestion
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def n_users_scored(self) -> int:
+        return sum(self.n_users.values())
+
+    def paired_to(self, baseline: str, method: str = SHIPPED) -> Paired | None:
+        return next((p for p in self.paired if p.method == method and p.baseline == baseline), None)
 
     def table(self) -> pl.DataFrame:
-        """The long table: method, metric, value, cutoff, n_users_scored."""
+        """The long table: method, metric, value, user_group, protocol, reference_ts, n_users_scored (of the row's group)."""
+        rows = [
+            (m, k, self.rankings[g][m][k], g, self.n_users[g])
+            for g in USER_GROUPS if self.n_users[g] for m in METHODS for k in self.metrics if k in self.rankings[g][m]
+        ]
+        for p in self.paired:
+            name = f"{p.metric}_vs_{p.baseline}"
+            rows += [(p.method, name, p.mean, "with_history", p.n_users), (p.method, name + "_ci_low", p.low, "with_history", p.n_users),
+                     (p.method, name + "_ci_high", p.high, "with_history", p.n_users)]
+        for level, (hits, n) in self.next_interest.items():
+            rows += [(NEXT_INTEREST_METHODS[m], f"hit@1_{level}", v, "with_history", n) for m, v in hits.items()]
+        rows += [(m, EXPANSION_METRIC, self.expansion[m][0], "with_history", self.expansion[m][1]) for m in EXPANSION_METHODS]
         return pl.DataFrame(
-            [(m, k, self.rankings[m][k]) for m in METHODS for k in self.metrics]
-            + [(m, EXPANSION_METRIC, self.expansion[m][0]) for m in EXPANSION_METHODS],
-            schema={"method": pl.String, "metric": pl.String, "value": pl.Float64},
-            orient="row",
-        ).with_columns(
-            pl.lit(self.cutoff, dtype=pl.Datetime("us")).alias("cutoff"), pl.lit(self.n_users_scored, dtype=pl.Int64).alias("n_users_scored")
+            [(m, k, v, g, self.protocol, self.reference_ts, n) for m, k, v, g, n in rows], schema=TABLE_SCHEMA, orient="row"
         )
 
-    def wide(self) -> pl.DataFrame:
-        """One row per ranking method, one column per metric, rounded for display."""
-        return pl.DataFrame([{"method": m, **{k: round(self.rankings[m][k], 4) for k in self.metrics}} for m in METHODS])
+    def wide(self, group: str = "with_history") -> pl.DataFrame:
+        """One row per ranking method of ``group``, one column per metric, and the paired nDCG@10
+        difference to popularity with its interval, rounded for display."""
+        out = []
+        for m in METHODS:
+            row = {"method": m, **{k: round(v, 4) for k, v in self.rankings[group][m].items()}}
+            p = self.paired_to("popularity", m)
+            if group == "with_history" and p is not None:
+                row[f"{PAIRED_METRIC} vs popularity (95% CI)"] = f"{p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]"
+            out.append(row)
+        return pl.DataFrame(out)
 
 
-def resolve_cutoff(params: EvaluationParams, events: pl.DataFrame) -> dt.datetime:
-    return params.cutoff if params.cutoff is not None else holdout.cutoff_at_fraction(events, params.cutoff_fraction)
+def _score_groups(scores, relevant, exclude, ks, has_history, seed, resamples):
+    """Per group and method the mean metrics; per-user nDCG@10 of the warm users for the paired intervals."""
+    rankings, warm_values = {}, {}
+    for group, rows in (("with_history", has_history), ("cold_start", ~has_history)):
+        rankings[group] = {}
+        for method in METHODS:
+            if not rows.any():
+                rankings[group][method] = {name: float("nan") for name in metric_names(ks)}
+                continue
+            _, values = per_user_metrics(scores[method][rows], relevant[rows], exclude[rows], ks)
+            rankings[group][method] = {name: mean_or_nan(v) for name, v in values.items()}
+            if group == "with_history":
+                warm_values[method] = values[PAIRED_METRIC]
+    paired = []
+    if warm_values:
+        pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [(SHIPPED, b) for b in BASELINES if b != "popularity"]
+        for method, baseline in pairs:
+            mean, low, high = paired_bootstrap(warm_values[method], warm_values[baseline], resamples, seed)
+            paired.append(Paired(method, baseline, PAIRED_METRIC, mean, low, high, int(len(warm_values[method]))))
+    return rankings, paired
 
 
 def evaluate_holdout(
@@ -93,21 +176,23 @@ def evaluate_holdout(
     params: EvaluationParams = EvaluationParams(),
     expansion: ExpansionParams = ExpansionParams(),
     features: UserFeatureParams = UserFeatureParams(),
+    grid: blended.BlendGrid = blended.BlendGrid(),
 ) -> HoldoutResult:
-    """Every method and metric on one time-based hold-out (rules in the module docstring).
+    """Every method and metric on one hold-out (rules in the module docstring).
 
     ``expansion`` and ``features`` are the settings the expansion's suggestions and take-up
-    models are built with (those of ``interest_expansion`` and ``fused_user_features``).
+    models are built with (those of ``interest_expansion`` and ``fused_user_features``);
+    ``grid`` the blended ranker's settings tried on the validation slice.
     """
     events, items = data.events, data.items
     if events.height == 0 or len(items.ids) == 0:
         raise ValueError("nothing to evaluate: no events or no item embeddings")
-    cutoff = resolve_cutoff(params, events)
-    train, test = holdout.split_by_cutoff(events, cutoff)
-    if train.height == 0 or test.height == 0:
-        raise ValueError(f"cutoff {cutoff} leaves no train or no test events")
-    ks = sorted({int(k) for k in params.ks})
+    ks = sorted({int(k) for k in params.ks} | {10})
     relevant_types = list(params.relevant_event_types)
+    split = splits.split_events(events, params.split, relevant_types)
+    train, test, reference_ts = split.train, split.test, split.reference_ts
+    if test.height == 0:
+        raise ValueError(f"the {params.protocol} split leaves no test events")
     test_users = set(test.filter(pl.col("event_type").is_in(relevant_types) & pl.col("item_id").is_not_null())["user_id"].to_list())
     candidate_users = holdout.sample_users(test_users, params.max_users, params.seed)
     relevant = holdout.interaction_matrix(test, candidate_users, items.ids, relevant_types)
@@ -115,38 +200,53 @@ def evaluate_holdout(
     keep = (relevant & ~exclude).any(axis=1)
     user_ids = [u for u, k in zip(candidate_users, keep) if k]
     relevant, exclude = relevant[keep], exclude[keep]
-    n_scored = users_evaluated(relevant, exclude)
-    if n_scored == 0:
-        raise ValueError(f"no user has a relevant new item after cutoff {cutoff}")
+    if not user_ids:
+        raise ValueError(f"no user has a relevant new item in the test events of the {params.protocol} split")
+    has_history = np.array(split.users_with_history(user_ids), dtype=bool)
 
-    # Impressions (shown and clicked candidates, as in MIND imports) are ranked within themselves.
+    # Tuning reads the training events only: the validation slice is cut from them.
+    validation = splits.validation_split(train, params.split, relevant_types)
+    weights = DEFAULT_EVENT_WEIGHTS
+    tuning = blended.tune_blended_ranker(
+        validation.train, validation.test, data.taxonomy, items, relevant_types, validation.reference_ts, grid,
+        params.validation_max_users, params.seed, weights,
+    )
+    next_half_life, next_weighting, _ = blended.tune_event_half_life(
+        validation.train, validation.test, data.taxonomy, relevant_types, validation.reference_ts, "topic", grid.event_half_lives, weights
+    )
+
+    # Impressions are ranked for the users with history only, as the warm figures they join.
     impressions = impressions_from_events(test.filter(pl.col("item_id").is_in(items.ids)), relevant_types)
+    impressions = impressions.join(train.select("user_id").unique(), on="user_id", how="semi")
     impression_users = holdout.sample_users(set(impressions["user_id"].to_list()), params.max_users, params.seed)
     impressions = impressions.filter(pl.col("user_id").is_in(impression_users))
     scored_users = sorted(set(user_ids) | set(impression_users))
 
-    history = UserHistory(train, data.texts.before(cutoff), items)
+    history = UserHistory(train, data.texts.before(reference_ts), items)
     centroids = data.taxonomy.centroids(items.dim)
-    weights = DEFAULT_EVENT_WEIGHTS
     n_topics = data.taxonomy.n_topics
-    # Segments are fitted on every train-period user (as the method would be in production) and
-    # their popularity counts everyone's train events; only the evaluated users' rows are kept.
+    # Segments are fitted on every training-period user (as the method would be in production) and
+    # their popularity counts everyone's training events; only the evaluated users' rows are kept.
     segment_users = sorted(set(train["user_id"].to_list()) | set(scored_users))
     kmeans, segments = holdout.kmeans_segment_scores(
-        history, segment_users, max(1, n_topics), cutoff, params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
+        history, segment_users, max(1, n_topics), reference_ts, params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
     )
     scores = {
+        SHIPPED: blended.blended_scores(blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best),
         "interest_layers": holdout.interest_layer_scores(
-            train, data.taxonomy.content_topics, centroids, scored_users, items, cutoff, params.train_layers(weights), params.membership_bonus
+            train, data.taxonomy.content_topics, centroids, scored_users, items, reference_ts, params.train_layers(weights), params.membership_bonus
         ),
-        "mean_embedding": holdout.mean_embedding_scores(train, scored_users, items, cutoff, params.train_behavior(weights)),
+        "mean_embedding": holdout.mean_embedding_scores(train, scored_users, items, reference_ts, params.train_behavior(weights)),
         "kmeans_segments": kmeans,
         "popularity": holdout.popularity_scores(train, scored_users, items.ids, weights),
         "random": holdout.random_scores(len(scored_users), len(items.ids), params.seed),
     }
     row_of = {u: i for i, u in enumerate(scored_users)}
     ranking_rows = [row_of[u] for u in user_ids]
-    rankings = {method: evaluate_rankings(scores[method][ranking_rows], relevant, exclude, ks) for method in METHODS}
+    ranked = {m: s[ranking_rows] for m, s in scores.items()}
+    rankings, paired = _score_groups(ranked, relevant, exclude, ks, has_history, params.seed, params.bootstrap_resamples)
+    n_users = {"with_history": int(has_history.sum()), "cold_start": int((~has_history).sum())}
+
     n_impressions = impressions["impression"].n_unique()
     if impressions.height:
         column_of = {item: j for j, item in enumerate(items.ids)}
@@ -154,24 +254,43 @@ def evaluate_holdout(
         columns = np.array([column_of[i] for i in impressions["item_id"]])
         for method in METHODS:
             per_impression = impression_metrics(impressions, scores[method][rows, columns])
-            rankings[method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
+            rankings["with_history"][method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
+
+    warm_users = [u for u, h in zip(user_ids, has_history) if h]
+    next_interest = {}
+    for level in NEXT_INTEREST_LEVELS:
+        predictions = blended.next_interest_predictions(
+            train, data.taxonomy, reference_ts, level, next_half_life, blended.next_interest_weights(next_weighting, weights)
+        )
+        truth = blended.next_nodes(test, data.taxonomy, relevant_types, level).filter(pl.col("user_id").is_in(warm_users))
+        next_interest[level] = blended.next_interest_hits(predictions, truth)
+
     peer_segments = pl.DataFrame(
         {"user_id": segment_users, "segment": segments.astype(np.int64)}, schema={"user_id": pl.String, "segment": pl.Int64}
     )
-    expansion_scores = holdout_expansion_precision(
-        history, test, cutoff, data.taxonomy, peer_segments, user_ids, params, expansion, features
+    expansion_scores, takeup = holdout_expansion_precision(
+        history, test, reference_ts, data.taxonomy, peer_segments, warm_users, params, expansion, features
     )
+    coverage = expansion_scores["interest_expansion"][1] / len(warm_users) if warm_users else float("nan")
     names = metric_names(ks) + ([IMPRESSION_PREFIX + k for k in IMPRESSION_METRICS] if n_impressions else [])
     return HoldoutResult(
-        cutoff=cutoff,
+        protocol=params.protocol,
+        reference_ts=reference_ts,
         metrics=names,
         rankings=rankings,
+        n_users=n_users,
+        paired=paired,
+        tuning=tuning,
+        next_interest=next_interest,
+        next_interest_half_life=next_half_life,
+        next_interest_weighting=next_weighting,
         expansion=expansion_scores,
-        n_users_scored=n_scored,
+        takeup=takeup,
         n_test_users=len(test_users),
         n_impressions=n_impressions,
         n_items=len(items.ids),
         n_train_events=train.height,
         n_test_events=test.height,
         n_kmeans_segments=n_topics,
+        expansion_coverage=coverage,
     )

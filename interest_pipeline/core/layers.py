@@ -8,6 +8,11 @@ to each node's share of the user's decayed interest weight at that level:
 - secondary: not core and share >= ``secondary_min_share``;
 - peripheral: any other node with a positive share.
 
+The short-term view counts an event by its age in days and by its rank among the user's
+events (0 for the most recent), whichever is larger: ``w * max(0.5 ** (age / short_half_life_days),
+0.5 ** (rank / short_half_life_events))``. A user whose events are months apart still has a
+short-term view made of their latest events, not one set by whichever event is a few days newer.
+
 Drift, per node, compares the two views: **emerging** when the short-term share is at least
 ``secondary_min_share`` and at least ``trend_ratio`` times the long-term share; **fading**
 when the long-term share is at least ``secondary_min_share`` and the short-term share at most
@@ -50,12 +55,13 @@ class LayerParams:
 
     long_half_life_days: float = 90.0
     short_half_life_days: float = 7.0
+    short_half_life_events: float = 3.0  # the short-term view also keeps the latest events, by rank
     tiers: TierRules = field(default_factory=TierRules)
     event_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     popular_fallback_nodes: int = 3
 
     def __post_init__(self) -> None:
-        if self.long_half_life_days <= 0 or self.short_half_life_days <= 0:
+        if self.long_half_life_days <= 0 or self.short_half_life_days <= 0 or self.short_half_life_events <= 0:
             raise ValueError("half-lives must be positive")
         if self.popular_fallback_nodes < 1:
             raise ValueError("popular_fallback_nodes must be at least 1")
@@ -64,6 +70,12 @@ class LayerParams:
 def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
     age_days = ((pl.lit(reference_ts) - pl.col("event_ts")) / dt.timedelta(days=1)).clip(lower_bound=0.0)
     return pl.lit(0.5).pow(age_days / half_life_days)
+
+
+def recency_rank(order_columns: tuple[str, ...] = ("event_ts", "topic_id", "subtopic_id", "event_type")) -> pl.Expr:
+    """Per user, 0 for the most recent event, 1 for the one before, ...; events at one instant
+    are ordered by the other columns, so that the ranks never depend on the row order."""
+    return pl.struct(*order_columns).rank("ordinal", descending=True).over("user_id").cast(pl.Float64) - 1.0
 
 
 def _stable_sum(column: str) -> pl.Expr:
@@ -99,7 +111,10 @@ def interest_layers(interactions: pl.DataFrame, reference_ts: dt.datetime, param
         pl.col("event_type").replace_strict(dict(params.event_weights), return_dtype=pl.Float64).alias("_w")
     ).with_columns(
         (pl.col("_w") * _decay(params.long_half_life_days, reference_ts)).alias("_long"),
-        (pl.col("_w") * _decay(params.short_half_life_days, reference_ts)).alias("_short"),
+        (
+            pl.col("_w")
+            * pl.max_horizontal(_decay(params.short_half_life_days, reference_ts), pl.lit(0.5).pow(recency_rank() / params.short_half_life_events))
+        ).alias("_short"),
     )
     levels = []
     for level, node, parent in (("topic", "topic_id", None), ("subtopic", "subtopic_id", "topic_id")):

@@ -103,16 +103,14 @@ def user_auc(scores: np.ndarray, relevant: np.ndarray, candidates: np.ndarray) -
     return out
 
 
-def evaluate_rankings(
+def per_user_metrics(
     scores: np.ndarray,
     relevant,
     exclude=None,
     ks: Sequence[int] = DEFAULT_KS,
-) -> dict[str, float]:
-    """Mean precision/recall/MAP/nDCG at each K, AUC and MRR over users with a relevant candidate.
-
-    Returns NaN for every metric when no user has a relevant candidate.
-    """
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-user values of every metric: (mask of the users with a relevant candidate, metric ->
+    values over those users, in row order). AUC is NaN for a user whose candidates are all relevant."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2:
         raise ValueError("scores must be a users x items matrix")
@@ -126,25 +124,59 @@ def evaluate_rankings(
     relevant = relevant & candidates
     n_relevant = relevant.sum(axis=1)
     users = n_relevant > 0
-    names = metric_names(ks)
-    if not users.any():
-        return {name: float("nan") for name in names}
     s, r, c, n = scores[users], relevant[users], candidates[users], n_relevant[users]
     ranked = ranked_relevance(np.where(c, s, -np.inf), r)
-    result: dict[str, float] = {}
     per_metric = {
         "precision": lambda k: precision_at_k(ranked, k),
         "recall": lambda k: recall_at_k(ranked, k, n),
         "map": lambda k: average_precision_at_k(ranked, k, n),
         "ndcg": lambda k: ndcg_at_k(ranked, k, n),
     }
-    for metric in RANK_METRICS:
-        for k in ks:
-            result[f"{metric}@{k}"] = float(np.mean(per_metric[metric](int(k))))
-    auc = user_auc(s, r, c)
-    result["auc"] = float(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan")
-    result["mrr"] = float(np.mean(reciprocal_rank(ranked)))
-    return result
+    values = {f"{metric}@{k}": per_metric[metric](int(k)) for metric in RANK_METRICS for k in ks}
+    values["auc"] = user_auc(s, r, c)
+    values["mrr"] = reciprocal_rank(ranked)
+    return users, values
+
+
+def evaluate_rankings(
+    scores: np.ndarray,
+    relevant,
+    exclude=None,
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[str, float]:
+    """Mean precision/recall/MAP/nDCG at each K, AUC and MRR over users with a relevant candidate.
+
+    Returns NaN for every metric when no user has a relevant candidate.
+    """
+    users, values = per_user_metrics(scores, relevant, exclude, ks)
+    if not users.any():
+        return {name: float("nan") for name in metric_names(ks)}
+    return {name: mean_or_nan(v) for name, v in values.items()}
+
+
+def mean_or_nan(values: np.ndarray) -> float:
+    """Mean over the finite values; NaN when there is none."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of the per-user differences ``a - b`` and its bootstrap ``level`` interval (users resampled
+    with replacement, seeded). Users where either value is NaN are left out; NaNs when none is left."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values differ in shape: {a.shape} and {b.shape}")
+    diff = (a - b)[np.isfinite(a) & np.isfinite(b)]
+    if diff.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 100):  # in blocks: a users x resamples index matrix can be large
+        stop = min(start + 100, n_resamples)
+        means[start:stop] = diff[rng.integers(0, diff.size, size=(stop - start, diff.size))].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(diff.mean()), float(low), float(high)
 
 
 def users_evaluated(relevant, exclude=None) -> int:

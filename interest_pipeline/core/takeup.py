@@ -6,6 +6,11 @@ subtopic s when they first interact with s in ``[split_ts, reference_ts)``, a ne
 had no interaction with s at all; users who already had s before the split are left out of s's
 model. Applied to today's fused features, a model gives the probability that a user takes s up
 in the next window. Subtopics with fewer than ``min_positives`` first-time users get no model.
+
+Sparse logs (a few events per user over months) often have no subtopic with ``min_positives``
+first-time users in a week, so no model at all and a model signal of 0 everywhere: the window
+then doubles, up to ``max_window_days``, until at least one subtopic gets a model
+(``Takeup.window_days`` is the window used).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class TakeupParams:
     """The training window and the limits of the take-up models."""
 
     window_days: float = 7.0  # who first engaged with a subtopic in the last this many days
+    max_window_days: float = 56.0  # the window doubles up to this when no subtopic gets a model
     min_positives: int = 5  # a subtopic needs this many first-time users in the window for a model
     max_train_users: int = 10_000  # a seeded sample of at most this many users trains each model
     regularisation: float = 1.0  # inverse L2 strength (scikit-learn's C)
@@ -33,6 +39,8 @@ class TakeupParams:
     def __post_init__(self) -> None:
         if self.window_days <= 0:
             raise ValueError(f"window_days must be positive, got {self.window_days}")
+        if self.max_window_days < self.window_days:
+            raise ValueError(f"max_window_days ({self.max_window_days}) must be at least window_days ({self.window_days})")
         if self.min_positives < 1 or self.max_train_users < 1:
             raise ValueError("min_positives and max_train_users must be at least 1")
 
@@ -60,6 +68,7 @@ class Takeup:
     user_ids: list[str]
     models: TakeupModels
     probabilities: np.ndarray
+    window_days: float  # the training window used (see the module docstring)
 
     @property
     def subtopic_ids(self) -> list[str]:
@@ -146,14 +155,20 @@ def takeup_probabilities(
     params: TakeupParams = TakeupParams(),
 ) -> Takeup:
     """Fit on the window before ``reference_ts`` (features up to ``reference_ts - window_days``,
-    take-ups after), then predict from features up to ``reference_ts``.
+    take-ups after; the window widened as the module docstring says), then predict from
+    features up to ``reference_ts``.
 
     The features are the fused vectors built with ``features``, the parameters
     ``fused_user_features`` was built with. ``history`` and ``interactions`` (user_id, event_ts,
     subtopic_id) must not reach past ``reference_ts``.
     """
-    split = reference_ts - dt.timedelta(days=params.window_days)
-    train_users, train_features = fused_vectors(history.before(split), split, features)
-    models = fit_takeup_models(train_users, train_features, interactions, split, subtopic_ids, params)
+    window = params.window_days
+    while True:
+        split = reference_ts - dt.timedelta(days=window)
+        train_users, train_features = fused_vectors(history.before(split), split, features)
+        models = fit_takeup_models(train_users, train_features, interactions, split, subtopic_ids, params)
+        if models.subtopic_ids or window >= params.max_window_days:
+            break
+        window = min(2 * window, params.max_window_days)
     users, today = fused_vectors(history, reference_ts, features)
-    return Takeup(users, models, models.predict(today))
+    return Takeup(users, models, models.predict(today), window)

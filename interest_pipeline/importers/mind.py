@@ -13,12 +13,13 @@ Behaviours (impression id, user id, time, history, impressions):
   taken as UTC;
 - the history lists news the user clicked before the data window, without times. Each
   history item becomes one ``click`` per user (deduplicated over all impression rows and all
-  behaviour files of the import), event id ``mind-hist-{user}-{news}``, dated at the user's
-  earliest impression time minus one second: the last moment that is certainly before the
-  impressions, close enough to pass the log-date check. It lands on the day of that first
-  impression, or on the day before when the first impression is in the first second after
-  midnight. Rows without a user id keep their history per impression row
-  (``mind-hist-@{impression_id}-{news}``) and are rejected by validation for the missing user.
+  behaviour files of the import), event id ``mind-hist-{user}-{news}``, dated one second before
+  the earliest impression of the whole import: the history is older than every impression, so
+  it lies before the whole log and never after a hold-out cutoff or a user's split (dating it
+  just before the user's own first impression put it, for users first seen late, among the
+  test events). All history lands in the file of that day. Rows without a user id keep their
+  history per impression row (``mind-hist-@{impression_id}-{news}``) and are rejected by
+  validation for the missing user.
 
 News (id, category, subcategory, title, abstract, url, title entities, abstract entities)
 becomes items with ``description`` = abstract, ``category``, ``subcategory``,
@@ -132,10 +133,9 @@ def first_impressions(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def history_events(pairs: pl.DataFrame, first: pl.DataFrame) -> pl.DataFrame:
-    """History clicks dated one second before the user's first impression (see module docstring)."""
+    """History clicks dated one second before the import's earliest impression (see module docstring)."""
     pairs = pairs.unique(["user_key", "news_id"], keep="first", maintain_order=True)
-    first = first.group_by("user_key").agg(pl.col("first_ts").min())
-    joined = pairs.join(first, on="user_key", how="left")
+    joined = pairs.with_columns(pl.lit(first["first_ts"].min(), dtype=first.schema["first_ts"]).alias("first_ts"))
     return joined.select(
         pl.format("mind-hist-{}-{}", pl.col("user_key"), pl.col("news_id")).alias("event_id"),
         prefixed("user_id", PREFIX).alias("user_id"),

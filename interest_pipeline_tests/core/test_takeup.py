@@ -123,3 +123,23 @@ def test_takeup_probabilities_learn_from_the_window_before_the_reference():
     assert probability[i0_people, 0].mean() > 0.4 > 0.2 > probability[~i0_people, 0].mean()
     with pytest.raises(ValueError, match="window_days"):
         TakeupParams(window_days=0)
+
+
+def test_the_window_widens_until_a_subtopic_has_enough_first_time_users():
+    reference = SPLIT + dt.timedelta(days=7)
+    items = ["i0", "i1"]
+    rows, taken = [], []
+    for n in range(60):
+        user = f"u{n:02d}"
+        rows.append((user, items[n % 2], "purchase", SPLIT - dt.timedelta(days=60)))
+        if n % 2 == 0 and n < 20:  # ten i0 people take up "b" 20 to 29 days before the reference: outside a week
+            taken.append((user, reference - dt.timedelta(days=20 + n // 2), "b"))
+    events = pl.DataFrame(rows, schema={"user_id": pl.String, "item_id": pl.String, "event_type": pl.String, "event_ts": pl.Datetime("us")}, orient="row")
+    no_comments = TextEmbeddings(pl.DataFrame(schema={"user_id": pl.String, "event_ts": pl.Datetime("us")}), np.zeros((0, 2)))
+    history = UserHistory(events, no_comments, Embeddings(items, np.eye(2)))
+    widened = takeup_probabilities(history, interactions(taken), ["b"], reference, params=TakeupParams(window_days=7, max_window_days=56))
+    assert widened.window_days == 28 and widened.models.subtopic_ids == ["b"]
+    fixed = takeup_probabilities(history, interactions(taken), ["b"], reference, params=TakeupParams(window_days=7, max_window_days=7))
+    assert fixed.window_days == 7 and fixed.models.subtopic_ids == []
+    with pytest.raises(ValueError, match="max_window_days"):
+        TakeupParams(window_days=7, max_window_days=3)

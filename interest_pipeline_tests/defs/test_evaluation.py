@@ -1,4 +1,4 @@
-"""The hold-out evaluation asset on the small generated sample, with a real MLflow store."""
+"""The hold-out evaluation asset on the small generated sample (per-user split), with a real MLflow store."""
 
 import shutil
 
@@ -9,6 +9,7 @@ from dagster import materialize
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.ranking import metric_names
+from interest_pipeline.core.holdout_evaluation import BASELINES, SHIPPED, TABLE_SCHEMA
 from interest_pipeline.defs.evaluation.assets import (
     EXPANSION_METHODS,
     EXPANSION_METRIC,
@@ -39,14 +40,32 @@ def evaluated(pipeline_run, tmp_path_factory):
 
 
 def test_table_has_every_method_and_metric(evaluated):
-    _, table, _ = evaluated
-    assert table.columns == ["method", "metric", "value", "cutoff", "n_users_scored"]
+    result, table, _ = evaluated
+    metadata = result.asset_materializations_for_node("interest_evaluation")[0].metadata
+    assert table.columns == list(TABLE_SCHEMA)
+    assert set(table["protocol"]) == {"per_user"} and table["reference_ts"].n_unique() == 1
+    warm = table.filter(pl.col("user_group") == "with_history")
     expected = {(m, k) for m in METHODS for k in metric_names((5, 10, 20))} | {(m, EXPANSION_METRIC) for m in EXPANSION_METHODS}
-    assert set(zip(table["method"], table["metric"])) == expected
-    assert table.height == len(expected)
-    assert table["value"].is_not_null().all() and table["value"].is_between(0.0, 1.0).all()
-    assert table["n_users_scored"].n_unique() == 1 and table["n_users_scored"][0] > 20
-    assert table["cutoff"].n_unique() == 1
+    assert expected <= set(zip(warm["method"], warm["metric"]))
+    ranking = warm.filter(pl.col("metric").is_in(metric_names((5, 10, 20))))
+    assert ranking["value"].is_not_null().all() and ranking["value"].is_between(0.0, 1.0).all()
+    n_warm, n_cold = metadata["n_users_with_history"].value, metadata["n_users_cold_start"].value
+    assert n_warm > 20 and metadata["n_users_scored"].value == n_warm + n_cold
+    assert set(ranking["n_users_scored"]) == {n_warm}
+    cold = table.filter(pl.col("user_group") == "cold_start")
+    assert (cold.height > 0) == (n_cold > 0) and set(cold["n_users_scored"]) <= {n_cold}
+
+
+def test_paired_differences_have_ordered_intervals(evaluated):
+    _, table, _ = evaluated
+    value = {(m, k): v for m, k, v in table.filter(pl.col("user_group") == "with_history").select("method", "metric", "value").iter_rows()}
+    pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [(SHIPPED, b) for b in BASELINES if b != "popularity"]
+    for method, baseline in pairs:
+        name = f"ndcg@10_vs_{baseline}"
+        low, mean, high = value[(method, name + "_ci_low")], value[(method, name)], value[(method, name + "_ci_high")]
+        assert low <= mean <= high
+        # the paired mean difference is the difference of the two means over the same users
+        assert mean == pytest.approx(value[(method, "ndcg@10")] - value[(baseline, "ndcg@10")], abs=1e-9)
 
 
 def test_mlflow_run_and_metadata(evaluated):
@@ -59,25 +78,43 @@ def test_mlflow_run_and_metadata(evaluated):
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == EXPERIMENT
-    assert len(run.data.metrics) == len(METHODS) * len(metric_names((5, 10, 20))) + len(EXPANSION_METHODS)
-    assert "interest_layers/ndcg_at_10" in run.data.metrics
+    assert {f"{m}/ndcg_at_10" for m in METHODS} <= set(run.data.metrics)
     assert "interest_expansion/expansion_precision" in run.data.metrics
-    assert {"cutoff", "ks", "n_users_scored", "n_items"} <= set(run.data.params)
+    assert "blended_layers/ndcg_at_10_vs_popularity" in run.data.metrics
+    assert {"protocol", "ks", "n_users_scored", "n_users_with_history", "n_users_cold_start", "n_items"} <= set(run.data.params)
+    # the tuned setting is stored with the run, in MLflow and in the metadata alike
+    chosen = metadata["blended_ranker_parameters"].value
+    assert float(run.data.params["blend/popularity_weight"]) == chosen["blend/popularity_weight"]
+    assert 0.0 <= chosen["blend/popularity_weight"] <= 1.0 and chosen["blend/validation_users"] > 0
+    assert run.data.params["takeup/used"] in ("True", "False") and "reason" in metadata["takeup_model"].value
     assert [a.path for a in client.list_artifacts(run_id)] == ["interest_evaluation.csv"]
     markdown = metadata["metrics"].value
     assert all(m in markdown for m in METHODS) and "ndcg@10" in markdown
     assert all(m in metadata["expansion_precision"].value for m in EXPANSION_METHODS)
 
 
-def test_interest_layers_beat_random_and_report(evaluated):
+def test_checks_report_the_shipped_ranker_and_expansion_coverage(evaluated):
+    from dagster import AssetCheckSeverity
+
+    result, table, _ = evaluated
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"shipped_ranker_beats_popularity", "expansion_covers_scored_users"}
+    assert all(e.severity == AssetCheckSeverity.WARN for e in evaluations.values())
+    value = {(m, k): v for m, k, v in table.filter(pl.col("user_group") == "with_history").select("method", "metric", "value").iter_rows()}
+    beats = value[(SHIPPED, "ndcg@10")] > value[("popularity", "ndcg@10")]
+    assert evaluations["shipped_ranker_beats_popularity"].passed == beats
+
+
+def test_shipped_ranker_beats_random_and_report(evaluated):
     _, table, _ = evaluated
-    wide = table.pivot(on="metric", index="method", values="value")
+    warm = table.filter(pl.col("user_group") == "with_history")
+    value = {(m, k): v for m, k, v in warm.select("method", "metric", "value").iter_rows()}
     with pl.Config(tbl_rows=20, tbl_cols=20, tbl_width_chars=250, float_precision=4):
-        print(f"\ncutoff {table['cutoff'][0]}, users scored {table['n_users_scored'][0]}")
-        print(wide)
-    value = {(m, k): v for m, k, v in table.select("method", "metric", "value").iter_rows()}
-    assert value[("interest_layers", "ndcg@10")] > value[("random", "ndcg@10")]
-    assert value[("interest_layers", "auc")] > value[("random", "auc")]
+        print(f"\nusers scored {warm['n_users_scored'][0]}")
+        print(warm.filter(pl.col("metric").is_in(["ndcg@10", "recall@20", "auc", "mrr"])).pivot(on="metric", index="method", values="value"))
+    for method in (SHIPPED, "interest_layers"):
+        assert value[(method, "ndcg@10")] > value[("random", "ndcg@10")]
+        assert value[(method, "auc")] > value[("random", "auc")]
 
 
 def test_summary_prints_ranking_and_expansion_tables(evaluated, pipeline_run, tmp_path, capsys):
@@ -94,3 +131,37 @@ def test_summary_prints_ranking_and_expansion_tables(evaluated, pipeline_run, tm
     ranking, _, expansion = printed.partition("expansion precision")
     assert all(m in ranking for m in METHODS) and "nan" not in ranking
     assert all(m in expansion for m in EXPANSION_METHODS)
+
+
+def test_tuning_never_reads_test_events(pipeline_run):
+    """Scrambling the items of every test event changes the scores but not the tuned setting."""
+    from interest_pipeline.core.holdout import EvaluationParams, Taxonomy
+    from interest_pipeline.core.holdout_evaluation import HoldoutData, evaluate_holdout
+    from interest_pipeline.core.splits import split_events
+    from interest_pipeline.defs.shared import read_feature_params, read_user_history
+    from interest_pipeline.defs.warehouse import read_frame
+
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
+        history = read_user_history(conn)
+        taxonomy = Taxonomy(
+            read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics"),
+            read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id"),
+        )
+        features = read_feature_params(conn)
+    params = EvaluationParams(bootstrap_resamples=100)
+    test_ids = split_events(history.events, params.split, params.relevant_event_types).test["event_id"]
+    items = history.items.ids
+    scrambled = history.events.with_columns(
+        pl.when(pl.col("event_id").is_in(test_ids.implode()) & pl.col("item_id").is_not_null())
+        .then(pl.col("item_id").hash(7).mod(len(items)).map_elements(lambda i: items[i], return_dtype=pl.String))
+        .otherwise(pl.col("item_id"))
+        .alias("item_id")
+    )
+    results = [
+        evaluate_holdout(HoldoutData(events, history.texts, history.items, taxonomy), params, features=features)
+        for events in (history.events, scrambled)
+    ]
+    assert results[0].tuning == results[1].tuning
+    assert results[0].next_interest_half_life == results[1].next_interest_half_life
+    assert results[0].next_interest_weighting == results[1].next_interest_weighting
+    assert results[0].rankings != results[1].rankings

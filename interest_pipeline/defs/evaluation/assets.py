@@ -1,9 +1,9 @@
-"""Evaluation: does the interest model predict what users do next? A time-based hold-out."""
+"""Evaluation: does the interest model predict what users do next? A hold-out per user (by default)."""
 
 import datetime as dt
 
 import polars as pl
-from dagster import Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -13,9 +13,14 @@ from interest_pipeline.core.holdout_evaluation import (
     EXPANSION_METHODS,
     EXPANSION_METRIC,
     METHODS,
+    NEXT_INTEREST_METHODS,
+    SHIPPED,
+    USER_GROUPS,
     HoldoutData,
+    HoldoutResult,
     evaluate_holdout,
 )
+from interest_pipeline.core.splits import PROTOCOLS
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
@@ -30,8 +35,19 @@ EXPERIMENT = "interest_evaluation"
 _EVALUATION = EvaluationParams()
 
 
+# The expansion coverage check warns below this share of scored users with a suggestion.
+MIN_EXPANSION_COVERAGE = 0.9
+
+
 class EvaluationConfig(Config):
-    cutoff: str = Field(default="", description="Cutoff time (ISO date or timestamp); empty: cutoff_fraction of the event time span.")
+    protocol: str = Field(
+        default=_EVALUATION.protocol,
+        description=f"Split protocol, one of {', '.join(PROTOCOLS)}: each user's last test_fraction (or last test_events) of their "
+        "relevant events, each user's last one, or one cutoff for everyone.",
+    )
+    test_fraction: float = Field(default=_EVALUATION.test_fraction, gt=0, lt=1, description="per_user: the share of each user's relevant events held out.")
+    test_events: int = Field(default=_EVALUATION.test_events, ge=0, description="per_user: hold out each user's last this many relevant events instead (0: use test_fraction).")
+    cutoff: str = Field(default="", description="global_cutoff: the cutoff time (ISO date or timestamp); empty: cutoff_fraction of the event time span.")
     cutoff_fraction: float = Field(
         default=_EVALUATION.cutoff_fraction, gt=0, lt=1, description="Where the cutoff falls between the first and last event when no cutoff is given."
     )
@@ -53,6 +69,10 @@ class EvaluationConfig(Config):
         default=_EVALUATION.membership_bonus, ge=0, description="Added to an item's similarity to a subtopic it belongs to (interest-layer method)."
     )
     expansion_top_n: int = Field(default=_EVALUATION.expansion_top_n, ge=1, description="Subtopics suggested per user when scoring expansion precision.")
+    validation_max_users: int = Field(
+        default=_EVALUATION.validation_max_users, ge=1, description="Users scored on the validation slice when the blended ranker is tuned."
+    )
+    bootstrap_resamples: int = Field(default=_EVALUATION.bootstrap_resamples, ge=100, description="Resamples of the paired bootstrap intervals.")
 
     def params(self) -> EvaluationParams:
         return params_from_config(
@@ -68,18 +88,55 @@ def _mlflow_name(method: str, metric: str) -> str:
     return f"{method}/{metric.replace('@', '_at_')}"
 
 
+def _checks(outcome: HoldoutResult) -> list[AssetCheckResult]:
+    paired = outcome.paired_to("popularity")
+    beats = paired is not None and paired.mean > 0
+    checks = [
+        AssetCheckResult(
+            check_name="shipped_ranker_beats_popularity",
+            passed=bool(beats),
+            severity=AssetCheckSeverity.WARN,
+            description="The blended ranker's mean per-user nDCG@10 is above popularity's on the users with history.",
+            metadata={
+                "ndcg@10_difference": paired.mean if paired else float("nan"),
+                "ci95_low": paired.low if paired else float("nan"),
+                "ci95_high": paired.high if paired else float("nan"),
+                "users": paired.n_users if paired else 0,
+            },
+        ),
+        AssetCheckResult(
+            check_name="expansion_covers_scored_users",
+            passed=bool(outcome.expansion_coverage >= MIN_EXPANSION_COVERAGE),
+            severity=AssetCheckSeverity.WARN,
+            description=f"At least {MIN_EXPANSION_COVERAGE:.0%} of the scored users with history get an expansion suggestion.",
+            metadata={"coverage": float(outcome.expansion_coverage), "users_with_history": outcome.n_users["with_history"]},
+        ),
+    ]
+    return checks
+
+
+def _metadata_table(rows: list[dict]) -> MetadataValue:
+    return MetadataValue.md(markdown_table(pl.DataFrame(rows), max_rows=len(rows)))
+
+
 @asset(
     pool=WAREHOUSE_POOL,
     deps=["raw_behavior_logs", "item_embeddings", "comment_embeddings", "interest_topics", "interest_hierarchy", "fused_user_features"],
     group_name=GROUP, tags=stage_tags(GROUP),
     kinds={"duckdb", "mlflow"},
-    description="Offline evaluation on a time-based hold-out: interest-layer recommendations against mean-embedding, "
-    "K-Means-segment, popularity and random baselines (precision, recall, MAP, nDCG at K, AUC, MRR; per-impression AUC, "
-    "MRR and nDCG@5/10 where the logs hold impressions), and expansion precision against popular and random suggestions.",
+    check_specs=[
+        AssetCheckSpec("shipped_ranker_beats_popularity", asset="interest_evaluation", description="The blended ranker beats popularity on nDCG@10 (warning only)."),
+        AssetCheckSpec("expansion_covers_scored_users", asset="interest_evaluation", description="Expansion suggests something to the scored users (warning only)."),
+    ],
+    description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the blended ranker (layers + "
+    "popularity prior, tuned on a validation slice) and the plain layers against mean-embedding, K-Means-segment, popularity and "
+    "random baselines (precision, recall, MAP, nDCG at K, AUC, MRR, paired nDCG@10 differences with 95% intervals; users with and "
+    "without history apart), next-interest Hit@1 against the previous and majority category, and expansion precision.",
 )
 def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
-    """Split the behaviour logs at a cutoff, build every method from the train period only, and
-    score them (rules and known leakage: :mod:`interest_pipeline.core.holdout_evaluation`).
+    """Split the behaviour logs, tune the blended ranker on the validation slice, build every method
+    from the training events only, and score them (rules and known leakage:
+    :mod:`interest_pipeline.core.holdout_evaluation`).
 
     The expansion is scored with the expansion's default settings, and its take-up models with
     the parameters ``fused_user_features`` was built with.
@@ -94,13 +151,28 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
     if data.events.height == 0 or len(data.items.ids) == 0:
         raise ValueError("nothing to evaluate: raw_behavior_logs or item_embeddings is empty")
     outcome = evaluate_holdout(data, params, ExpansionParams(), features)
-    table, cutoff, names = outcome.table(), outcome.cutoff, outcome.metrics
+    table, reference = outcome.table(), outcome.reference_ts
+    best = outcome.tuning.best
+    blend_params = {
+        "blend/popularity_weight": best.popularity_weight,
+        "blend/long_half_life_days": best.long_half_life_days,
+        "blend/event_half_life": best.event_half_life,
+        "blend/recent_share": best.recent_share,
+        "blend/validation_ndcg_at_10": outcome.tuning.best_score,
+        "blend/validation_users": outcome.tuning.n_validation_users,
+        "next_interest/event_half_life": outcome.next_interest_half_life,
+        "next_interest/event_weighting": outcome.next_interest_weighting,
+    }
 
-    with mlflow.start_run(EXPERIMENT, run_name=f"holdout-{cutoff:%Y%m%dT%H%M%S}", tags={"asset": "interest_evaluation"}) as run:
+    with mlflow.start_run(EXPERIMENT, run_name=f"holdout-{params.protocol}-{reference:%Y%m%dT%H%M%S}", tags={"asset": "interest_evaluation"}) as run:
         run.log_params(
             {
-                "cutoff": cutoff.isoformat(),
-                "cutoff_fraction": config.cutoff_fraction if not config.cutoff else "",
+                "protocol": params.protocol,
+                "test_fraction": params.test_fraction,
+                "test_events": params.test_events,
+                "reference_ts": reference.isoformat(),
+                "cutoff": params.cutoff.isoformat() if params.cutoff else "",
+                "cutoff_fraction": params.cutoff_fraction,
                 "ks": ",".join(map(str, sorted(set(params.ks)))),
                 "relevant_event_types": ",".join(params.relevant_event_types),
                 "seed": params.seed,
@@ -110,6 +182,8 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
                 "membership_bonus": params.membership_bonus,
                 "n_kmeans_segments": outcome.n_kmeans_segments,
                 "n_users_scored": outcome.n_users_scored,
+                "n_users_with_history": outcome.n_users["with_history"],
+                "n_users_cold_start": outcome.n_users["cold_start"],
                 "n_impressions": outcome.n_impressions,
                 "n_items": outcome.n_items,
                 "n_train_events": outcome.n_train_events,
@@ -117,10 +191,23 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
                 "features/alpha": features.fusion.alpha,
                 "features/behavior_half_life_days": features.behavior.half_life_days,
                 "features/text_half_life_days": features.text.half_life_days,
+                "takeup/used": outcome.takeup["used"],
+                "takeup/n_modelled_subtopics": outcome.takeup["n_modelled_subtopics"],
+                **blend_params,
             }
         )
-        run.log_metrics({_mlflow_name(m, k): outcome.rankings[m][k] for m in METHODS for k in names})
-        run.log_metrics({_mlflow_name(m, EXPANSION_METRIC): outcome.expansion[m][0] for m in EXPANSION_METHODS})
+        group_prefix = {"with_history": "", "cold_start": "cold_start/"}
+        run.log_metrics(
+            {
+                group_prefix[g] + _mlflow_name(m, k): v
+                for g in USER_GROUPS if outcome.n_users[g] for m in METHODS for k, v in outcome.rankings[g][m].items() if v == v
+            }
+        )
+        run.log_metrics({_mlflow_name(p.method, f"{p.metric}_vs_{p.baseline}"): p.mean for p in outcome.paired if p.mean == p.mean})
+        run.log_metrics({_mlflow_name(m, EXPANSION_METRIC): outcome.expansion[m][0] for m in EXPANSION_METHODS if outcome.expansion[m][0] == outcome.expansion[m][0]})
+        run.log_metrics(
+            {_mlflow_name(NEXT_INTEREST_METHODS[m], f"hit@1_{level}"): v for level, (hits, _) in outcome.next_interest.items() for m, v in hits.items() if v == v}
+        )
         run.log_table(table, "interest_evaluation.csv")
         run_id = run.run_id
 
@@ -130,22 +217,33 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
         metadata={
             "dagster/row_count": table.height,
             "mlflow_run_id": run_id,
-            "cutoff": str(cutoff),
+            "protocol": params.protocol,
+            "reference_ts": str(reference),
             "n_users_scored": outcome.n_users_scored,
+            "n_users_with_history": outcome.n_users["with_history"],
+            "n_users_cold_start": outcome.n_users["cold_start"],
             "n_test_users": outcome.n_test_users,
             "n_impressions": outcome.n_impressions,
             "n_items": outcome.n_items,
             "n_train_events": outcome.n_train_events,
             "n_test_events": outcome.n_test_events,
             "feature_parameters": MetadataValue.json(as_record(features)),
-            "metrics": MetadataValue.md(markdown_table(outcome.wide(), max_rows=len(METHODS))),
-            "expansion_precision": MetadataValue.md(
-                markdown_table(
-                    pl.DataFrame(
-                        [{"method": m, EXPANSION_METRIC: round(outcome.expansion[m][0], 4), "users": outcome.expansion[m][1]} for m in EXPANSION_METHODS]
-                    ),
-                    max_rows=len(EXPANSION_METHODS),
-                )
+            "blended_ranker_parameters": MetadataValue.json(blend_params),
+            "metrics": MetadataValue.md(markdown_table(outcome.wide("with_history"), max_rows=len(METHODS))),
+            "metrics_cold_start": MetadataValue.md(markdown_table(outcome.wide("cold_start"), max_rows=len(METHODS))),
+            "paired_differences": _metadata_table(
+                [{"method": p.method, "baseline": p.baseline, "metric": p.metric, "mean": round(p.mean, 4), "ci95_low": round(p.low, 4),
+                  "ci95_high": round(p.high, 4), "users": p.n_users} for p in outcome.paired]
             ),
-        }
+            "next_interest_hit_at_1": _metadata_table(
+                [{"level": level, "users": n, **{NEXT_INTEREST_METHODS[m]: round(v, 4) for m, v in hits.items()}} for level, (hits, n) in outcome.next_interest.items()]
+            ),
+            "expansion_precision": _metadata_table(
+                [{"method": m, EXPANSION_METRIC: round(outcome.expansion[m][0], 4), "users": outcome.expansion[m][1]} for m in EXPANSION_METHODS]
+            ),
+            "takeup_model": MetadataValue.json(outcome.takeup),
+            "expansion_coverage": float(outcome.expansion_coverage),
+            "shipped_ranker": SHIPPED,
+        },
+        check_results=_checks(outcome),
     )
