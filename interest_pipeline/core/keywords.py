@@ -19,7 +19,8 @@ from sklearn.feature_extraction.text import CountVectorizer
 __all__ = ["FILLER_WORDS", "class_tfidf_keywords", "format_label", "is_filler"]
 
 # Words that carry no interest in any domain but survive stop-word lists: reporting verbs and
-# time words of news, praise and complaint of reviews, the generic nouns of shops, and the
+# time words of news, praise and complaint of reviews, the generic nouns of shops (also the
+# aspects every kind of product is reviewed on: size, colour), and the
 # field names importers write into every text ("Genres: ..."). Words common to most
 # clusters are removed by ``max_class_share`` as well; this list catches them in small runs.
 FILLER_WORDS = frozenset(
@@ -27,6 +28,7 @@ FILLER_WORDS = frozenset(
     year years time day days week weeks people way thing things lot bit
     good great nice best better bad poor awesome excellent perfect amazing love loved
     product products item items quality price value buy bought purchase order ordered delivery shipping
+    size sizes colour colours color colors everyday
     recommend recommended star stars genres genre category categories description title""".split()
 )
 _NUMBER = re.compile(r"[\d.,:/%-]+")

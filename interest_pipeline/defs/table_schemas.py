@@ -211,8 +211,10 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         _column("method", "VARCHAR", "interest layers, most popular, random, mean embedding, K-Means segments, …", required=True),
         _column("metric", "VARCHAR", "precision@k, recall@k, MAP@k, nDCG@k, AUC, MRR, impression_* and expansion metrics", required=True),
         _column("value", "DOUBLE", "the metric's value"),
-        _column("cutoff", "TIMESTAMP", "the hold-out cutoff (UTC)"),
-        _column("n_users_scored", "BIGINT", "users scored (a seeded sample of at most max_users)"),
+        _column("user_group", "VARCHAR", "with_history (users with training events) or cold_start (users without), scored apart", required=True),
+        _column("protocol", "VARCHAR", "the split: per_user, leave_last_one or global_cutoff", required=True),
+        _column("reference_ts", "TIMESTAMP", "the latest user boundary between training and test events (the cutoff under global_cutoff, UTC)"),
+        _column("n_users_scored", "BIGINT", "users of the row's group scored (a seeded sample of at most max_users)"),
     ]),
 }
 
