@@ -35,6 +35,7 @@ Known leakage, so read the numbers as optimistic for the taxonomy-based methods:
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,7 @@ from interest_pipeline.core.expansion import ExpansionParams
 from interest_pipeline.core.expansion_holdout import holdout_expansion_precision
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, Embeddings, TextEmbeddings, UserFeatureParams, UserHistory
 from interest_pipeline.core.holdout import EvaluationParams, Taxonomy
+from interest_pipeline.core.phases import PhaseCallback
 from interest_pipeline.core.impressions import IMPRESSION_METRICS, impression_metrics, impressions_from_events
 from interest_pipeline.core.ranking import mean_or_nan, metric_names, paired_bootstrap, per_user_metrics
 
@@ -177,13 +179,23 @@ def evaluate_holdout(
     expansion: ExpansionParams = ExpansionParams(),
     features: UserFeatureParams = UserFeatureParams(),
     grid: blended.BlendGrid = blended.BlendGrid(),
+    on_phase: PhaseCallback | None = None,
 ) -> HoldoutResult:
     """Every method and metric on one hold-out (rules in the module docstring).
 
     ``expansion`` and ``features`` are the settings the expansion's suggestions and take-up
     models are built with (those of ``interest_expansion`` and ``fused_user_features``);
-    ``grid`` the blended ranker's settings tried on the validation slice.
+    ``grid`` the blended ranker's settings tried on the validation slice; ``on_phase`` hears of each
+    finished phase (name, seconds, counts) as it ends.
     """
+    phase_start = [time.perf_counter()]
+
+    def phase_done(name: str, detail: str = "") -> None:
+        now = time.perf_counter()
+        if on_phase is not None:
+            on_phase(name, now - phase_start[0], detail)
+        phase_start[0] = now
+
     events, items = data.events, data.items
     if events.height == 0 or len(items.ids) == 0:
         raise ValueError("nothing to evaluate: no events or no item embeddings")
@@ -203,6 +215,7 @@ def evaluate_holdout(
     if not user_ids:
         raise ValueError(f"no user has a relevant new item in the test events of the {params.protocol} split")
     has_history = np.array(split.users_with_history(user_ids), dtype=bool)
+    phase_done("split", f"{params.protocol}: {train.height:,d} training and {test.height:,d} test events, {len(user_ids):,d} users to score")
 
     # Tuning reads the training events only: the validation slice is cut from them.
     validation = splits.validation_split(train, params.split, relevant_types)
@@ -214,6 +227,8 @@ def evaluate_holdout(
     next_half_life, next_weighting, _ = blended.tune_event_half_life(
         validation.train, validation.test, data.taxonomy, relevant_types, validation.reference_ts, "topic", grid.event_half_lives, weights
     )
+
+    phase_done("tuning on the validation slice", f"{tuning.n_validation_users:,d} validation users")
 
     # Impressions are ranked for the users with history only, as the warm figures they join.
     impressions = impressions_from_events(test.filter(pl.col("item_id").is_in(items.ids)), relevant_types)
@@ -256,6 +271,7 @@ def evaluate_holdout(
             per_impression = impression_metrics(impressions, scores[method][rows, columns])
             rankings["with_history"][method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
 
+    phase_done("ranking and scoring", f"{len(scores)} methods, {len(user_ids):,d} users, {len(items.ids):,d} items")
     warm_users = [u for u, h in zip(user_ids, has_history) if h]
     next_interest = {}
     for level in NEXT_INTEREST_LEVELS:
@@ -272,6 +288,7 @@ def evaluate_holdout(
         history, test, reference_ts, data.taxonomy, peer_segments, warm_users, params, expansion, features
     )
     coverage = expansion_scores["interest_expansion"][1] / len(warm_users) if warm_users else float("nan")
+    phase_done("next interest and expansion", f"{len(warm_users):,d} users with history")
     names = metric_names(ks) + ([IMPRESSION_PREFIX + k for k in IMPRESSION_METRICS] if n_impressions else [])
     return HoldoutResult(
         protocol=params.protocol,

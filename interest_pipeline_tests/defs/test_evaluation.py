@@ -73,7 +73,7 @@ def test_mlflow_run_and_metadata(evaluated):
 
     result, _, tracking_uri = evaluated
     metadata = result.asset_materializations_for_node("interest_evaluation")[0].metadata
-    run_id = metadata["mlflow_run_id"].value
+    run_id = metadata["mlflow_run_id"].value.rsplit("/", 1)[-1]  # the run's link ends with its id
     client = MlflowClient(tracking_uri=tracking_uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -88,6 +88,13 @@ def test_mlflow_run_and_metadata(evaluated):
     assert 0.0 <= chosen["blend/popularity_weight"] <= 1.0 and chosen["blend/validation_users"] > 0
     assert run.data.params["takeup/used"] in ("True", "False") and "reason" in metadata["takeup_model"].value
     assert [a.path for a in client.list_artifacts(run_id)] == ["interest_evaluation.csv"]
+    # the run leads back to its Dagster step, is named after the asset, and times each phase
+    assert run.data.tags["dagster.asset_key"] == EXPERIMENT and run.data.tags["dagster.run_id"] == result.run_id
+    assert run.data.tags["mlflow.runName"].startswith(f"{EXPERIMENT}-")
+    assert metadata["mlflow_run_id"].value.startswith("http")
+    phases = metadata["phase_seconds"].value
+    assert {"read", "split", "tuning on the validation slice", "ranking and scoring", "next interest and expansion", "store"} <= set(phases)
+    assert {f"phase_seconds/{name}" for name in ("read", "split", "ranking and scoring")} <= set(run.data.metrics)
     markdown = metadata["metrics"].value
     assert all(m in markdown for m in METHODS) and "ndcg@10" in markdown
     assert all(m in metadata["expansion_precision"].value for m in EXPANSION_METHODS)

@@ -85,7 +85,7 @@ def test_evaluation_takeup_is_built_with_the_stored_feature_parameters(rebuilt):
 
     result, warehouse, tracking_uri = rebuilt
     metadata = result.asset_materializations_for_node("interest_evaluation")[0].metadata
-    run = MlflowClient(tracking_uri=tracking_uri).get_run(metadata["mlflow_run_id"].value)
+    run = MlflowClient(tracking_uri=tracking_uri).get_run(metadata["mlflow_run_id"].value.rsplit("/", 1)[-1])
     assert float(run.data.params["features/alpha"]) == SET.fusion.alpha
     assert float(run.data.params["features/behavior_half_life_days"]) == SET.behavior.half_life_days
     assert float(run.data.params["features/text_half_life_days"]) == SET.text.half_life_days

@@ -1,7 +1,8 @@
 """The Dagster web UI in a real browser: every asset listed, a materialization launched from the UI.
 
 Starts `dagster dev` on 127.0.0.1 against a copy of the test warehouse, drives headless
-Chromium with Playwright, and saves screenshots under data/screenshots/.
+Chromium with Playwright, and saves a screenshot of each page it checks where the test run writes
+(pytest's temporary folder, ``.../screenshots``; INTEREST_PIPELINE_SCREENSHOTS chooses another).
 """
 
 import json
@@ -22,7 +23,6 @@ from interest_pipeline_tests.defs.test_definitions import EXPECTED_GROUPS
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "data" / "screenshots"
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -123,13 +123,21 @@ def wait_for_run(port: int, asset: str, timeout: float = 300) -> dict:
     pytest.fail(f"the run of {asset} launched from the UI did not finish in time")
 
 
-def materialize_from_asset_page(page, port: int, asset: str, screenshot: str | None = None) -> None:
+@pytest.fixture
+def screenshots(tmp_path_factory) -> Path:
+    folder = Path(os.environ.get("INTEREST_PIPELINE_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"screenshots in {folder}")
+    return folder
+
+
+def materialize_from_asset_page(page, port: int, asset: str, screenshot: Path | None = None) -> None:
     page.goto(f"http://127.0.0.1:{port}/assets/{asset}", wait_until="networkidle")
     dismiss_welcome_dialog(page)
     materialize = page.locator("button", has_text="Materialize").first
     materialize.wait_for(timeout=60_000)
     if screenshot:
-        page.screenshot(path=str(SCREENSHOTS / screenshot), full_page=True)
+        page.screenshot(path=str(screenshot), full_page=True)
     materialize.click()
     # This instance has not recorded the upstream assets (the warehouse was copied in),
     # so the UI asks before launching.
@@ -151,9 +159,8 @@ def dismiss_welcome_dialog(page) -> None:
         pass
 
 
-def test_ui_lists_every_asset_and_materializes_one(dagster_ui):
+def test_ui_lists_every_asset_and_materializes_one(dagster_ui, screenshots):
     port = dagster_ui
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1600, "height": 2200})
@@ -162,19 +169,19 @@ def test_ui_lists_every_asset_and_materializes_one(dagster_ui):
         dismiss_welcome_dialog(page)
         for asset in EXPECTED_GROUPS:
             assert page.get_by_text(asset, exact=True).count() >= 1, f"{asset} is not listed in the asset catalog"
-        page.screenshot(path=str(SCREENSHOTS / "asset_catalog.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "asset_catalog.png"), full_page=True)
 
         page.goto(f"http://127.0.0.1:{port}/asset-groups", wait_until="networkidle")
         page.wait_for_timeout(3000)
-        page.screenshot(path=str(SCREENSHOTS / "asset_graph.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "asset_graph.png"), full_page=True)
 
-        materialize_from_asset_page(page, port, "tokenized_comments", screenshot="asset_page.png")
+        materialize_from_asset_page(page, port, "tokenized_comments", screenshot=screenshots / "asset_page.png")
         run = wait_for_run(port, "tokenized_comments")
         assert run["status"] == "SUCCESS", run
 
         page.goto(f"http://127.0.0.1:{port}/runs/{run['runId']}", wait_until="networkidle")
         page.get_by_text("Success").first.wait_for(timeout=60_000)
-        page.screenshot(path=str(SCREENSHOTS / "run_launched_from_ui.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "run_launched_from_ui.png"), full_page=True)
 
         # a clustering asset: its pictures (cluster map, silhouette bars) must render in the UI
         materialize_from_asset_page(page, port, "user_segments")
@@ -188,5 +195,26 @@ def test_ui_lists_every_asset_and_materializes_one(dagster_ui):
         picture = page.locator('img[src^="data:image/png"]').first
         picture.wait_for(timeout=30_000)
         assert picture.evaluate("img => img.naturalWidth") > 100  # decoded, not a broken image
-        page.screenshot(path=str(SCREENSHOTS / "cluster_picture_in_ui.png"), full_page=True)
+        page.screenshot(path=str(screenshots / "cluster_picture_in_ui.png"), full_page=True)
+        # the MLflow run is a link to the MLflow UI, not plain text
+        link = page.locator('a[href*="#/experiments/"][href*="/runs/"]').first
+        link.wait_for(timeout=30_000)
+        assert link.get_attribute("href").startswith("http://127.0.0.1:5000/")
+
+        # the Columns section lists the declared schema with its descriptions
+        page.goto(f"http://127.0.0.1:{port}/assets/interest_topics?view=definition", wait_until="networkidle")
+        page.get_by_text("subtopic_id", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("warehouse.main.interest_topics").first.wait_for(timeout=30_000)
+        page.screenshot(path=str(screenshots / "columns_of_interest_topics.png"), full_page=True)
+
+        # the checks beside the asset they guard
+        page.goto(f"http://127.0.0.1:{port}/assets/rejected_events?view=checks", wait_until="networkidle")
+        page.get_by_text("rejection_rate_within_bounds").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(screenshots / "checks_of_rejected_events.png"), full_page=True)
+
+        # the runs launched above, on the Overview timeline of the named code location
+        page.goto(f"http://127.0.0.1:{port}/overview/timeline", wait_until="networkidle")
+        page.get_by_text("interest_pipeline").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(screenshots / "overview_timeline.png"), full_page=True)
         browser.close()

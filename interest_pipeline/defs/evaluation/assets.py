@@ -3,7 +3,7 @@
 import datetime as dt
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Config, MaterializeResult, MetadataValue, asset
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -26,12 +26,19 @@ from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
 from interest_pipeline.defs.resources import MlflowTracking
 from interest_pipeline.defs.shared import read_feature_params, read_user_history
+from interest_pipeline.defs.tracking import dagster_run_tags, mlflow_run_name, step_phases
 from interest_pipeline.defs.warehouse import read_frame, replace_table
 
 __all__ = ["EXPANSION_METHODS", "EXPANSION_METRIC", "EXPERIMENT", "METHODS", "EvaluationConfig", "interest_evaluation"]
 
 GROUP = "evaluation"
 EXPERIMENT = "interest_evaluation"
+EXPERIMENT_DESCRIPTION = (
+    "Offline evaluation of the interest layers: one run per materialization of the Dagster asset interest_evaluation "
+    "(tags dagster.run_id, dagster.asset_key, dagster.code_version, protocol). Params: the split, the tuned blend/*; "
+    "metrics per method (cold_start/* for users without history), paired differences, hit@1, phase_seconds/*; "
+    "the table interest_evaluation.csv holds every figure."
+)
 _EVALUATION = EvaluationParams()
 
 
@@ -115,6 +122,72 @@ def _checks(outcome: HoldoutResult) -> list[AssetCheckResult]:
     return checks
 
 
+def _blend_params(outcome) -> dict:
+    """The blended ranker's tuned settings, as stored with the run."""
+    best = outcome.tuning.best
+    return {
+        "blend/popularity_weight": best.popularity_weight,
+        "blend/long_half_life_days": best.long_half_life_days,
+        "blend/event_half_life": best.event_half_life,
+        "blend/recent_share": best.recent_share,
+        "blend/validation_ndcg_at_10": outcome.tuning.best_score,
+        "blend/validation_users": outcome.tuning.n_validation_users,
+        "next_interest/event_half_life": outcome.next_interest_half_life,
+        "next_interest/event_weighting": outcome.next_interest_weighting,
+    }
+
+
+def _log_to_mlflow(run, phases, params, features, outcome) -> None:
+    table, reference = outcome.table(), outcome.reference_ts
+    blend_params = _blend_params(outcome)
+    run.log_params(
+        {
+            "protocol": params.protocol,
+            "test_fraction": params.test_fraction,
+            "test_events": params.test_events,
+            "reference_ts": reference.isoformat(),
+            "cutoff": params.cutoff.isoformat() if params.cutoff else "",
+            "cutoff_fraction": params.cutoff_fraction,
+            "ks": ",".join(map(str, sorted(set(params.ks)))),
+            "relevant_event_types": ",".join(params.relevant_event_types),
+            "seed": params.seed,
+            "max_users": params.max_users,
+            "n_test_users": outcome.n_test_users,
+            "long_half_life_days": params.long_half_life_days,
+            "membership_bonus": params.membership_bonus,
+            "n_kmeans_segments": outcome.n_kmeans_segments,
+            "n_users_scored": outcome.n_users_scored,
+            "n_users_with_history": outcome.n_users["with_history"],
+            "n_users_cold_start": outcome.n_users["cold_start"],
+            "n_impressions": outcome.n_impressions,
+            "n_items": outcome.n_items,
+            "n_train_events": outcome.n_train_events,
+            "n_test_events": outcome.n_test_events,
+            "features/alpha": features.fusion.alpha,
+            "features/behavior_half_life_days": features.behavior.half_life_days,
+            "features/text_half_life_days": features.text.half_life_days,
+            "takeup/used": outcome.takeup["used"],
+            "takeup/n_modelled_subtopics": outcome.takeup["n_modelled_subtopics"],
+            **blend_params,
+        }
+    )
+    group_prefix = {"with_history": "", "cold_start": "cold_start/"}
+    run.log_metrics(
+        {
+            group_prefix[g] + _mlflow_name(m, k): v
+            for g in USER_GROUPS if outcome.n_users[g] for m in METHODS for k, v in outcome.rankings[g][m].items() if v == v
+        }
+    )
+    run.log_metrics({_mlflow_name(p.method, f"{p.metric}_vs_{p.baseline}"): p.mean for p in outcome.paired if p.mean == p.mean})
+    run.log_metrics({_mlflow_name(m, EXPANSION_METRIC): outcome.expansion[m][0] for m in EXPANSION_METHODS if outcome.expansion[m][0] == outcome.expansion[m][0]})
+    run.log_metrics(
+        {_mlflow_name(NEXT_INTEREST_METHODS[m], f"hit@1_{level}"): v for level, (hits, _) in outcome.next_interest.items() for m, v in hits.items() if v == v}
+    )
+    run.log_table(table, "interest_evaluation.csv")
+
+    run.log_metrics(phases.as_metrics())
+
+
 def _metadata_table(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md(markdown_table(pl.DataFrame(rows), max_rows=len(rows)))
 
@@ -133,7 +206,7 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
     "random baselines (precision, recall, MAP, nDCG at K, AUC, MRR, paired nDCG@10 differences with 95% intervals; users with and "
     "without history apart), next-interest Hit@1 against the previous and majority category, and expansion precision.",
 )
-def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
+def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
     """Split the behaviour logs, tune the blended ranker on the validation slice, build every method
     from the training events only, and score them (rules and known leakage:
     :mod:`interest_pipeline.core.holdout_evaluation`).
@@ -142,81 +215,33 @@ def interest_evaluation(config: EvaluationConfig, warehouse: DuckDBResource, mlf
     the parameters ``fused_user_features`` was built with.
     """
     params = config.params()
-    with warehouse.get_connection() as conn:
-        history = read_user_history(conn)
-        topics = read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics")
-        hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
-        features = read_feature_params(conn)
-    data = HoldoutData(history.events, history.texts, history.items, Taxonomy(topics, hierarchy))
-    if data.events.height == 0 or len(data.items.ids) == 0:
-        raise ValueError("nothing to evaluate: raw_behavior_logs or item_embeddings is empty")
-    outcome = evaluate_holdout(data, params, ExpansionParams(), features)
+    phases = step_phases(context)
+    # Opened before the work, so that the MLflow run's duration is the step's.
+    with mlflow.start_run(
+        EXPERIMENT, run_name=mlflow_run_name(EXPERIMENT), tags={**dagster_run_tags(context, EXPERIMENT), "protocol": params.protocol},
+        experiment_description=EXPERIMENT_DESCRIPTION,
+    ) as run:
+        with phases.phase("read") as phase, warehouse.get_connection() as conn:
+            history = read_user_history(conn)
+            topics = read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics")
+            hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
+            features = read_feature_params(conn)
+            phase.detail = f"{history.events.height:,d} events, {len(history.items.ids):,d} items, {topics.height:,d} topic assignments"
+        data = HoldoutData(history.events, history.texts, history.items, Taxonomy(topics, hierarchy))
+        if data.events.height == 0 or len(data.items.ids) == 0:
+            raise ValueError("nothing to evaluate: raw_behavior_logs or item_embeddings is empty")
+        outcome = evaluate_holdout(data, params, ExpansionParams(), features, on_phase=phases.record)
+        _log_to_mlflow(run, phases, params, features, outcome)
+        run_url = run.url
     table, reference = outcome.table(), outcome.reference_ts
-    best = outcome.tuning.best
-    blend_params = {
-        "blend/popularity_weight": best.popularity_weight,
-        "blend/long_half_life_days": best.long_half_life_days,
-        "blend/event_half_life": best.event_half_life,
-        "blend/recent_share": best.recent_share,
-        "blend/validation_ndcg_at_10": outcome.tuning.best_score,
-        "blend/validation_users": outcome.tuning.n_validation_users,
-        "next_interest/event_half_life": outcome.next_interest_half_life,
-        "next_interest/event_weighting": outcome.next_interest_weighting,
-    }
-
-    with mlflow.start_run(EXPERIMENT, run_name=f"holdout-{params.protocol}-{reference:%Y%m%dT%H%M%S}", tags={"asset": "interest_evaluation"}) as run:
-        run.log_params(
-            {
-                "protocol": params.protocol,
-                "test_fraction": params.test_fraction,
-                "test_events": params.test_events,
-                "reference_ts": reference.isoformat(),
-                "cutoff": params.cutoff.isoformat() if params.cutoff else "",
-                "cutoff_fraction": params.cutoff_fraction,
-                "ks": ",".join(map(str, sorted(set(params.ks)))),
-                "relevant_event_types": ",".join(params.relevant_event_types),
-                "seed": params.seed,
-                "max_users": params.max_users,
-                "n_test_users": outcome.n_test_users,
-                "long_half_life_days": params.long_half_life_days,
-                "membership_bonus": params.membership_bonus,
-                "n_kmeans_segments": outcome.n_kmeans_segments,
-                "n_users_scored": outcome.n_users_scored,
-                "n_users_with_history": outcome.n_users["with_history"],
-                "n_users_cold_start": outcome.n_users["cold_start"],
-                "n_impressions": outcome.n_impressions,
-                "n_items": outcome.n_items,
-                "n_train_events": outcome.n_train_events,
-                "n_test_events": outcome.n_test_events,
-                "features/alpha": features.fusion.alpha,
-                "features/behavior_half_life_days": features.behavior.half_life_days,
-                "features/text_half_life_days": features.text.half_life_days,
-                "takeup/used": outcome.takeup["used"],
-                "takeup/n_modelled_subtopics": outcome.takeup["n_modelled_subtopics"],
-                **blend_params,
-            }
-        )
-        group_prefix = {"with_history": "", "cold_start": "cold_start/"}
-        run.log_metrics(
-            {
-                group_prefix[g] + _mlflow_name(m, k): v
-                for g in USER_GROUPS if outcome.n_users[g] for m in METHODS for k, v in outcome.rankings[g][m].items() if v == v
-            }
-        )
-        run.log_metrics({_mlflow_name(p.method, f"{p.metric}_vs_{p.baseline}"): p.mean for p in outcome.paired if p.mean == p.mean})
-        run.log_metrics({_mlflow_name(m, EXPANSION_METRIC): outcome.expansion[m][0] for m in EXPANSION_METHODS if outcome.expansion[m][0] == outcome.expansion[m][0]})
-        run.log_metrics(
-            {_mlflow_name(NEXT_INTEREST_METHODS[m], f"hit@1_{level}"): v for level, (hits, _) in outcome.next_interest.items() for m, v in hits.items() if v == v}
-        )
-        run.log_table(table, "interest_evaluation.csv")
-        run_id = run.run_id
-
-    with warehouse.get_connection() as conn:
+    blend_params = _blend_params(outcome)
+    with phases.phase("store", f"{table.height:,d} rows"), warehouse.get_connection() as conn:
         replace_table(conn, "interest_evaluation", table, {"evaluation": as_record(params), "features": as_record(features)})
     return MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
-            "mlflow_run_id": run_id,
+            "mlflow_run_id": MetadataValue.url(run_url),
+            "phase_seconds": MetadataValue.json({k: round(v, 2) for k, v in phases.seconds.items()}),
             "protocol": params.protocol,
             "reference_ts": str(reference),
             "n_users_scored": outcome.n_users_scored,
