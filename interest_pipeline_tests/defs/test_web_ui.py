@@ -202,10 +202,12 @@ def test_ui_lists_every_asset_and_materializes_one(dagster_ui, screenshots):
         assert link.get_attribute("href").startswith("http://127.0.0.1:5000/")
 
         # the Columns section lists the declared schema with its descriptions
-        page.goto(f"http://127.0.0.1:{port}/assets/interest_topics?view=definition", wait_until="networkidle")
-        page.get_by_text("subtopic_id", exact=True).first.wait_for(timeout=60_000)
-        page.get_by_text("warehouse.main.interest_topics").first.wait_for(timeout=30_000)
-        page.screenshot(path=str(screenshots / "columns_of_interest_topics.png"), full_page=True)
+        page.goto(f"http://127.0.0.1:{port}/assets/interest_topics", wait_until="networkidle")
+        try:
+            page.get_by_text("subtopic_id", exact=True).first.wait_for(timeout=60_000)
+            page.get_by_text("warehouse.main.interest_topics").first.wait_for(timeout=30_000)
+        finally:
+            page.screenshot(path=str(screenshots / "columns_of_interest_topics.png"), full_page=True)
 
         # the checks beside the asset they guard
         page.goto(f"http://127.0.0.1:{port}/assets/rejected_events?view=checks", wait_until="networkidle")
