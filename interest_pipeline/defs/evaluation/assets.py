@@ -137,9 +137,22 @@ def _blend_params(outcome) -> dict:
     }
 
 
-def _log_to_mlflow(run, phases, params, features, outcome) -> None:
-    table, reference = outcome.table(), outcome.reference_ts
-    blend_params = _blend_params(outcome)
+def _counts(outcome) -> dict:
+    """How many users, items and events the evaluation saw; the same in MLflow and in the metadata."""
+    return {
+        "n_users_scored": outcome.n_users_scored,
+        "n_users_with_history": outcome.n_users["with_history"],
+        "n_users_cold_start": outcome.n_users["cold_start"],
+        "n_test_users": outcome.n_test_users,
+        "n_impressions": outcome.n_impressions,
+        "n_items": outcome.n_items,
+        "n_train_events": outcome.n_train_events,
+        "n_test_events": outcome.n_test_events,
+    }
+
+
+def _log_to_mlflow(run, phases, params, features, outcome, table, blend_params: dict) -> None:
+    reference = outcome.reference_ts
     run.log_params(
         {
             "protocol": params.protocol,
@@ -152,22 +165,15 @@ def _log_to_mlflow(run, phases, params, features, outcome) -> None:
             "relevant_event_types": ",".join(params.relevant_event_types),
             "seed": params.seed,
             "max_users": params.max_users,
-            "n_test_users": outcome.n_test_users,
             "long_half_life_days": params.long_half_life_days,
             "membership_bonus": params.membership_bonus,
             "n_kmeans_segments": outcome.n_kmeans_segments,
-            "n_users_scored": outcome.n_users_scored,
-            "n_users_with_history": outcome.n_users["with_history"],
-            "n_users_cold_start": outcome.n_users["cold_start"],
-            "n_impressions": outcome.n_impressions,
-            "n_items": outcome.n_items,
-            "n_train_events": outcome.n_train_events,
-            "n_test_events": outcome.n_test_events,
             "features/alpha": features.fusion.alpha,
             "features/behavior_half_life_days": features.behavior.half_life_days,
             "features/text_half_life_days": features.text.half_life_days,
             "takeup/used": outcome.takeup["used"],
             "takeup/n_modelled_subtopics": outcome.takeup["n_modelled_subtopics"],
+            **_counts(outcome),
             **blend_params,
         }
     )
@@ -231,10 +237,9 @@ def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig
         if data.events.height == 0 or len(data.items.ids) == 0:
             raise ValueError("nothing to evaluate: raw_behavior_logs or item_embeddings is empty")
         outcome = evaluate_holdout(data, params, ExpansionParams(), features, on_phase=phases.record)
-        _log_to_mlflow(run, phases, params, features, outcome)
+        table, reference, blend_params = outcome.table(), outcome.reference_ts, _blend_params(outcome)
+        _log_to_mlflow(run, phases, params, features, outcome, table, blend_params)
         run_url = run.url
-    table, reference = outcome.table(), outcome.reference_ts
-    blend_params = _blend_params(outcome)
     with phases.phase("store", f"{table.height:,d} rows"), warehouse.get_connection() as conn:
         replace_table(conn, "interest_evaluation", table, {"evaluation": as_record(params), "features": as_record(features)})
     return MaterializeResult(
@@ -244,14 +249,7 @@ def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig
             "phase_seconds": MetadataValue.json({k: round(v, 2) for k, v in phases.seconds.items()}),
             "protocol": params.protocol,
             "reference_ts": str(reference),
-            "n_users_scored": outcome.n_users_scored,
-            "n_users_with_history": outcome.n_users["with_history"],
-            "n_users_cold_start": outcome.n_users["cold_start"],
-            "n_test_users": outcome.n_test_users,
-            "n_impressions": outcome.n_impressions,
-            "n_items": outcome.n_items,
-            "n_train_events": outcome.n_train_events,
-            "n_test_events": outcome.n_test_events,
+            **_counts(outcome),
             "feature_parameters": MetadataValue.json(as_record(features)),
             "blended_ranker_parameters": MetadataValue.json(blend_params),
             "metrics": MetadataValue.md(markdown_table(outcome.wide("with_history"), max_rows=len(METHODS))),
