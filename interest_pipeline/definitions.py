@@ -118,7 +118,7 @@ def build_definitions(resources: dict | None = None, executor=None) -> Definitio
     defs = Definitions(
         assets=load_assets_from_modules(_stage_modules),
         asset_checks=[*load_asset_checks_from_modules(_check_modules), *COLUMNS_CHECKS.values()],
-        jobs=[jobs.ingest_job, jobs.interest_model_job],
+        jobs=[jobs.ingest_job, jobs.interest_model_job, jobs.daily_update_job],
         schedules=[daily_ingest_schedule],
         sensors=[landing_folder_sensor, interest_automation_sensor],
         resources=resources,

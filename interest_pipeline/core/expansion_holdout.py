@@ -100,7 +100,7 @@ def holdout_expansion_precision(
     Also returns what the take-up model did (:func:`takeup_diagnostics`).
     """
     train_interactions = holdout.topic_interactions(train.events, taxonomy.content_topics)
-    train_layers = interest_layers(train_interactions, cutoff, evaluation.train_layers()).filter(pl.col("level") == "subtopic")
+    train_layers = interest_layers(train_interactions, evaluation.train_layers()).filter(pl.col("level") == "subtopic")
     relevant = test.filter(pl.col("event_type").is_in(list(evaluation.relevant_event_types)))
     later = taken_up(holdout.topic_interactions(relevant, taxonomy.content_topics))
     peers = segments.select(pl.col("user_id").cast(pl.String), pl.col("segment").cast(pl.String).alias("segment_fine")).with_columns(

@@ -126,13 +126,18 @@ class UserHistory:
         return UserHistory(events, self.texts.before(ts), self.items)
 
 
-def decay_weights(event_ts: pl.Series | np.ndarray, reference_ts: dt.datetime, half_life_days: float) -> np.ndarray:
-    """Exponential time decay: an event one half-life old counts half as much as one at the reference."""
+def decay_from_latest(event_ts: pl.Series, user_ids: pl.Series, half_life_days: float) -> np.ndarray:
+    """Time decay measured from each user's own latest event (rows aligned with ``user_ids``).
+
+    A user's vector is a weighted mean, so measuring the age from a later reference would scale
+    all of the user's weights alike and change nothing, except that decades-old events would
+    underflow to zero. Measured from the user's latest event, a user without new events keeps
+    exactly the vector they had, which is what lets the daily update leave them alone.
+    """
     if half_life_days <= 0:
         raise ValueError(f"half_life_days must be positive, got {half_life_days}")
-    ts = pl.Series(event_ts).cast(pl.Datetime("us"))
-    age_days = ((pl.lit(reference_ts, dtype=pl.Datetime("us")) - ts) / dt.timedelta(days=1))
-    ages = pl.select(age_days.clip(lower_bound=0.0)).to_series().to_numpy()
+    frame = pl.DataFrame({"user_id": user_ids, "event_ts": event_ts.cast(pl.Datetime("us"))})
+    ages = frame.select(((pl.col("event_ts").max().over("user_id") - pl.col("event_ts")) / dt.timedelta(days=1)).alias("age")).to_series().to_numpy()
     return np.power(0.5, ages / half_life_days)
 
 
@@ -179,11 +184,11 @@ def user_behavior_vectors(
     item_events: pl.DataFrame,
     item_ids: list[str],
     item_vectors: np.ndarray,
-    reference_ts: dt.datetime,
     half_life_days: float,
     weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
 ) -> tuple[list[str], np.ndarray]:
-    """X_u: per user, the decayed, event-type-weighted mean of the embeddings of items they touched.
+    """X_u: per user, the decayed (from the user's latest event), event-type-weighted mean of the
+    embeddings of items they touched.
 
     ``item_events`` has user_id, item_id, event_type, event_ts; events on items without an
     embedding are ignored. Returns the users (sorted) and their unit vectors.
@@ -195,24 +200,23 @@ def user_behavior_vectors(
     users = known["user_id"].unique(maintain_order=True).to_list()
     user_index = known["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     rows = known["item_id"].replace_strict(position, return_dtype=pl.Int64).to_numpy()
-    weight = event_type_weights(known["event_type"], weights) * decay_weights(known["event_ts"], reference_ts, half_life_days)
+    weight = event_type_weights(known["event_type"], weights) * decay_from_latest(known["event_ts"], known["user_id"], half_life_days)
     # users x items weights times the item vectors: memory grows with users and items, not
     # with events (one 384-d row per event would cost gigabytes at millions of events)
     user_item = sp.csr_matrix((weight, (user_index, rows)), shape=(len(users), len(item_ids)))
     return users, l2_normalise(np.asarray(user_item @ item_vectors.astype(np.float64)))
 
 
-def user_text_vectors(
-    comments: pl.DataFrame, vectors: np.ndarray, reference_ts: dt.datetime, half_life_days: float
-) -> tuple[list[str], np.ndarray]:
-    """X_t: per user, the decayed mean of their comment embeddings (rows aligned with ``comments``)."""
+def user_text_vectors(comments: pl.DataFrame, vectors: np.ndarray, half_life_days: float) -> tuple[list[str], np.ndarray]:
+    """X_t: per user, the decayed (from the user's latest text) mean of their comment embeddings
+    (rows aligned with ``comments``)."""
     if comments.height == 0:
         return [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
     order = np.lexsort((np.arange(comments.height), comments["user_id"].to_numpy()))
     ordered = comments[order]
     users = ordered["user_id"].unique(maintain_order=True).to_list()
     user_index = ordered["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    weight = decay_weights(ordered["event_ts"], reference_ts, half_life_days)
+    weight = decay_from_latest(ordered["event_ts"], ordered["user_id"], half_life_days)
     return users, weighted_group_means(user_index, len(users), vectors[order], weight)
 
 
@@ -236,14 +240,15 @@ def fuse_user_vectors(
     return l2_normalise(a * behavior + (1.0 - a) * text)
 
 
-def fused_vectors(history: UserHistory, reference_ts: dt.datetime, params: UserFeatureParams = UserFeatureParams()) -> tuple[list[str], np.ndarray]:
-    """Users (sorted) and their fused vectors X as of ``reference_ts``, built as ``fused_user_features`` builds them."""
+def fused_vectors(history: UserHistory, params: UserFeatureParams = UserFeatureParams()) -> tuple[list[str], np.ndarray]:
+    """Users (sorted) and their fused vectors X from ``history`` (cut it with :meth:`UserHistory.before`
+    for another time), built as ``fused_user_features`` builds them."""
     item_events = history.events.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
     items = history.items
     behavior_users, behavior = user_behavior_vectors(
-        item_events, list(items.ids), items.vectors, reference_ts, params.behavior.half_life_days, params.behavior.event_weights
+        item_events, list(items.ids), items.vectors, params.behavior.half_life_days, params.behavior.event_weights
     )
-    text_users, text = user_text_vectors(history.texts.rows, history.texts.vectors, reference_ts, params.text.half_life_days)
+    text_users, text = user_text_vectors(history.texts.rows, history.texts.vectors, params.text.half_life_days)
     users = sorted(set(behavior_users) | set(text_users))
     dim = items.dim
     x_u, x_t = align_vectors(behavior_users, behavior, users, dim), align_vectors(text_users, text, users, dim)

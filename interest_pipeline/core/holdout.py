@@ -172,16 +172,16 @@ def popularity_scores(
 
 
 def mean_embedding_scores(
-    train: pl.DataFrame, user_ids: Sequence[str], items: Embeddings, reference_ts: dt.datetime, behavior: BehaviorParams = BehaviorParams()
+    train: pl.DataFrame, user_ids: Sequence[str], items: Embeddings, behavior: BehaviorParams = BehaviorParams()
 ) -> np.ndarray:
     """One vector per user (X_u: decayed, weighted mean of train-period item embeddings) . items."""
-    user_matrix = _behavior_matrix(train, user_ids, items, reference_ts, behavior)
+    user_matrix = _behavior_matrix(train, user_ids, items, behavior)
     return user_matrix @ l2_normalise(items.vectors).T.astype(np.float64)
 
 
-def _behavior_matrix(train: pl.DataFrame, user_ids: Sequence[str], items: Embeddings, reference_ts: dt.datetime, behavior: BehaviorParams) -> np.ndarray:
+def _behavior_matrix(train: pl.DataFrame, user_ids: Sequence[str], items: Embeddings, behavior: BehaviorParams) -> np.ndarray:
     item_events = train.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id", "event_type", "event_ts")
-    users, vectors = user_behavior_vectors(item_events, list(items.ids), items.vectors, reference_ts, behavior.half_life_days, behavior.event_weights)
+    users, vectors = user_behavior_vectors(item_events, list(items.ids), items.vectors, behavior.half_life_days, behavior.event_weights)
     return align_vectors(users, vectors, user_ids, items.dim)
 
 
@@ -189,7 +189,6 @@ def kmeans_segment_scores(
     train: UserHistory,
     user_ids: Sequence[str],
     n_clusters: int,
-    reference_ts: dt.datetime,
     behavior: BehaviorParams = BehaviorParams(),
     seed: int = 0,
     score_user_ids: Sequence[str] | None = None,
@@ -206,8 +205,8 @@ def kmeans_segment_scores(
     from sklearn.cluster import KMeans
 
     events, items, texts, weights = train.events, train.items, train.texts, behavior.event_weights
-    behaviour = _behavior_matrix(events, user_ids, items, reference_ts, behavior)
-    text_users, text_vectors = user_text_vectors(texts.rows, texts.vectors, reference_ts, behavior.half_life_days)
+    behaviour = _behavior_matrix(events, user_ids, items, behavior)
+    text_users, text_vectors = user_text_vectors(texts.rows, texts.vectors, behavior.half_life_days)
     text_dim = texts.vectors.shape[1] if texts.vectors.ndim == 2 and texts.vectors.shape[1] else items.dim
     text = align_vectors(text_users, text_vectors, user_ids, text_dim)
     features = np.hstack([behaviour, text])
@@ -232,7 +231,6 @@ def interest_layer_scores(
     centroids: Embeddings,
     user_ids: Sequence[str],
     items: Embeddings,
-    reference_ts: dt.datetime,
     layer_params: LayerParams = LayerParams(),
     membership_bonus: float = EvaluationParams().membership_bonus,
 ) -> np.ndarray:
@@ -253,7 +251,7 @@ def interest_layer_scores(
     n_users, n_items = len(user_ids), len(items.ids)
     if interactions.height == 0 or len(centroids.ids) == 0:
         return np.zeros((n_users, n_items))
-    layers = interest_layers(interactions, reference_ts, layer_params)
+    layers = interest_layers(interactions, layer_params)
     shares = layers.filter(pl.col("level") == "subtopic").select("user_id", "node_id", "share_long")
     share_matrix = share_rows(shares, user_ids, centroids.ids)
     return multi_interest_scores(share_matrix, subtopic_item_similarity(content_topics, centroids, items, membership_bonus))

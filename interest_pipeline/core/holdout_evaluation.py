@@ -244,14 +244,14 @@ def evaluate_holdout(
     # their popularity counts everyone's training events; only the evaluated users' rows are kept.
     segment_users = sorted(set(train["user_id"].to_list()) | set(scored_users))
     kmeans, segments = holdout.kmeans_segment_scores(
-        history, segment_users, max(1, n_topics), reference_ts, params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
+        history, segment_users, max(1, n_topics), params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
     )
     scores = {
         SHIPPED: blended.blended_scores(blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best),
         "interest_layers": holdout.interest_layer_scores(
-            train, data.taxonomy.content_topics, centroids, scored_users, items, reference_ts, params.train_layers(weights), params.membership_bonus
+            train, data.taxonomy.content_topics, centroids, scored_users, items, params.train_layers(weights), params.membership_bonus
         ),
-        "mean_embedding": holdout.mean_embedding_scores(train, scored_users, items, reference_ts, params.train_behavior(weights)),
+        "mean_embedding": holdout.mean_embedding_scores(train, scored_users, items, params.train_behavior(weights)),
         "kmeans_segments": kmeans,
         "popularity": holdout.popularity_scores(train, scored_users, items.ids, weights),
         "random": holdout.random_scores(len(scored_users), len(items.ids), params.seed),

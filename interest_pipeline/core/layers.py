@@ -8,6 +8,10 @@ to each node's share of the user's decayed interest weight at that level:
 - secondary: not core and share >= ``secondary_min_share``;
 - peripheral: any other node with a positive share.
 
+Ages are measured from the user's own latest event: the layers describe a user's interests as
+of their last visit, so a user without new events keeps the layers they had (and the daily update
+need not touch them), and a user who comes back after a year is not a user without interests.
+
 The short-term view counts an event by its age in days and by its rank among the user's
 events (0 for the most recent), whichever is larger: ``w * max(0.5 ** (age / short_half_life_days),
 0.5 ** (rank / short_half_life_events))``. A user whose events are months apart still has a
@@ -67,8 +71,8 @@ class LayerParams:
             raise ValueError("popular_fallback_nodes must be at least 1")
 
 
-def _decay(half_life_days: float, reference_ts: dt.datetime) -> pl.Expr:
-    age_days = ((pl.lit(reference_ts) - pl.col("event_ts")) / dt.timedelta(days=1)).clip(lower_bound=0.0)
+def _decay(half_life_days: float) -> pl.Expr:
+    age_days = (pl.col("event_ts").max().over("user_id") - pl.col("event_ts")) / dt.timedelta(days=1)
     return pl.lit(0.5).pow(age_days / half_life_days)
 
 
@@ -100,7 +104,7 @@ def _tier(share: str, rank: str, rules: TierRules) -> pl.Expr:
     )
 
 
-def interest_layers(interactions: pl.DataFrame, reference_ts: dt.datetime, params: LayerParams = LayerParams()) -> pl.DataFrame:
+def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParams()) -> pl.DataFrame:
     """Layers from ``interactions`` (user_id, event_type, event_ts, topic_id, subtopic_id).
 
     One row per user, level and node the user touched, with long- and short-term weights,
@@ -110,10 +114,10 @@ def interest_layers(interactions: pl.DataFrame, reference_ts: dt.datetime, param
     weighted = interactions.with_columns(
         pl.col("event_type").replace_strict(dict(params.event_weights), return_dtype=pl.Float64).alias("_w")
     ).with_columns(
-        (pl.col("_w") * _decay(params.long_half_life_days, reference_ts)).alias("_long"),
+        (pl.col("_w") * _decay(params.long_half_life_days)).alias("_long"),
         (
             pl.col("_w")
-            * pl.max_horizontal(_decay(params.short_half_life_days, reference_ts), pl.lit(0.5).pow(recency_rank() / params.short_half_life_events))
+            * pl.max_horizontal(_decay(params.short_half_life_days), pl.lit(0.5).pow(recency_rank() / params.short_half_life_events))
         ).alias("_short"),
     )
     levels = []

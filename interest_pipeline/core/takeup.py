@@ -162,13 +162,52 @@ def takeup_probabilities(
     ``fused_user_features`` was built with. ``history`` and ``interactions`` (user_id, event_ts,
     subtopic_id) must not reach past ``reference_ts``.
     """
+    models, window = train_takeup_models(history, interactions, subtopic_ids, reference_ts, features, params)
+    users, today = fused_vectors(history, features)
+    return Takeup(users, models, models.predict(today), window)
+
+
+def train_takeup_models(
+    history: UserHistory,
+    interactions: pl.DataFrame,
+    subtopic_ids: Sequence[str],
+    reference_ts: dt.datetime,
+    features: UserFeatureParams = UserFeatureParams(),
+    params: TakeupParams = TakeupParams(),
+) -> tuple[TakeupModels, float]:
+    """The models of :func:`takeup_probabilities` and the window they were trained on, without
+    predicting: the daily expansion applies stored models to the stored fused features."""
     window = params.window_days
     while True:
         split = reference_ts - dt.timedelta(days=window)
-        train_users, train_features = fused_vectors(history.before(split), split, features)
+        train_users, train_features = fused_vectors(history.before(split), features)
         models = fit_takeup_models(train_users, train_features, interactions, split, subtopic_ids, params)
         if models.subtopic_ids or window >= params.max_window_days:
-            break
+            return models, window
         window = min(2 * window, params.max_window_days)
-    users, today = fused_vectors(history, reference_ts, features)
-    return Takeup(users, models, models.predict(today), window)
+
+
+def models_as_frame(models: TakeupModels) -> pl.DataFrame:
+    """One row per modelled subtopic: subtopic_id, coef (DOUBLE[]), intercept, n_positives."""
+    return pl.DataFrame(
+        {
+            "subtopic_id": models.subtopic_ids,
+            "coef": [row.tolist() for row in models.coef],
+            "intercept": models.intercept.tolist(),
+            "n_positives": models.n_positives.tolist(),
+        },
+        schema={"subtopic_id": pl.String, "coef": pl.List(pl.Float64), "intercept": pl.Float64, "n_positives": pl.Int64},
+    )
+
+
+def models_from_frame(frame: pl.DataFrame, n_train_users: int, dim: int) -> TakeupModels:
+    """The inverse of :func:`models_as_frame` (rows in subtopic order)."""
+    frame = frame.sort("subtopic_id")
+    coef = np.array(frame["coef"].to_list(), dtype=np.float64).reshape(frame.height, dim if frame.height == 0 else -1)
+    return TakeupModels(
+        subtopic_ids=frame["subtopic_id"].to_list(),
+        coef=coef,
+        intercept=frame["intercept"].to_numpy().astype(np.float64),
+        n_positives=frame["n_positives"].to_numpy().astype(np.int64),
+        n_train_users=n_train_users,
+    )

@@ -37,7 +37,8 @@ ORDER BY user_id, event_ts, subtopic_id, event_type
 
 
 def reference_time(conn: duckdb.DuckDBPyConnection) -> dt.datetime:
-    """Decay is measured from the newest event, not the wall clock, so re-runs agree."""
+    """The newest event in the warehouse: recency and the take-up window are measured to it, not to the
+    wall clock, so re-runs agree."""
     newest = conn.execute("SELECT max(event_ts) FROM raw_behavior_logs").fetchone()[0]
     if newest is None:
         raise ValueError("raw_behavior_logs is empty: materialize at least one partition first")

@@ -33,6 +33,7 @@ def mlflow_run_name(asset: str, now: dt.datetime | None = None) -> str:
 
 
 @functools.lru_cache(maxsize=1)
+@functools.cache
 def package_code_version() -> str:
     """The package version, with the git commit when the code runs from a checkout."""
     try:

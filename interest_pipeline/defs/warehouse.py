@@ -181,6 +181,8 @@ class EmbeddingOutcome:
 
 def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_key: str, encode) -> EmbeddingOutcome:
     """Embed each distinct text once, ever: look up (model, text hash) first, encode the rest."""
+    if not texts:  # nothing new since the last build
+        return EmbeddingOutcome(np.zeros((0, 0), dtype=np.float32), [], 0, 0, 0, 0.0)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS embedding_cache ("
         " model VARCHAR NOT NULL, text_hash VARCHAR NOT NULL, embedding FLOAT[] NOT NULL,"

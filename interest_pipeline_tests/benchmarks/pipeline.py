@@ -188,33 +188,30 @@ def _add_mlflow_timings(steps: list[StepResult], tracking_uri: str) -> None:
         step.mlflow_timings = {k: round(metrics[k], 3) for k in MLFLOW_TIMINGS if k in metrics}
 
 
+def run_job(definitions, instance, probe: StepProbe, job: str, tags: dict, tracking_uri: str) -> JobResult:
+    """One in-process run of ``job``, measured as a whole and step by step; raises if it fails."""
+    probe.take()
+    window = Window()
+    result = definitions.resolve_job_def(job).execute_in_process(run_config=QUIET_CONSOLE, instance=instance, tags=tags, raise_on_error=False)
+    usage = window.close()
+    steps = _steps_of(result, job, probe.take())
+    # The probe resets the peak at every step start: the run's peak is the largest seen.
+    usage.peak_rss_mb = max([usage.peak_rss_mb, *(s.usage.peak_rss_mb for s in steps)])
+    if result.success and not steps:
+        raise RuntimeError(f"{job} succeeded but no step events were observed: the step probe is not attached")
+    _add_mlflow_timings(steps, tracking_uri)
+    if not result.success:
+        failed = [s.step_key for s in steps if s.status != "success"]
+        raise RuntimeError(f"{job} failed (steps: {', '.join(failed) or 'none started'}); see the Dagster run logs")
+    return JobResult(job, result.success, usage, steps)
+
+
 def run_pipeline(definitions, instance, probe: StepProbe, first: str, last: str, tracking_uri: str) -> list[JobResult]:
     """``ingest_job`` over the log dates as one run (single-run backfill), then ``interest_model_job``."""
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-    runs = [
-        ("ingest_job", {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}),
-        ("interest_model_job", {}),
-    ]
-    jobs = []
-    for job, tags in runs:
-        probe.take()
-        window = Window()
-        result = definitions.resolve_job_def(job).execute_in_process(
-            run_config=QUIET_CONSOLE, instance=instance, tags=tags, raise_on_error=False
-        )
-        usage = window.close()
-        steps = _steps_of(result, job, probe.take())
-        # The probe resets the peak at every step start: the run's peak is the largest seen.
-        usage.peak_rss_mb = max([usage.peak_rss_mb, *(s.usage.peak_rss_mb for s in steps)])
-        if result.success and not steps:
-            raise RuntimeError(f"{job} succeeded but no step events were observed: the step probe is not attached")
-        _add_mlflow_timings(steps, tracking_uri)
-        jobs.append(JobResult(job, result.success, usage, steps))
-        if not result.success:
-            failed = [s.step_key for s in steps if s.status != "success"]
-            raise RuntimeError(f"{job} failed (steps: {', '.join(failed) or 'none started'}); see the Dagster run logs")
-    return jobs
+    range_tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    return [run_job(definitions, instance, probe, job, tags, tracking_uri) for job, tags in (("ingest_job", range_tags), ("interest_model_job", {}))]
 
 
 @contextlib.contextmanager

@@ -89,10 +89,9 @@ def test_short_term_layers_keep_the_latest_events_of_a_user_whose_events_are_yea
     rows = [("u1", "view", dt.datetime(1990, 1, d + 1), "t0", "t0.s0") for d in range(5)] + [("u1", "purchase", dt.datetime(1990, 9, 1), "t1", "t1.s0")]
     layers = interest_layers(
         pl.DataFrame(rows, schema=["user_id", "event_type", "event_ts", "topic_id", "subtopic_id"], orient="row"),
-        dt.datetime(2026, 1, 1),
         LayerParams(event_weights={"view": 1.0, "purchase": 5.0}),
     ).filter(pl.col("level") == "subtopic")
-    # by time alone every weight underflows to 0 after 30 years at a 7-day half-life: no short-term view
+    # ages count from the user's latest event: thirty years later the views still have a short-term view
     assert layers["share_short"].is_not_null().all() and layers["share_short"].sum() == pytest.approx(1.0)
     assert dict(zip(layers["node_id"], layers["rank_short"]))["t1.s0"] == 1  # the latest interest leads the short-term view
 

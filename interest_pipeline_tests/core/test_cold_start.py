@@ -19,7 +19,7 @@ def interactions(rows):
 
 
 LAYERS = interest_layers(
-    interactions([("a", "t00.s000"), ("b", "t00.s000"), ("b", "t00.s000"), ("b", "t01.s002"), ("c", "t01.s002"), ("c", "t00.s001")]), NOW
+    interactions([("a", "t00.s000"), ("b", "t00.s000"), ("b", "t00.s000"), ("b", "t01.s002"), ("c", "t01.s002"), ("c", "t00.s001")])
 )
 
 

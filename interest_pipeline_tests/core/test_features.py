@@ -6,7 +6,7 @@ import pytest
 
 from interest_pipeline.core.features import (
     activity_statistics,
-    decay_weights,
+    decay_from_latest,
     fuse_user_vectors,
     user_behavior_vectors,
     user_text_vectors,
@@ -15,15 +15,16 @@ from interest_pipeline.core.features import (
 REF = dt.datetime(2026, 10, 31)
 
 
-@pytest.mark.parametrize("age_days, half_life, expected", [(0, 7, 1.0), (7, 7, 0.5), (14, 7, 0.25), (30, 30, 0.5), (-3, 7, 1.0)])
-def test_decay_halves_every_half_life(age_days, half_life, expected):
-    weights = decay_weights(pl.Series([REF - dt.timedelta(days=age_days)]), REF, half_life)
-    assert weights[0] == pytest.approx(expected)
+@pytest.mark.parametrize("age_days, half_life, expected", [(0, 7, 1.0), (7, 7, 0.5), (14, 7, 0.25), (30, 30, 0.5), (36_500, 7, 0.5**(36_500 / 7))])
+def test_decay_halves_every_half_life_before_the_users_latest_event(age_days, half_life, expected):
+    events = pl.Series([REF, REF - dt.timedelta(days=age_days), REF + dt.timedelta(days=900)])
+    weights = decay_from_latest(events, pl.Series(["u1", "u1", "u2"]), half_life)
+    assert weights[1] == pytest.approx(expected) and weights[0] == 1.0 and weights[2] == 1.0  # u2's later event does not age u1's
 
 
 def test_decay_rejects_non_positive_half_life():
     with pytest.raises(ValueError):
-        decay_weights(pl.Series([REF]), REF, 0)
+        decay_from_latest(pl.Series([REF]), pl.Series(["u"]), 0)
 
 
 def test_behavior_vector_is_the_weighted_decayed_mean_of_item_vectors():
@@ -37,7 +38,7 @@ def test_behavior_vector_is_the_weighted_decayed_mean_of_item_vectors():
             "event_ts": [REF, REF - dt.timedelta(days=7), REF, REF],
         }
     )
-    users, vectors = user_behavior_vectors(events, items, item_vectors, REF, half_life_days=7, weights={"purchase": 6.0, "view": 1.0})
+    users, vectors = user_behavior_vectors(events, items, item_vectors, half_life_days=7, weights={"purchase": 6.0, "view": 1.0})
     assert users == ["u1", "u2"]
     expected_u1 = np.array([6.0, 0.5]) / np.linalg.norm([6.0, 0.5])
     np.testing.assert_allclose(vectors[0], expected_u1, rtol=1e-5)
@@ -48,13 +49,13 @@ def test_behavior_vector_is_the_weighted_decayed_mean_of_item_vectors():
 def test_unknown_event_type_weight_is_an_error():
     events = pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "event_type": ["teleport"], "event_ts": [REF]})
     with pytest.raises(ValueError, match="teleport"):
-        user_behavior_vectors(events, ["a"], np.eye(2, dtype=np.float32)[:1], REF, 7, {"view": 1.0})
+        user_behavior_vectors(events, ["a"], np.eye(2, dtype=np.float32)[:1], 7, {"view": 1.0})
 
 
 def test_text_vector_is_decayed_mean_per_user():
     comments = pl.DataFrame({"user_id": ["u2", "u1", "u1"], "event_ts": [REF, REF, REF - dt.timedelta(days=10)]})
     vectors = np.array([[0, 1], [1, 0], [0, 1]], dtype=np.float32)
-    users, out = user_text_vectors(comments, vectors, REF, half_life_days=10)
+    users, out = user_text_vectors(comments, vectors, half_life_days=10)
     assert users == ["u1", "u2"]
     np.testing.assert_allclose(out[0], np.array([1.0, 0.5]) / np.linalg.norm([1.0, 0.5]), rtol=1e-5)
     np.testing.assert_allclose(out[1], [0.0, 1.0])

@@ -99,7 +99,7 @@ def test_popularity_and_random():
 
 
 def test_mean_embedding_scores_follow_the_user_vector():
-    scores = mean_embedding_scores(TRAIN, ["u2", "nobody"], EMBEDDED_ITEMS, day(5), HALF_LIFE_90)
+    scores = mean_embedding_scores(TRAIN, ["u2", "nobody"], EMBEDDED_ITEMS, HALF_LIFE_90)
     assert scores.shape == (2, 7)
     assert np.argmax(scores[0]) in {ITEMS.index(i) for i in ("b1", "b2", "b3")}
     assert np.all(scores[1] == 0)
@@ -107,7 +107,7 @@ def test_mean_embedding_scores_follow_the_user_vector():
 
 def test_interest_layer_scores_keep_each_interest():
     users = ["u1", "u2", "nobody"]
-    scores = interest_layer_scores(TRAIN, TOPICS, CENTROIDS, users, EMBEDDED_ITEMS, day(5))
+    scores = interest_layer_scores(TRAIN, TOPICS, CENTROIDS, users, EMBEDDED_ITEMS)
     assert scores.shape == (3, 7)
     u1 = scores[0]
     # u1's a-interest is larger than the b one: a items first, then b items, c last
@@ -126,7 +126,7 @@ def test_interest_layer_scores_keep_each_interest():
 def test_interest_layer_scores_differ_from_a_single_averaged_vector():
     # a user with two equal, opposite interests: the average sits between them
     train = events([("x1", "u", "a1", "purchase", day(1)), ("x2", "u", "b1", "purchase", day(1))])
-    layered = interest_layer_scores(train, TOPICS, CENTROIDS, ["u"], EMBEDDED_ITEMS, day(2), membership_bonus=0.0)[0]
+    layered = interest_layer_scores(train, TOPICS, CENTROIDS, ["u"], EMBEDDED_ITEMS, membership_bonus=0.0)[0]
     assert layered[ITEMS.index("a3")] == pytest.approx(0.5 * VECTORS[2, 0] / np.linalg.norm(VECTORS[2]), rel=1e-4)
 
 
@@ -135,16 +135,16 @@ def test_kmeans_segments_score_by_segment_popularity():
     comment_vectors = np.array([[0, 1, 0]], dtype=np.float32)
     users = ["u1", "u2", "u3", "u4"]
     history = UserHistory(TRAIN, TextEmbeddings(comments, comment_vectors), EMBEDDED_ITEMS)
-    scores, segments = kmeans_segment_scores(history, users, n_clusters=2, reference_ts=day(5), behavior=HALF_LIFE_90, seed=0)
+    scores, segments = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0)
     assert scores.shape == (4, 7) and segments.shape == (4,)
     # u3 and u4 only touched c1: same segment, and c1 is its most popular item
     assert segments[2] == segments[3]
     assert np.argmax(scores[2]) == ITEMS.index("c1")
     assert segments[0] != segments[2]
-    again, _ = kmeans_segment_scores(history, users, n_clusters=2, reference_ts=day(5), behavior=HALF_LIFE_90, seed=0)
+    again, _ = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0)
     assert np.array_equal(scores, again)
     subset, _ = kmeans_segment_scores(
-        history, users, n_clusters=2, reference_ts=day(5), behavior=HALF_LIFE_90, seed=0, score_user_ids=["u4", "u1"]
+        history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0, score_user_ids=["u4", "u1"]
     )
     assert np.array_equal(subset, scores[[3, 0]])
 

@@ -17,7 +17,7 @@ def test_shares_sum_to_one_per_user_level_and_view():
     frame = interactions(
         [("u1", "view", REF, "t0", "t0.s0"), ("u1", "purchase", REF, "t0", "t0.s1"), ("u1", "view", REF, "t1", "t1.s2"), ("u2", "view", REF, "t1", "t1.s2")]
     )
-    layers = interest_layers(frame, REF, LayerParams(event_weights=WEIGHTS))
+    layers = interest_layers(frame, LayerParams(event_weights=WEIGHTS))
     sums = layers.group_by("user_id", "level").agg(pl.col("share_long").sum(), pl.col("share_short").sum())
     assert sums["share_long"].to_list() == pytest.approx([1.0] * sums.height)
     assert sums["share_short"].to_list() == pytest.approx([1.0] * sums.height)
@@ -29,7 +29,7 @@ def test_shares_sum_to_one_per_user_level_and_view():
 
 def test_tiers_follow_the_documented_rules():
     rows = [("u1", "view", REF, "t0", f"t0.s{i}") for i, n in enumerate([50, 30, 12, 5, 3]) for _ in range(n)]
-    layers = interest_layers(interactions(rows), REF, LayerParams(tiers=TierRules(core_min_share=0.25, secondary_min_share=0.08, max_core=3), event_weights=WEIGHTS))
+    layers = interest_layers(interactions(rows), LayerParams(tiers=TierRules(core_min_share=0.25, secondary_min_share=0.08, max_core=3), event_weights=WEIGHTS))
     sub = layers.filter(pl.col("level") == "subtopic").sort("rank_long")
     assert sub["share_long"].to_list() == pytest.approx([0.5, 0.3, 0.12, 0.05, 0.03])
     assert sub["tier_long"].to_list() == ["core", "core", "secondary", "peripheral", "peripheral"]
@@ -38,7 +38,7 @@ def test_tiers_follow_the_documented_rules():
 
 def test_top_node_is_core_even_when_interests_are_spread():
     rows = [("u1", "view", REF, "t0", f"t0.s{i}") for i in range(10)]
-    sub = interest_layers(interactions(rows), REF, LayerParams(event_weights=WEIGHTS)).filter(pl.col("level") == "subtopic")
+    sub = interest_layers(interactions(rows), LayerParams(event_weights=WEIGHTS)).filter(pl.col("level") == "subtopic")
     assert (sub["tier_long"] == "core").sum() == 1
     assert (sub["tier_long"] == "secondary").sum() == 9  # 10% each
 
@@ -46,7 +46,7 @@ def test_top_node_is_core_even_when_interests_are_spread():
 def test_short_term_view_sees_a_recent_drift_the_long_term_does_not():
     old = [("u1", "view", REF - dt.timedelta(days=25), "t0", "t0.s0")] * 20
     new = [("u1", "view", REF - dt.timedelta(days=1), "t1", "t1.s5")] * 6
-    sub = interest_layers(interactions(old + new), REF, LayerParams(long_half_life_days=90, short_half_life_days=3, event_weights=WEIGHTS)).filter(
+    sub = interest_layers(interactions(old + new), LayerParams(long_half_life_days=90, short_half_life_days=3, event_weights=WEIGHTS)).filter(
         pl.col("level") == "subtopic"
     )
     by_node = {r["node_id"]: r for r in sub.iter_rows(named=True)}
@@ -67,10 +67,24 @@ def test_drift_marks_emerging_and_fading_interests_and_scores_the_shift():
     old = [("u1", "view", REF - dt.timedelta(days=25), "t0", "t0.s0")] * 20
     new = [("u1", "view", REF - dt.timedelta(days=1), "t1", "t1.s5")] * 6
     steady = [("u2", "view", REF - dt.timedelta(days=d), "t0", "t0.s0") for d in range(20)]
-    layers = interest_layers(interactions(old + new + steady), REF, LayerParams(long_half_life_days=90, short_half_life_days=3, event_weights=WEIGHTS))
+    layers = interest_layers(interactions(old + new + steady), LayerParams(long_half_life_days=90, short_half_life_days=3, event_weights=WEIGHTS))
     sub = {(r["user_id"], r["node_id"]): r for r in layers.filter(pl.col("level") == "subtopic").iter_rows(named=True)}
     assert sub[("u1", "t1.s5")]["trend"] == "emerging"
     assert sub[("u1", "t0.s0")]["trend"] == "fading"
     assert sub[("u2", "t0.s0")]["trend"] == "stable"
     assert sub[("u1", "t0.s0")]["drift_score"] > 0.5
     assert sub[("u2", "t0.s0")]["drift_score"] == pytest.approx(0.0)
+
+
+def test_a_users_layers_are_measured_from_their_own_latest_event():
+    """Layers of a user without new events stay as they were, whatever others do later (what lets
+    the daily update leave them alone); shifting all of a user's events in time changes nothing."""
+    params = LayerParams(long_half_life_days=30, short_half_life_days=3, event_weights=WEIGHTS)
+    u1 = [("u1", "view", REF - dt.timedelta(days=d), "t0", f"t0.s{d % 3}") for d in range(0, 60, 4)]
+    alone = interest_layers(interactions(u1), params)
+    later_others = interest_layers(interactions(u1 + [("u2", "purchase", REF + dt.timedelta(days=400), "t1", "t1.s0")]), params)
+    shifted = interest_layers(interactions([(u, e, ts + dt.timedelta(days=1000), t, s) for u, e, ts, t, s in u1]), params)
+    columns = ["node_id", "weight_long", "weight_short", "share_long", "share_short", "tier_long", "tier_short", "trend"]
+    assert alone.select(columns).equals(later_others.filter(pl.col("user_id") == "u1").select(columns))
+    assert alone.select(columns).equals(shifted.select(columns))
+    assert alone.filter(pl.col("level") == "subtopic")["weight_long"].max() > 1.0  # the latest events count fully, not decayed to now

@@ -53,7 +53,7 @@ def test_fused_features_cover_users_with_either_side():
         schema={"user_id": pl.String, "item_id": pl.String, "event_type": pl.String, "event_ts": pl.Datetime("us")},
     )
     comments = pl.DataFrame({"user_id": ["b"], "event_ts": [SPLIT]}, schema={"user_id": pl.String, "event_ts": pl.Datetime("us")})
-    users, vectors = fused_vectors(UserHistory(events, TextEmbeddings(comments, np.array([[0.0, 1.0]])), Embeddings(items, item_vectors)), SPLIT)
+    users, vectors = fused_vectors(UserHistory(events, TextEmbeddings(comments, np.array([[0.0, 1.0]])), Embeddings(items, item_vectors)))
     assert users == ["a", "b"]
     assert np.allclose(vectors, [[1.0, 0.0], [0.0, 1.0]])
 
@@ -67,7 +67,7 @@ def test_fused_vectors_follow_every_feature_parameter():
     )
     comments = pl.DataFrame({"user_id": ["a", "a"], "event_ts": [SPLIT - dt.timedelta(days=20), SPLIT]}, schema={"user_id": pl.String, "event_ts": pl.Datetime("us")})
     history = UserHistory(events, TextEmbeddings(comments, np.array([[1.0, 0.0], [0.0, 1.0]])), items)
-    _, base = fused_vectors(history, SPLIT)
+    _, base = fused_vectors(history)
     variants = [
         UserFeatureParams(fusion=FusionParams(alpha=0.2)),
         UserFeatureParams(behavior=BehaviorParams(half_life_days=5.0)),
@@ -75,7 +75,7 @@ def test_fused_vectors_follow_every_feature_parameter():
         UserFeatureParams(behavior=BehaviorParams(event_weights={"purchase": 1.0, "view": 1.0})),
     ]
     for params in variants:
-        _, changed = fused_vectors(history, SPLIT, params)
+        _, changed = fused_vectors(history, params)
         assert not np.allclose(changed, base), params
 
 

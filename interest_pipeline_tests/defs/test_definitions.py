@@ -18,6 +18,7 @@ EXPECTED_GROUPS = {
     "user_segments": "clustering",
     "incremental_topic_assignments": "clustering",
     "user_interest_layers": "profiles",
+    "takeup_models": "expansion",
     "interest_expansion": "expansion",
     "interest_evaluation": "evaluation",
 }

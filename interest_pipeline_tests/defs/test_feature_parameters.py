@@ -15,7 +15,7 @@ from interest_pipeline.core.holdout import EvaluationParams, Taxonomy
 from interest_pipeline.core.holdout_evaluation import EXPANSION_METRIC, HoldoutData, evaluate_holdout
 from interest_pipeline.core.takeup import takeup_probabilities
 from interest_pipeline.defs.evaluation.assets import interest_evaluation
-from interest_pipeline.defs.expansion.assets import interest_expansion
+from interest_pipeline.defs.expansion.assets import interest_expansion, takeup_models
 from interest_pipeline.defs.features.assets import fused_user_features, user_behavior_features, user_text_features
 from interest_pipeline.defs.resources import MlflowTracking
 from interest_pipeline.defs.shared import INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
@@ -37,7 +37,7 @@ def rebuilt(pipeline_run, tmp_path_factory):
     warehouse = root / "warehouse.duckdb"
     shutil.copy(pipeline_run.warehouse, warehouse)
     result = materialize(
-        [user_behavior_features, user_text_features, fused_user_features, interest_expansion, interest_evaluation],
+        [user_behavior_features, user_text_features, fused_user_features, takeup_models, interest_expansion, interest_evaluation],
         resources={
             "warehouse": DuckDBResource(database=str(warehouse)),
             "mlflow": MlflowTracking(tracking_uri=f"sqlite:///{root / 'm.db'}", artifact_root=str(root / "a")),
@@ -73,8 +73,8 @@ def test_expansion_takeup_is_built_with_the_stored_feature_parameters(rebuilt):
         )
 
     stored = table["takeup_probability"].to_numpy()
-    # the expansion keeps the probabilities as float32
-    np.testing.assert_allclose(stored, probabilities(SET), rtol=1e-6, atol=1e-7)
+    # the expansion applies the models to the stored (float32) fused vectors
+    np.testing.assert_allclose(stored, probabilities(SET), rtol=1e-5, atol=1e-6)
     assert np.abs(stored - probabilities(UserFeatureParams())).max() > 1e-3  # the defaults would give other odds
     metadata = result.asset_materializations_for_node("interest_expansion")[0].metadata
     assert metadata["feature_parameters"].value["fusion"]["alpha"] == SET.fusion.alpha

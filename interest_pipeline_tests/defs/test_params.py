@@ -12,7 +12,7 @@ from interest_pipeline.core.holdout import EvaluationParams
 from interest_pipeline.core.layers import LayerParams, TierRules
 from interest_pipeline.core.takeup import TakeupParams
 from interest_pipeline.defs.evaluation.assets import EvaluationConfig
-from interest_pipeline.defs.expansion.assets import ExpansionConfig
+from interest_pipeline.defs.expansion.assets import ExpansionConfig, TakeupConfig
 from interest_pipeline.defs.features.assets import BehaviorFeatureConfig, FusionConfig, TextFeatureConfig
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
 from interest_pipeline.defs.profiles.assets import LayerConfig
@@ -37,8 +37,9 @@ def test_a_default_config_gives_the_default_parameters(config, params):
 def test_config_values_reach_the_parameters():
     layers = LayerConfig(long_half_life_days=30.0, max_core=2, event_weights={"view": 1.0}).params()
     assert layers == LayerParams(long_half_life_days=30.0, tiers=TierRules(max_core=2), event_weights={"view": 1.0})
-    expansion = ExpansionConfig(weights={"peers": 1.0}, takeup_window_days=3.0, top_n=2).params()
+    expansion = ExpansionConfig(weights={"peers": 1.0}, top_n=2).params(TakeupConfig(window_days=3.0).params())
     assert expansion == ExpansionParams(top_n=2, weights=ExpansionWeights(1.0, 0.0, 0.0, 0.0), takeup=TakeupParams(window_days=3.0))
+    assert TakeupConfig(max_window_days=14.0, min_positives=2).params() == TakeupParams(max_window_days=14.0, min_positives=2)
     evaluation = EvaluationConfig(cutoff="2026-10-05", ks=[3], relevant_event_types=["click"]).params()
     assert evaluation.cutoff.isoformat() == "2026-10-05T00:00:00" and evaluation.ks == (3,) and evaluation.relevant_event_types == ("click",)
     assert params_from_config(FusionConfig(alpha=0.1), FusionParams, min_events=9) == FusionParams(alpha=0.1, min_events=9)

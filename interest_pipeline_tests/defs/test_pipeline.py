@@ -24,8 +24,11 @@ EXPECTED_TABLES = {
     "user_segments",
     "user_interest_layers",
     "incremental_topic_assignments",
+    "takeup_models",
     "interest_expansion",
     "interest_evaluation",
+    "input_fingerprints",
+    "input_contexts",
 }
 
 

@@ -43,6 +43,7 @@ from interest_pipeline.core.identity import cluster_centroids, parse_number
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, topic_id, tree_as_markdown
 from interest_pipeline.core.plots import markdown_image, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
+from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import params_from_config
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
@@ -450,7 +451,18 @@ def user_segments(context: AssetExecutionContext, config: SegmentConfig, warehou
     )
 
 
-class AssignmentConfig(Config):
+ASSIGNMENTS_TABLE = "incremental_topic_assignments"
+_CONTENT_KEY_SQL = "content_kind || chr(31) || content_id"
+# Items and texts that the last clustering did not see.
+_NEW_CONTENT_SQL = (
+    "SELECT c.content_id, c.content_kind, c.embedding FROM ("
+    " SELECT item_id AS content_id, 'item' AS content_kind, embedding FROM item_embeddings"
+    " UNION ALL SELECT comment_id, 'comment', embedding FROM comment_embeddings) c"
+    " ANTI JOIN interest_topics t ON t.content_id = c.content_id AND t.content_kind = c.content_kind"
+)
+
+
+class AssignmentConfig(RebuildConfig):
     min_similarity: float = Field(default=0.5, ge=-1, le=1, description="Cosine similarity to a subtopic centroid needed to join it; below it a new text stays noise.")
 
 
@@ -466,20 +478,26 @@ class AssignmentConfig(Config):
 def incremental_topic_assignments(
     config: AssignmentConfig, warehouse: DuckDBResource, mlflow: MlflowTracking, embedder: SentenceEmbedder
 ) -> MaterializeResult:
-    """Loads the assignment model that the last ``interest_topics`` run stored in MLflow."""
+    """Loads the assignment model that the last ``interest_topics`` run stored in MLflow; content
+    assigned before (same embedding, same taxonomy run) keeps its row."""
     with warehouse.get_connection() as conn:
         run_ids = conn.execute("SELECT DISTINCT mlflow_run_id FROM interest_hierarchy WHERE mlflow_run_id IS NOT NULL").fetchall()
+        if len(run_ids) != 1:
+            raise ValueError(f"interest_hierarchy should come from one clustering run, found MLflow run ids {[r[0] for r in run_ids]}")
+        run_id = run_ids[0][0]
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _new_content AS {_NEW_CONTENT_SQL}")
+        changes = find_changes(
+            conn, ASSIGNMENTS_TABLE, key_fingerprints(conn, "SELECT * FROM _new_content", _CONTENT_KEY_SQL, ["embedding"]),
+            {"taxonomy_mlflow_run_id": run_id, "min_similarity": config.min_similarity, "model": embedder.cache_key()}, config.full_refresh,
+        )
+        conn.register("_changed", pl.DataFrame({"key": changes.changed}, schema={"key": pl.String}))
         new_content = read_frame(
             conn,
-            "SELECT c.content_id, c.content_kind, c.embedding FROM ("
-            " SELECT item_id AS content_id, 'item' AS content_kind, embedding FROM item_embeddings"
-            " UNION ALL SELECT comment_id, 'comment', embedding FROM comment_embeddings) c"
-            " ANTI JOIN interest_topics t ON t.content_id = c.content_id AND t.content_kind = c.content_kind"
-            " ORDER BY c.content_kind DESC, c.content_id",
+            "SELECT content_id, content_kind, embedding FROM _new_content"
+            + ("" if changes.full else f" WHERE ({_CONTENT_KEY_SQL}) IN (SELECT key FROM _changed)")
+            + " ORDER BY content_kind DESC, content_id",
         )
-    if len(run_ids) != 1:
-        raise ValueError(f"interest_hierarchy should come from one clustering run, found MLflow run ids {[r[0] for r in run_ids]}")
-    run_id = run_ids[0][0]
+        conn.unregister("_changed")
     model = CentroidAssignmentModel.from_bytes(mlflow.load_artifact(run_id, ASSIGNMENT_MODEL_FILE), f"MLflow run {run_id}, {ASSIGNMENT_MODEL_FILE}")
     if model.embedding_model != embedder.cache_key():
         raise ValueError(
@@ -495,12 +513,14 @@ def incremental_topic_assignments(
         pl.lit(run_id, dtype=pl.String).alias("taxonomy_mlflow_run_id"),
     )
     with warehouse.get_connection() as conn:
-        replace_table(conn, "incremental_topic_assignments", table)
+        store_changes(conn, changes, table, _CONTENT_KEY_SQL)
+        total, noise = conn.execute(f"SELECT count(*), count(*) FILTER (is_noise) FROM {ASSIGNMENTS_TABLE}").fetchone()
     return MaterializeResult(
         metadata={
-            "dagster/row_count": table.height,
-            "assigned": int((~table["is_noise"]).sum()),
-            "left_as_noise": int(table["is_noise"].sum()),
+            "dagster/row_count": total,
+            **changes.summary,
+            "assigned": total - noise,
+            "left_as_noise": noise,
             "min_similarity": config.min_similarity,
             "taxonomy_mlflow_run_id": run_id,
             "taxonomy_mlflow_run": MetadataValue.url(mlflow.url_of_run(run_id)),

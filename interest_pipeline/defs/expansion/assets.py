@@ -1,21 +1,98 @@
-"""Expansion: per user, the not-yet-engaged subtopics they are most likely to take up next."""
+"""Expansion: per user, the not-yet-engaged subtopics they are most likely to take up next.
 
+The take-up models are trained on the re-clustering cadence (``takeup_models``: their subtopics
+are the taxonomy's, and training reads every user's history); the daily ``interest_expansion``
+applies them to the stored fused features and scores every user, which takes seconds.
+"""
+
+import time
 
 import polars as pl
 from dagster import Config, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from interest_pipeline.core.embedding import series_to_vectors
 from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, expand_interests
-from interest_pipeline.core.takeup import TakeupParams, takeup_probabilities
-from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
+from interest_pipeline.core.features import UserFeatureParams
+from interest_pipeline.core.takeup import TakeupParams, models_as_frame, models_from_frame, train_takeup_models
+from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
 from interest_pipeline.defs.metadata import markdown_table
-from interest_pipeline.defs.params import as_record
+from interest_pipeline.defs.params import as_record, from_record, params_from_config
 from interest_pipeline.defs.shared import INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
-from interest_pipeline.defs.warehouse import read_frame, replace_table
+from interest_pipeline.defs.warehouse import read_frame, read_parameters, replace_table, table_exists
 
 GROUP = "expansion"
+TAKEUP_MODELS = "takeup_models"
 _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
+
+
+class TakeupConfig(Config):
+    window_days: float = Field(default=_TAKEUP.window_days, gt=0, description="The models learn from who first engaged with a subtopic in the last this many days.")
+    max_window_days: float = Field(
+        default=_TAKEUP.max_window_days, gt=0, description="When no subtopic has enough first-time users, the window doubles up to this many days."
+    )
+    min_positives: int = Field(default=_TAKEUP.min_positives, ge=1, description="A subtopic needs this many first-time users in the window to get a model.")
+    max_train_users: int = Field(default=_TAKEUP.max_train_users, ge=10, description="At most this many users (a seeded sample) train each model.")
+
+    def params(self) -> TakeupParams:
+        return params_from_config(self, TakeupParams)
+
+
+@asset(
+    pool=WAREHOUSE_POOL,
+    deps=["raw_behavior_logs", "interest_topics", "interest_hierarchy", "incremental_topic_assignments", "fused_user_features",
+          "comment_embeddings", "item_embeddings"],
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
+    kinds={"duckdb", "scikit-learn"},
+    description="One logistic regression per subtopic on the fused user features, trained on who first engaged with the "
+    "subtopic in the last window (features from the events before it; the window doubles up to max_window_days while no "
+    "subtopic has enough first-time users). Retrained on the re-clustering cadence with the taxonomy; interest_expansion "
+    "applies the stored models every day.",
+)
+def takeup_models(config: TakeupConfig, warehouse: DuckDBResource) -> MaterializeResult:
+    params = config.params()
+    started = time.perf_counter()
+    with warehouse.get_connection() as conn:
+        features = read_feature_params(conn)
+        history, interactions, reference_ts = read_user_history(conn), read_frame(conn, INTERACTIONS_SQL), reference_time(conn)
+        subtopic_ids = read_frame(conn, "SELECT node_id FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id")["node_id"].to_list()
+    models, window = train_takeup_models(history, interactions, subtopic_ids, reference_ts, features, params)
+    record = {
+        "takeup": as_record(params), "features": as_record(features), "window_days_used": window,
+        "reference_ts": reference_ts.isoformat(), "n_train_users": models.n_train_users, "dimension": history.items.dim,
+    }
+    table = models_as_frame(models)
+    with warehouse.get_connection() as conn:
+        replace_table(conn, TAKEUP_MODELS, table, record)
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "subtopics": len(subtopic_ids),
+            "window_days_used": window,
+            "train_users": models.n_train_users,
+            "reference_ts": str(reference_ts),
+            "feature_parameters": MetadataValue.json(as_record(features)),
+            "seconds": round(time.perf_counter() - started, 2),
+            "preview": MetadataValue.md(markdown_table(table.drop("coef").sort("n_positives", descending=True))),
+        }
+    )
+
+
+def _stored_takeup(conn, features: UserFeatureParams):
+    """The stored take-up models and their parameters; refused when they were trained on fused
+    features built otherwise than the current ones (their coefficients would mean something else)."""
+    if not table_exists(conn, TAKEUP_MODELS):
+        raise LookupError(f"table {TAKEUP_MODELS} is missing: materialize takeup_models (or set the weight 'model' to 0)")
+    record = read_parameters(conn, TAKEUP_MODELS)
+    trained_on = from_record(UserFeatureParams, record["features"], TAKEUP_MODELS)
+    if trained_on != features:
+        raise ValueError(
+            f"takeup_models were trained on fused features built with {as_record(trained_on)}, fused_user_features is now built "
+            f"with {as_record(features)}: re-materialize takeup_models"
+        )
+    models = models_from_frame(read_frame(conn, f"SELECT * FROM {TAKEUP_MODELS}"), record["n_train_users"], record["dimension"])
+    return models, from_record(TakeupParams, record["takeup"], TAKEUP_MODELS), record
 
 
 class ExpansionConfig(Config):
@@ -34,25 +111,23 @@ class ExpansionConfig(Config):
         description="A segment smaller than this is too thin to be a peer group: the coarse segment, then all users, are used instead.",
     )
 
-    def params(self) -> ExpansionParams:
-        # the take-up fields carry a prefix in the launchpad, where they sit beside the expansion's own
-        takeup = TakeupParams(window_days=self.takeup_window_days, min_positives=self.takeup_min_positives, max_train_users=self.takeup_max_train_users)
+    def params(self, takeup: TakeupParams = _TAKEUP) -> ExpansionParams:
+        """``takeup``: the parameters the stored take-up models were trained with (``takeup_models``' config)."""
         return ExpansionParams(top_n=self.top_n, weights=ExpansionWeights.from_mapping(self.weights), min_segment_size=self.min_segment_size, takeup=takeup)
 
 
 @asset(
     pool=WAREHOUSE_POOL,
-    deps=["user_interest_layers", "user_segments", "interest_hierarchy", "fused_user_features", "comment_embeddings", "item_embeddings"],
+    deps=["user_interest_layers", "user_segments", "interest_hierarchy", "fused_user_features", "takeup_models"],
     group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="Per user, the top subtopics they have not engaged with yet but are most likely to: a weighted "
     "sum of the taxonomy (siblings of their core and secondary subtopics), their segment's peers, content "
-    "similarity and a logistic regression per subtopic trained on who took it up in the last window, with the "
+    "similarity and the take-up models (takeup_models) applied to today's fused features, with the "
     "signals and a readable reason per suggestion; cold-start users get the most popular subtopics.",
 )
 def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> MaterializeResult:
-    params = config.params()
-    weights = params.weights
+    weights = config.params().weights
     with warehouse.get_connection() as conn:
         layers = read_frame(
             conn, "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity' ORDER BY user_id, node_id"
@@ -60,17 +135,17 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
         hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
         segments = read_frame(conn, "SELECT user_id, segment_fine, segment_coarse FROM user_segments ORDER BY user_id")
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features ORDER BY user_id")
-        # the take-up models rebuild fused vectors as of the window's start, as fused_user_features built them
         features = read_feature_params(conn)
-        takeup_inputs = (read_user_history(conn), read_frame(conn, INTERACTIONS_SQL), reference_time(conn)) if weights.model > 0 else None
-    takeup = None
-    if takeup_inputs is not None:
-        history, interactions, reference_ts = takeup_inputs
-        subtopic_ids = hierarchy.filter(pl.col("level") == "subtopic")["node_id"].to_list()
-        takeup = takeup_probabilities(history, interactions, subtopic_ids, reference_ts, features, params.takeup)
+        takeup, takeup_params, takeup_record = _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
+        fused = read_frame(conn, "SELECT user_id, embedding FROM fused_user_features ORDER BY user_id") if takeup is not None else None
+    params = config.params(takeup_params)
+    # today's take-up odds: the stored models applied to the stored fused vectors
+    signal = None
+    if takeup is not None:
+        signal = (fused["user_id"].to_list(), takeup.subtopic_ids, takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])))
     suggestions = expand_interests(
         layers, hierarchy, segments, users.select("user_id"), weights=weights, top_n=params.top_n, min_segment_size=params.min_segment_size,
-        takeup=takeup.signal if takeup is not None else None,
+        takeup=signal,
     )
     with warehouse.get_connection() as conn:
         replace_table(conn, "interest_expansion", suggestions, {"expansion": as_record(params), "features": as_record(features)})
@@ -97,7 +172,8 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
             "mean_top_score": round(float(suggestions.filter(pl.col("rank") == 1)["score"].mean() or 0.0), 4),
             "weights": MetadataValue.json(weights.normalised()),
             "takeup_models": len(takeup.subtopic_ids) if takeup is not None else 0,
-            "takeup_train_users": takeup.models.n_train_users if takeup is not None else 0,
+            "takeup_train_users": takeup.n_train_users if takeup is not None else 0,
+            "takeup_trained_as_of": str(takeup_record.get("reference_ts", "")),
             "feature_parameters": MetadataValue.json(as_record(features)),
             "strongest_signals": MetadataValue.md(markdown_table(reasons)),
             "preview": MetadataValue.md(markdown_table(suggestions.head(12), max_chars=120)),

@@ -3,12 +3,17 @@
 Each table is stored with the parameters it was built with; ``fused_user_features`` stores its
 own with those of the two tables it fused (``UserFeatureParams``), which is what the take-up
 models and the hold-out read to rebuild fused vectors as of another time.
+
+All three are kept incrementally (:mod:`interest_pipeline.defs.incremental`): after a new day
+only the users whose events or texts changed are rebuilt. Decay is measured from each user's
+latest event, so a user without new events keeps their vector exactly; only ``recency_days``,
+measured to the newest event in the warehouse, is updated for everyone (one SQL statement).
 """
 
 
 import numpy as np
 import polars as pl
-from dagster import Config, MaterializeResult, MetadataValue, asset
+from dagster import MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
@@ -24,10 +29,11 @@ from interest_pipeline.core.features import (
     user_text_vectors,
 )
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
+from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, read_for_changes, store_changes, table_fingerprint
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
 from interest_pipeline.defs.shared import FUSED_FEATURES, reference_time
-from interest_pipeline.defs.warehouse import read_frame, read_parameters, replace_table
+from interest_pipeline.defs.warehouse import read_frame, read_parameters
 
 GROUP = "features"
 BEHAVIOR_FEATURES, TEXT_FEATURES = "user_behavior_features", "user_text_features"
@@ -37,7 +43,12 @@ def _vector_frame(users: list[str], vectors: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame({"user_id": users}, schema={"user_id": pl.String}).with_columns(vectors_to_series("embedding", vectors))
 
 
-class BehaviorFeatureConfig(Config):
+_RECENCY_SQL = (
+    f"UPDATE {BEHAVIOR_FEATURES} SET recency_days = (epoch_us(?::TIMESTAMP) - epoch_us(last_event_ts)) / 86400000000.0"
+)
+
+
+class BehaviorFeatureConfig(RebuildConfig):
     half_life_days: float = Field(default=BehaviorParams().half_life_days, gt=0, description="Half-life of the time decay of an event's weight, in days.")
     event_weights: dict[str, float] = Field(default=dict(BehaviorParams().event_weights), description="Weight of one event of each type.")
 
@@ -57,14 +68,20 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
     params = config.params()
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
-        events = read_frame(conn, "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs ORDER BY event_id")
+        fingerprints = key_fingerprints(
+            conn, "SELECT * FROM raw_behavior_logs", "user_id", ["event_id", "item_id", "event_type", "event_ts"]
+        )
+        context = {"parameters": as_record(params), "item_embeddings": table_fingerprint(conn, "item_embeddings", ["item_id", "embedding"])}
+        changes = find_changes(conn, BEHAVIOR_FEATURES, fingerprints, context, config.full_refresh)
+        events = read_for_changes(
+            conn, "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs {only_changed} ORDER BY event_id", changes
+        )
         items = read_frame(conn, "SELECT item_id, embedding FROM item_embeddings ORDER BY item_id")
         item_vectors = series_to_vectors(items["embedding"], 0)
         users, vectors = user_behavior_vectors(
             events.filter(pl.col("item_id").is_not_null()),
             items["item_id"].to_list(),
             item_vectors,
-            reference_ts,
             params.half_life_days,
             params.event_weights,
         )
@@ -72,18 +89,21 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
         table = stats.join(_vector_frame(users, vectors), on="user_id", how="left").with_columns(
             pl.col("embedding").is_not_null().alias("has_behavior")
         )
-        replace_table(conn, BEHAVIOR_FEATURES, table, as_record(params))
+        # every user's recency moves with the newest event, including those not rebuilt
+        store_changes(conn, changes, table, "user_id", as_record(params), also=lambda c: c.execute(_RECENCY_SQL, [reference_ts]))
+        total = conn.execute(f"SELECT count(*), count(embedding) FROM {BEHAVIOR_FEATURES}").fetchone()
     return MaterializeResult(
         metadata={
-            "dagster/row_count": table.height,
-            "users_with_item_events": len(users),
+            "dagster/row_count": total[0],
+            "users_with_item_events": total[1],
+            **changes.summary,
             "reference_ts": str(reference_ts),
             "preview": MetadataValue.md(markdown_table(table.drop("embedding"))),
         }
     )
 
 
-class TextFeatureConfig(Config):
+class TextFeatureConfig(RebuildConfig):
     half_life_days: float = Field(default=TextParams().half_life_days, gt=0, description="Half-life of the time decay of a comment's weight, in days.")
 
     def params(self) -> TextParams:
@@ -100,16 +120,18 @@ class TextFeatureConfig(Config):
 def user_text_features(config: TextFeatureConfig, warehouse: DuckDBResource) -> MaterializeResult:
     params = config.params()
     with warehouse.get_connection() as conn:
-        reference_ts = reference_time(conn)
-        comments = read_frame(conn, "SELECT user_id, event_ts, embedding FROM comment_embeddings ORDER BY comment_id")
-        users, vectors = user_text_vectors(comments, series_to_vectors(comments["embedding"], 0), reference_ts, params.half_life_days)
+        fingerprints = key_fingerprints(conn, "SELECT * FROM comment_embeddings", "user_id", ["comment_id", "event_ts", "embedding"])
+        changes = find_changes(conn, TEXT_FEATURES, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
+        comments = read_for_changes(conn, "SELECT user_id, event_ts, embedding FROM comment_embeddings {only_changed} ORDER BY comment_id", changes)
+        users, vectors = user_text_vectors(comments, series_to_vectors(comments["embedding"], 0), params.half_life_days)
         counts = comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("n_texts"))
         table = _vector_frame(users, vectors).join(counts, on="user_id", how="left").select("user_id", "n_texts", "embedding")
-        replace_table(conn, TEXT_FEATURES, table, as_record(params))
-    return MaterializeResult(metadata={"dagster/row_count": table.height, "reference_ts": str(reference_ts)})
+        store_changes(conn, changes, table, "user_id", as_record(params))
+        total = conn.execute(f"SELECT count(*) FROM {TEXT_FEATURES}").fetchone()[0]
+    return MaterializeResult(metadata={"dagster/row_count": total, **changes.summary})
 
 
-class FusionConfig(Config):
+class FusionConfig(RebuildConfig):
     alpha: float = Field(default=FusionParams().alpha, ge=0.0, le=1.0, description="Weight of behaviour in X = alpha*X_u + (1-alpha)*X_t.")
     min_events: int = Field(default=FusionParams().min_events, ge=1, description="Users with fewer events are flagged cold-start.")
 
@@ -128,13 +150,19 @@ class FusionConfig(Config):
 def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> MaterializeResult:
     fusion = config.params()
     with warehouse.get_connection() as conn:
-        behavior = read_frame(conn, "SELECT user_id, n_events, embedding FROM user_behavior_features ORDER BY user_id")
-        text = read_frame(conn, "SELECT user_id, embedding AS text_embedding FROM user_text_features")
         params = UserFeatureParams(
             behavior=from_record(BehaviorParams, read_parameters(conn, BEHAVIOR_FEATURES), BEHAVIOR_FEATURES),
             text=from_record(TextParams, read_parameters(conn, TEXT_FEATURES), TEXT_FEATURES),
             fusion=fusion,
         )
+        fingerprints = key_fingerprints(
+            conn,
+            f"SELECT user_id, b.n_events, b.embedding AS behavior, t.embedding AS text FROM {BEHAVIOR_FEATURES} b FULL JOIN {TEXT_FEATURES} t USING (user_id)",
+            "user_id", ["n_events", "behavior", "text"],
+        )
+        changes = find_changes(conn, FUSED_FEATURES, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
+        behavior = read_for_changes(conn, f"SELECT user_id, n_events, embedding FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id", changes)
+        text = read_for_changes(conn, f"SELECT user_id, embedding AS text_embedding FROM {TEXT_FEATURES} {{only_changed}}", changes)
     joined = behavior.join(text, on="user_id", how="full", coalesce=True).sort("user_id")
     dim = next((len(v) for v in joined["embedding"].drop_nulls().head(1)), None) or next(
         (len(v) for v in joined["text_embedding"].drop_nulls().head(1)), 0
@@ -154,13 +182,17 @@ def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> Mate
         pl.lit(fusion.alpha).alias("alpha"),
     ).with_columns(vectors_to_series("embedding", fused))
     with warehouse.get_connection() as conn:
-        replace_table(conn, FUSED_FEATURES, table, as_record(params))
+        store_changes(conn, changes, table, "user_id", as_record(params))
+        total, without_text, cold_start = conn.execute(
+            f"SELECT count(*), count(*) FILTER (NOT has_text), count(*) FILTER (is_cold_start) FROM {FUSED_FEATURES}"
+        ).fetchone()
     return MaterializeResult(
         metadata={
-            "dagster/row_count": table.height,
+            "dagster/row_count": total,
+            **changes.summary,
             "alpha": fusion.alpha,
             "parameters": MetadataValue.json(as_record(params)),
-            "users_text_fallback": int((~table["has_text"]).sum()),
-            "users_cold_start": int(table["is_cold_start"].sum()),
+            "users_text_fallback": without_text,
+            "users_cold_start": cold_start,
         }
     )

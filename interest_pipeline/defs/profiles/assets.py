@@ -1,25 +1,42 @@
-"""Profiles: per-user interest layers over the taxonomy, long- and short-term, tiered."""
+"""Profiles: per-user interest layers over the taxonomy, long- and short-term, tiered.
+
+Kept incrementally: after a new day only the users whose placed interactions (or cold-start or
+catalogue status) changed get new layers; the popular fallback rows, which depend on everyone's
+layers, are rebuilt whole each time (they are a few rows per user without layers).
+"""
 
 
 import polars as pl
-from dagster import Config, MaterializeResult, MetadataValue, asset
+from dagster import MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core.catalogue_coverage import with_fallback_reason
-from interest_pipeline.core.cold_start import POPULAR, with_fallback
+from interest_pipeline.core.cold_start import ACTIVITY, POPULAR, with_fallback
 from interest_pipeline.core.layers import LayerParams, TierRules, interest_layers
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
+from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprint, read_for_changes, row_hash, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
-from interest_pipeline.defs.shared import INTERACTIONS_SQL, reference_time
-from interest_pipeline.defs.warehouse import read_frame, replace_table, users_only_on_uncatalogued_items
+from interest_pipeline.defs.shared import INTERACTIONS_SQL
+from interest_pipeline.defs.warehouse import read_frame, users_only_on_uncatalogued_items
 
 GROUP = "profiles"
+LAYERS_TABLE = "user_interest_layers"
 _LAYERS, _TIERS = LayerParams(), TierRules()
 
+# Per user, what their layers are built from: the placed interactions, the cold-start flag and
+# whether every item event is on an uncatalogued item (both decide the fallback reason).
+_INPUTS_SQL = f"""
+SELECT user_id AS key, hash(i.fingerprint, u.is_cold_start, o.user_id IS NOT NULL) AS fingerprint
+FROM (SELECT user_id, {key_fingerprint(row_hash(["event_type", "event_ts", "topic_id", "subtopic_id"]))} AS fingerprint
+      FROM _interactions GROUP BY user_id) i
+FULL JOIN _layer_users u USING (user_id)
+LEFT JOIN _only_unknown_items o USING (user_id)
+"""
 
-class LayerConfig(Config):
+
+class LayerConfig(RebuildConfig):
     long_half_life_days: float = Field(default=_LAYERS.long_half_life_days, gt=0, description="Half-life of the long-term view, in days.")
     short_half_life_days: float = Field(default=_LAYERS.short_half_life_days, gt=0, description="Half-life of the short-term view, in days.")
     core_min_share: float = Field(default=_TIERS.core_min_share, gt=0, le=1, description="Share of a user's weight that makes a node core (the top node is always core).")
@@ -36,6 +53,19 @@ class LayerConfig(Config):
         return params_from_config(self, LayerParams, tiers=params_from_config(self, TierRules))
 
 
+def _kept_layers(conn, changes) -> pl.DataFrame:
+    """The stored layers of the users not rebuilt, which the popular fallback is ranked over too."""
+    conn.register("_rebuilt", pl.DataFrame({"user_id": pl.concat([changes.changed, changes.removed])}, schema={"user_id": pl.String}))
+    try:
+        return read_frame(
+            conn,
+            f"SELECT * EXCLUDE (source, is_cold_start, fallback_reason) FROM {LAYERS_TABLE} ANTI JOIN _rebuilt USING (user_id) "
+            f"WHERE source = '{ACTIVITY}'",
+        )
+    finally:
+        conn.unregister("_rebuilt")
+
+
 @asset(
     pool=WAREHOUSE_POOL,
     deps=["raw_behavior_logs", "interest_topics", "incremental_topic_assignments", "fused_user_features"],
@@ -49,19 +79,28 @@ class LayerConfig(Config):
 def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> MaterializeResult:
     params = config.params()
     with warehouse.get_connection() as conn:
-        reference_ts = reference_time(conn)
-        interactions = read_frame(conn, INTERACTIONS_SQL)
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features")
         only_unknown_items = users_only_on_uncatalogued_items(conn)
-    own_layers = interest_layers(interactions, reference_ts, params)
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _interactions AS {INTERACTIONS_SQL}")
+        conn.register("_layer_users", users)
+        conn.register("_only_unknown_items", only_unknown_items.to_frame("user_id"))
+        fingerprints = read_frame(conn, _INPUTS_SQL)
+        conn.unregister("_layer_users")
+        conn.unregister("_only_unknown_items")
+        changes = find_changes(conn, LAYERS_TABLE, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
+        interactions = read_for_changes(conn, "SELECT * FROM _interactions {only_changed} ORDER BY user_id, event_ts, subtopic_id, event_type", changes)
+        kept = None if changes.full else _kept_layers(conn, changes)
+    rebuilt = interest_layers(interactions, params)
+    own_layers = rebuilt if kept is None or kept.height == 0 else pl.concat([kept.select(rebuilt.columns).cast(rebuilt.schema), rebuilt])
     layers = with_fallback_reason(
         with_fallback(own_layers, users["user_id"].to_list(), params.popular_fallback_nodes)
         .join(users, on="user_id", how="left")
         .with_columns(pl.col("is_cold_start").fill_null(True)),
         only_unknown_items,
     )
+    written = layers if changes.full else layers.filter(pl.col("user_id").is_in(changes.changed.implode()) | (pl.col("source") == POPULAR))
     with warehouse.get_connection() as conn:
-        replace_table(conn, "user_interest_layers", layers, as_record(params))
+        store_changes(conn, changes, written, "user_id", as_record(params), replace_where=f"source = '{POPULAR}'")
     subtopic_rows = layers.filter((pl.col("level") == "subtopic") & (pl.col("source") != POPULAR))
     tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
     users_with_layers = layers["user_id"].n_unique()
@@ -74,7 +113,7 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
             "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
             "users_with_emerging_subtopic": int(subtopic_rows.filter(pl.col("trend") == "emerging")["user_id"].n_unique()),
             "mean_subtopic_drift_score": round(float(subtopic_rows.group_by("user_id").agg(pl.col("drift_score").first())["drift_score"].mean() or 0.0), 3),
-            "reference_ts": str(reference_ts),
+            **changes.summary,
             "preview": MetadataValue.md(markdown_table(layers.head(12))),
         }
     )

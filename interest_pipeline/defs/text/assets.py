@@ -1,4 +1,8 @@
-"""Text: cleaned and tokenized user text, and sentence-transformer embeddings (cached)."""
+"""Text: cleaned and tokenized user text, and sentence-transformer embeddings (cached).
+
+All three tables are kept row by row (:mod:`interest_pipeline.defs.incremental`): a new day
+tokenizes and embeds only the texts it brought, and a re-ingested day only the rows it changed.
+"""
 
 
 import time
@@ -10,9 +14,10 @@ from dagster_duckdb import DuckDBResource
 from interest_pipeline.core.embedding import progress_logger, vectors_to_series
 from interest_pipeline.core.text import tokenize_frame
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
+from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, read_for_changes, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import SentenceEmbedder
-from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame, replace_table
+from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame
 
 GROUP = "text"
 
@@ -25,21 +30,25 @@ GROUP = "text"
     description="User text (review comments and search queries): HTML, URLs and control characters removed, "
     "unicode normalised, and word tokens without stop words (Chinese segmented with jieba).",
 )
-def tokenized_comments(warehouse: DuckDBResource) -> MaterializeResult:
+def tokenized_comments(config: RebuildConfig, warehouse: DuckDBResource) -> MaterializeResult:
     start = time.perf_counter()
     with warehouse.get_connection() as conn:
-        comments = read_frame(
-            conn,
+        source = (
             "SELECT event_id AS comment_id, user_id, item_id, event_type, event_ts, text "
-            "FROM raw_behavior_logs WHERE text IS NOT NULL ORDER BY event_id",
+            "FROM raw_behavior_logs WHERE text IS NOT NULL"
         )
+        fingerprints = key_fingerprints(conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text"])
+        changes = find_changes(conn, "tokenized_comments", fingerprints, {}, config.full_refresh)
+        comments = read_for_changes(conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY comment_id", changes, "comment_id")
         tokenized = tokenize_frame(comments, text_column="text")
-        replace_table(conn, "tokenized_comments", tokenized)
-    languages = tokenized.group_by("language").len().sort("len", descending=True)
+        store_changes(conn, changes, tokenized, "comment_id")
+        total, empty = conn.execute("SELECT count(*), count(*) FILTER (text_clean = '') FROM tokenized_comments").fetchone()
+        languages = read_frame(conn, "SELECT language, count(*) AS len FROM tokenized_comments GROUP BY language ORDER BY len DESC, language")
     return MaterializeResult(
         metadata={
-            "dagster/row_count": tokenized.height,
-            "empty_after_cleaning": int((tokenized["text_clean"] == "").sum()),
+            "dagster/row_count": total,
+            **changes.summary,
+            "empty_after_cleaning": empty,
             "languages": MetadataValue.md(markdown_table(languages)),
             "seconds": round(time.perf_counter() - start, 2),
             "preview": MetadataValue.md(markdown_table(tokenized.select("comment_id", "event_type", "language", "text_clean", "tokens"))),
@@ -47,9 +56,10 @@ def tokenized_comments(warehouse: DuckDBResource) -> MaterializeResult:
     )
 
 
-def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, embedder: SentenceEmbedder) -> dict:
+def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, embedder: SentenceEmbedder, changes) -> dict:
     return {
         "dagster/row_count": rows,
+        **changes.summary,
         "model": embedder.cache_key(),
         "precision": embedder.resolved_precision(),
         "distinct_texts": outcome.n_distinct,
@@ -75,20 +85,22 @@ def _encoder_logging_progress(context: AssetExecutionContext, embedder: Sentence
     description="One L2-normalised embedding (FLOAT[]) per non-empty comment; each distinct text is embedded once "
     "and cached by (model, text hash) across runs and backfills.",
 )
-def comment_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource, embedder: SentenceEmbedder) -> MaterializeResult:
+def comment_embeddings(
+    context: AssetExecutionContext, config: RebuildConfig, warehouse: DuckDBResource, embedder: SentenceEmbedder
+) -> MaterializeResult:
     with warehouse.get_connection() as conn:
-        comments = read_frame(
-            conn,
-            "SELECT comment_id, user_id, item_id, event_type, event_ts, text_clean FROM tokenized_comments "
-            "WHERE text_clean <> '' ORDER BY comment_id",
-        )
+        source = "SELECT comment_id, user_id, item_id, event_type, event_ts, text_clean FROM tokenized_comments WHERE text_clean <> ''"
+        fingerprints = key_fingerprints(conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text_clean"])
+        changes = find_changes(conn, "comment_embeddings", fingerprints, {"model": embedder.cache_key()}, config.full_refresh)
+        comments = read_for_changes(conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY comment_id", changes, "comment_id")
         outcome = embed_with_cache(conn, comments["text_clean"].to_list(), embedder.cache_key(), _encoder_logging_progress(context, embedder, "comments"))
         table = comments.select("comment_id", "user_id", "item_id", "event_type", "event_ts").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
-        replace_table(conn, "comment_embeddings", table)
-    context.log.info(f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache")
-    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder))
+        store_changes(conn, changes, table, "comment_id")
+        total = conn.execute("SELECT count(*) FROM comment_embeddings").fetchone()[0]
+    context.log.info(f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)")
+    return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes))
 
 
 @asset(
@@ -98,13 +110,18 @@ def comment_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource
     kinds={"duckdb", "sentence-transformers"},
     description="One L2-normalised embedding (FLOAT[]) per item from its title and description, cached like comments.",
 )
-def item_embeddings(context: AssetExecutionContext, warehouse: DuckDBResource, embedder: SentenceEmbedder) -> MaterializeResult:
+def item_embeddings(
+    context: AssetExecutionContext, config: RebuildConfig, warehouse: DuckDBResource, embedder: SentenceEmbedder
+) -> MaterializeResult:
     with warehouse.get_connection() as conn:
-        items = read_frame(conn, "SELECT item_id, text_clean FROM item_catalog WHERE text_clean <> '' ORDER BY item_id")
+        source = "SELECT item_id, text_clean FROM item_catalog WHERE text_clean <> ''"
+        changes = find_changes(conn, "item_embeddings", key_fingerprints(conn, source, "item_id", ["text_clean"]), {"model": embedder.cache_key()}, config.full_refresh)
+        items = read_for_changes(conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY item_id", changes, "item_id")
         outcome = embed_with_cache(conn, items["text_clean"].to_list(), embedder.cache_key(), _encoder_logging_progress(context, embedder, "items"))
         table = items.select("item_id").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
-        replace_table(conn, "item_embeddings", table)
-    context.log.info(f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache")
-    return MaterializeResult(metadata=_embedding_metadata(outcome, table.height, embedder))
+        store_changes(conn, changes, table, "item_id")
+        total = conn.execute("SELECT count(*) FROM item_embeddings").fetchone()[0]
+    context.log.info(f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)")
+    return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes))

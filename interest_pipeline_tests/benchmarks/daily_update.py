@@ -1,0 +1,138 @@
+"""python -m interest_pipeline_tests.benchmarks.daily_update [--scale medium|large] [--out DIR] [--no-compare]
+
+The day-to-day cost of the pipeline. On a sample of the scale (benchmarks/scales.py) it
+
+1. ingests every day but the last and runs ``interest_model_job`` on a fresh warehouse (the
+   cold build, timed per step with its peak memory);
+2. ingests the last day (one partition), as the daily schedule does;
+3. refreshes every asset that follows new data (the eager assets of the automation sensor,
+   ``DAILY_ASSETS``) in one run: the daily update, timed per step;
+4. unless ``--no-compare``: copies the warehouse, drops those tables in the copy and builds them
+   again from scratch (a full recompute of the same day), then compares each table with the
+   daily update's, key by key, floats to a tolerance.
+
+Results go to ``results.json`` in the out folder (default data/benchmarks/daily_<scale>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from interest_pipeline_tests.benchmarks.measure import StepProbe  # noqa: E402
+from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_job, temporary_instance  # noqa: E402
+from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample  # noqa: E402
+from interest_pipeline_tests.table_diff import TABLE_KEYS, diff_tables  # noqa: E402
+
+# The assets whose automation condition follows new data (a test keeps this list true).
+DAILY_ASSETS = tuple(TABLE_KEYS)
+FLOAT_TOLERANCE = 1e-5
+
+
+def _definitions(workspace: Workspace):
+    from dagster import AssetSelection, Definitions, define_asset_job
+
+    from interest_pipeline.definitions import build_definitions
+
+    defs = build_definitions(workspace.resources("cpu"))
+    daily = define_asset_job("daily_update_benchmark", selection=AssetSelection.assets(*DAILY_ASSETS))
+    return Definitions.merge(defs, Definitions(jobs=[daily]))
+
+
+def _summary(job) -> dict:
+    return {
+        "wall_s": round(job.usage.wall_s, 1),
+        "peak_rss_mb": round(job.usage.peak_rss_mb),
+        "others_cores": round(job.usage.others_cores, 2),
+        "steps": {s.step_key: round(s.usage.wall_s, 1) for s in job.steps},
+        "step_peak_rss_mb": {s.step_key: round(s.usage.peak_rss_mb) for s in job.steps},
+        "metadata": {s.step_key: s.metadata for s in job.steps},
+    }
+
+
+def _print_job(name: str, summary: dict) -> None:
+    print(f"{name}: {summary['wall_s']:.1f} s, peak RSS {summary['peak_rss_mb']:,d} MB, other load {summary['others_cores']:.2f} cores", flush=True)
+    for step, seconds in sorted(summary["steps"].items(), key=lambda kv: -kv[1]):
+        print(f"    {step:32s} {seconds:8.1f} s", flush=True)
+
+
+def full_recompute(workspace: Workspace, copy: Path) -> tuple[dict, Path]:
+    """The daily assets built from scratch on a copy of the warehouse (their tables dropped)."""
+    import duckdb
+
+    copy.mkdir(parents=True, exist_ok=True)
+    target = Workspace(copy)
+    shutil.copy(workspace.warehouse, target.warehouse)
+    (target.out / "sample").unlink(missing_ok=True)
+    (target.out / "sample").symlink_to(workspace.sample.resolve())
+    shutil.copy(workspace.out / "mlflow.db", target.out / "mlflow.db")
+    shutil.rmtree(target.out / "mlflow-artifacts", ignore_errors=True)
+    shutil.copytree(workspace.out / "mlflow-artifacts", target.out / "mlflow-artifacts")
+    with duckdb.connect(str(target.warehouse)) as conn:
+        for table in DAILY_ASSETS:
+            conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'asset_parameters'").fetchone()[0]:
+            conn.execute("DELETE FROM asset_parameters WHERE table_name IN (SELECT UNNEST(?))", [list(DAILY_ASSETS)])
+    definitions = _definitions(target)
+    with temporary_instance() as instance, StepProbe(instance) as probe:
+        job = run_job(definitions, instance, probe, "daily_update_benchmark", {}, target.tracking_uri)
+    return _summary(job), target.warehouse
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", choices=list(SCALES), default="medium")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--no-compare", action="store_true", help="skip the full recompute and the table comparison")
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    workspace = Workspace(args.out or Path("data/benchmarks") / f"daily_{scale.name}")
+    workspace.out.mkdir(parents=True, exist_ok=True)
+    workspace.clear_outputs()
+    shutil.rmtree(workspace.sample, ignore_errors=True)
+    sample = write_sample(scale, workspace.sample)
+    last = scale.last_log_date
+    day_before = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()
+    print(f"{args.scale}: {sample['events']:,d} events, {sample['texts']:,d} texts; cold build on {scale.first_log_date} .. {day_before}, then {last}", flush=True)
+
+    from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+    definitions = _definitions(workspace)
+    results: dict = {"scale": scale.name, "sample": {k: v for k, v in sample.items() if isinstance(v, int | float | str)}}
+    with temporary_instance() as instance, StepProbe(instance) as probe:
+        started = time.perf_counter()
+        run_job(definitions, instance, probe, "ingest_job",
+                {ASSET_PARTITION_RANGE_START_TAG: scale.first_log_date, ASSET_PARTITION_RANGE_END_TAG: day_before}, workspace.tracking_uri)
+        print(f"ingest of {scale.first_log_date} .. {day_before}: {time.perf_counter() - started:.1f} s", flush=True)
+        results["cold"] = _summary(run_job(definitions, instance, probe, "interest_model_job", {}, workspace.tracking_uri))
+        _print_job("cold interest_model_job", results["cold"])
+        results["ingest_new_day"] = _summary(run_job(definitions, instance, probe, "ingest_job", {"dagster/partition": last}, workspace.tracking_uri))
+        _print_job(f"ingest of {last}", results["ingest_new_day"])
+        results["daily_update"] = _summary(run_job(definitions, instance, probe, "daily_update_benchmark", {}, workspace.tracking_uri))
+        _print_job("daily update (every eager asset)", results["daily_update"])
+    if not args.no_compare:
+        import duckdb
+
+        results["full_recompute"], copy = full_recompute(workspace, workspace.out / "full_recompute")
+        _print_job("full recompute of the same assets", results["full_recompute"])
+        with duckdb.connect(str(workspace.warehouse), read_only=True) as daily, duckdb.connect(str(copy), read_only=True) as full:
+            diffs = [diff_tables(daily, full, table) for table in DAILY_ASSETS]
+        results["comparison"] = [d.as_dict() for d in diffs]
+        for d in diffs:
+            verdict = "same" if d.same(FLOAT_TOLERANCE) else "DIFFERENT"
+            print(f"    {d.table:32s} {d.rows[0]:>10,d} rows  max float diff {d.max_float_difference:.2e}  {verdict} {d.unequal_columns or ''}", flush=True)
+    (workspace.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    print(f"results: {workspace.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
