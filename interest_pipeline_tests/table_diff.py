@@ -56,10 +56,11 @@ def _float_difference(left: pl.Series, right: pl.Series) -> float:
         both = left.is_not_null() & right.is_not_null()
         if not both.any():
             return 0.0
-        a = np.vstack(left.filter(both).to_list()).astype(np.float64)
-        b = np.vstack(right.filter(both).to_list()).astype(np.float64)
-        if a.shape != b.shape:
+        left, right = left.filter(both), right.filter(both)
+        if not left.list.len().equals(right.list.len()):
             return float("inf")
+        # exploding keeps this a columnar copy, not millions of Python floats
+        a, b = left.explode().cast(pl.Float64).to_numpy(), right.explode().cast(pl.Float64).to_numpy()
     else:
         a, b = left.cast(pl.Float64).to_numpy(), right.cast(pl.Float64).to_numpy()
     gap = np.abs(a - b)

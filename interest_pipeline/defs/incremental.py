@@ -71,7 +71,8 @@ class Changes:
         }
 
 
-def _stored_context(conn: duckdb.DuckDBPyConnection, table: str) -> str | None:
+def stored_context(conn: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The context ``table`` was last built with (None before its first incremental build)."""
     if not table_exists(conn, CONTEXT_TABLE):
         return None
     row = conn.execute(f"SELECT context FROM {CONTEXT_TABLE} WHERE table_name = ?", [table]).fetchone()
@@ -85,15 +86,15 @@ def find_changes(
     fingerprints = fingerprints.select(pl.col("key").cast(pl.String), pl.col("fingerprint").cast(pl.UInt64))
     # another version of the code may compute other rows from the same inputs: rebuild once
     now = context_fingerprint({**context, "code_version": package_code_version()})
-    stored_context = _stored_context(conn, table)
+    previous = stored_context(conn, table)
     reason = ""
     if full_refresh:
         reason = "full_refresh requested"
     elif not table_exists(conn, table):
         reason = "first build"
-    elif stored_context is None:
+    elif previous is None:
         reason = "no input fingerprints stored"
-    elif stored_context != now:
+    elif previous != now:
         reason = "parameters or shared inputs changed"
     if reason:
         return Changes(table, True, reason, fingerprints, fingerprints["key"], pl.Series("key", [], dtype=pl.String), now)
@@ -168,6 +169,15 @@ def read_for_changes(conn: duckdb.DuckDBPyConnection, sql: str, changes: Changes
         return read_frame(conn, sql.format(only_changed=f"SEMI JOIN _changed USING ({key_column})"))
     finally:
         conn.unregister("_changed")
+
+
+def upstream_fingerprints_sql(*tables: str) -> str:
+    """SQL for key, fingerprint combining the stored input fingerprints of ``tables`` (full join on
+    the key): a table built row by row from those tables needs a key again exactly when one of
+    them rebuilt it, without hashing their rows (with their contexts in the build's context)."""
+    parts = [f"(SELECT key, fingerprint AS f{i} FROM {FINGERPRINTS_TABLE} WHERE table_name = '{t}') t{i}" for i, t in enumerate(tables)]
+    joined = parts[0] + "".join(f" FULL JOIN {part} USING (key)" for part in parts[1:])
+    return f"SELECT key, hash({', '.join(f'f{i}' for i in range(len(tables)))}) AS fingerprint FROM {joined}"
 
 
 def table_fingerprint(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> str | None:

@@ -15,7 +15,7 @@ from interest_pipeline.defs.warehouse import read_frame, read_parameters
 FUSED_FEATURES = "fused_user_features"
 
 # Item events count through the item's subtopic, texts (reviews, searches) through their own.
-INTERACTIONS_SQL = """
+INTERACTIONS_UNORDERED_SQL = """
 WITH assignments AS (
     -- the last clustering, plus what arrived since and joined by nearest centroid
     SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics
@@ -31,9 +31,9 @@ SELECT e.user_id, e.event_type, e.event_ts, t.topic_id, t.subtopic_id
 FROM raw_behavior_logs e
 JOIN assignments t ON t.content_kind = 'comment' AND t.content_id = e.event_id
 WHERE t.subtopic_id IS NOT NULL
--- a fixed order makes the floating-point sums, and so re-runs, identical
-ORDER BY user_id, event_ts, subtopic_id, event_type
 """
+# a fixed order makes the floating-point sums, and so re-runs, identical
+INTERACTIONS_SQL = INTERACTIONS_UNORDERED_SQL + "ORDER BY user_id, event_ts, subtopic_id, event_type\n"
 
 
 def reference_time(conn: duckdb.DuckDBPyConnection) -> dt.datetime:

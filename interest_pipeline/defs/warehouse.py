@@ -16,7 +16,6 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.catalogue_coverage import users_only_on_unknown_items
 from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
 
 
@@ -140,11 +139,14 @@ def catalogued_item_ids(conn: duckdb.DuckDBPyConnection) -> pl.Series | None:
 
 def users_only_on_uncatalogued_items(conn: duckdb.DuckDBPyConnection) -> pl.Series:
     """Users whose every item event is on an item missing from the stored catalogue (none without one)."""
-    catalogue_ids = catalogued_item_ids(conn)
-    if catalogue_ids is None or not table_exists(conn, "raw_behavior_logs"):
+    if not table_exists(conn, "item_catalog") or not table_exists(conn, "raw_behavior_logs"):
         return pl.Series("user_id", [], dtype=pl.String)
-    events = read_frame(conn, "SELECT user_id, item_id FROM raw_behavior_logs WHERE item_id IS NOT NULL")
-    return users_only_on_unknown_items(events, catalogue_ids)
+    # users_only_on_unknown_items in SQL: no event frame in memory
+    return read_frame(
+        conn,
+        "SELECT e.user_id FROM raw_behavior_logs e LEFT JOIN item_catalog c ON c.item_id = e.item_id "
+        "WHERE e.item_id IS NOT NULL GROUP BY e.user_id HAVING count(c.item_id) = 0 ORDER BY e.user_id",
+    )["user_id"].cast(pl.String)
 
 
 def stored_event_ids(conn: duckdb.DuckDBPyConnection, event_ids: pl.DataFrame, except_dates: Sequence) -> pl.DataFrame:
@@ -183,10 +185,10 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
     """Embed each distinct text once, ever: look up (model, text hash) first, encode the rest."""
     if not texts:  # nothing new since the last build
         return EmbeddingOutcome(np.zeros((0, 0), dtype=np.float32), [], 0, 0, 0, 0.0)
+    # No primary key: DuckDB writes a table's whole key index at every checkpoint, seconds per
+    # daily update at a few hundred thousand texts; the insert below keeps (model, hash) unique.
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS embedding_cache ("
-        " model VARCHAR NOT NULL, text_hash VARCHAR NOT NULL, embedding FLOAT[] NOT NULL,"
-        " PRIMARY KEY (model, text_hash))"
+        "CREATE TABLE IF NOT EXISTS embedding_cache (model VARCHAR NOT NULL, text_hash VARCHAR NOT NULL, embedding FLOAT[] NOT NULL)"
     )
     hashes = text_hashes(texts)
     distinct = pl.DataFrame({"text_hash": hashes, "text": texts}, schema={"text_hash": pl.String, "text": pl.String}).unique("text_hash", keep="first", maintain_order=True)
@@ -197,6 +199,7 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
         [model_key],
     )
     conn.unregister("_wanted")
+    cached = cached.unique("text_hash", keep="first", maintain_order=True)
     missing = distinct.join(cached.select("text_hash"), on="text_hash", how="anti")
 
     start = time.perf_counter()
@@ -205,7 +208,10 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
     if missing.height:
         fresh = missing.select(pl.lit(model_key).alias("model"), "text_hash").with_columns(vectors_to_series("embedding", new_vectors))
         conn.register("_fresh", fresh)
-        conn.execute("INSERT OR IGNORE INTO embedding_cache SELECT model, text_hash, embedding FROM _fresh")
+        conn.execute(
+            "INSERT INTO embedding_cache SELECT f.model, f.text_hash, f.embedding FROM _fresh f"
+            " ANTI JOIN embedding_cache c ON c.model = f.model AND c.text_hash = f.text_hash"
+        )
         conn.unregister("_fresh")
         cached = pl.concat([cached, fresh.select("text_hash", pl.col("embedding").cast(cached.schema["embedding"]))])
 

@@ -29,7 +29,16 @@ from interest_pipeline.core.features import (
     user_text_vectors,
 )
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
-from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, read_for_changes, store_changes, table_fingerprint
+from interest_pipeline.defs.incremental import (
+    RebuildConfig,
+    find_changes,
+    key_fingerprints,
+    read_for_changes,
+    store_changes,
+    stored_context,
+    table_fingerprint,
+    upstream_fingerprints_sql,
+)
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
 from interest_pipeline.defs.shared import FUSED_FEATURES, reference_time
@@ -120,8 +129,10 @@ class TextFeatureConfig(RebuildConfig):
 def user_text_features(config: TextFeatureConfig, warehouse: DuckDBResource) -> MaterializeResult:
     params = config.params()
     with warehouse.get_connection() as conn:
-        fingerprints = key_fingerprints(conn, "SELECT * FROM comment_embeddings", "user_id", ["comment_id", "event_ts", "embedding"])
-        changes = find_changes(conn, TEXT_FEATURES, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
+        # the text hash stands for the vector, the embeddings' context (model, code) for how it was made
+        fingerprints = key_fingerprints(conn, "SELECT * FROM comment_embeddings", "user_id", ["comment_id", "event_ts", "text_hash"])
+        context = {"parameters": as_record(params), "comment_embeddings": stored_context(conn, "comment_embeddings")}
+        changes = find_changes(conn, TEXT_FEATURES, fingerprints, context, config.full_refresh)
         comments = read_for_changes(conn, "SELECT user_id, event_ts, embedding FROM comment_embeddings {only_changed} ORDER BY comment_id", changes)
         users, vectors = user_text_vectors(comments, series_to_vectors(comments["embedding"], 0), params.half_life_days)
         counts = comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("n_texts"))
@@ -155,12 +166,16 @@ def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> Mate
             text=from_record(TextParams, read_parameters(conn, TEXT_FEATURES), TEXT_FEATURES),
             fusion=fusion,
         )
-        fingerprints = key_fingerprints(
-            conn,
-            f"SELECT user_id, b.n_events, b.embedding AS behavior, t.embedding AS text FROM {BEHAVIOR_FEATURES} b FULL JOIN {TEXT_FEATURES} t USING (user_id)",
-            "user_id", ["n_events", "behavior", "text"],
-        )
-        changes = find_changes(conn, FUSED_FEATURES, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
+        upstream = {table: stored_context(conn, table) for table in (BEHAVIOR_FEATURES, TEXT_FEATURES)}
+        if None in upstream.values():  # built before they kept fingerprints: hash their rows
+            fingerprints = key_fingerprints(
+                conn,
+                f"SELECT user_id, b.n_events, b.embedding AS behavior, t.embedding AS text FROM {BEHAVIOR_FEATURES} b FULL JOIN {TEXT_FEATURES} t USING (user_id)",
+                "user_id", ["n_events", "behavior", "text"],
+            )
+        else:  # a user needs new fused features exactly when either side was rebuilt for them
+            fingerprints = read_frame(conn, upstream_fingerprints_sql(BEHAVIOR_FEATURES, TEXT_FEATURES))
+        changes = find_changes(conn, FUSED_FEATURES, fingerprints, {"parameters": as_record(params), "upstream": upstream}, config.full_refresh)
         behavior = read_for_changes(conn, f"SELECT user_id, n_events, embedding FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id", changes)
         text = read_for_changes(conn, f"SELECT user_id, embedding AS text_embedding FROM {TEXT_FEATURES} {{only_changed}}", changes)
     joined = behavior.join(text, on="user_id", how="full", coalesce=True).sort("user_id")

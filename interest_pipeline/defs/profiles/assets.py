@@ -12,13 +12,13 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core.catalogue_coverage import with_fallback_reason
-from interest_pipeline.core.cold_start import ACTIVITY, POPULAR, with_fallback
+from interest_pipeline.core.cold_start import ACTIVITY, POPULAR, popular_layers
 from interest_pipeline.core.layers import LayerParams, TierRules, interest_layers
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprint, read_for_changes, row_hash, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
-from interest_pipeline.defs.shared import INTERACTIONS_SQL
+from interest_pipeline.defs.shared import INTERACTIONS_UNORDERED_SQL
 from interest_pipeline.defs.warehouse import read_frame, users_only_on_uncatalogued_items
 
 GROUP = "profiles"
@@ -53,17 +53,34 @@ class LayerConfig(RebuildConfig):
         return params_from_config(self, LayerParams, tiers=params_from_config(self, TierRules))
 
 
-def _kept_layers(conn, changes) -> pl.DataFrame:
-    """The stored layers of the users not rebuilt, which the popular fallback is ranked over too."""
+_POPULARITY_COLUMNS = ["user_id", "level", "node_id", "parent_id", "tier_long"]
+
+
+def _kept_for_popularity(conn, changes) -> pl.DataFrame:
+    """What the popular fallback is ranked over, of the users not rebuilt: their stored own layers."""
     conn.register("_rebuilt", pl.DataFrame({"user_id": pl.concat([changes.changed, changes.removed])}, schema={"user_id": pl.String}))
     try:
         return read_frame(
-            conn,
-            f"SELECT * EXCLUDE (source, is_cold_start, fallback_reason) FROM {LAYERS_TABLE} ANTI JOIN _rebuilt USING (user_id) "
-            f"WHERE source = '{ACTIVITY}'",
+            conn, f"SELECT {', '.join(_POPULARITY_COLUMNS)} FROM {LAYERS_TABLE} ANTI JOIN _rebuilt USING (user_id) WHERE source = '{ACTIVITY}'"
         )
     finally:
         conn.unregister("_rebuilt")
+
+
+def _layer_summary(conn) -> dict:
+    """The metadata of the whole stored table (an update writes only part of it)."""
+    rows = read_frame(conn, f"SELECT user_id, level, source, tier_long, trend, drift_score FROM {LAYERS_TABLE}")
+    subtopic_rows = rows.filter((pl.col("level") == "subtopic") & (pl.col("source") != POPULAR))
+    tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
+    return {
+        "dagster/row_count": rows.height,
+        "users_with_layers": rows["user_id"].n_unique(),
+        "users_on_popular_fallback": rows.filter(pl.col("source") == POPULAR)["user_id"].n_unique(),
+        "mean_core_subtopics": round(subtopic_rows.filter(pl.col("tier_long") == "core").group_by("user_id").len()["len"].mean() or 0.0, 2),
+        "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
+        "users_with_emerging_subtopic": int(subtopic_rows.filter(pl.col("trend") == "emerging")["user_id"].n_unique()),
+        "mean_subtopic_drift_score": round(float(subtopic_rows.group_by("user_id").agg(pl.col("drift_score").first())["drift_score"].mean() or 0.0), 3),
+    }
 
 
 @asset(
@@ -81,7 +98,7 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
     with warehouse.get_connection() as conn:
         users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features")
         only_unknown_items = users_only_on_uncatalogued_items(conn)
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE _interactions AS {INTERACTIONS_SQL}")
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _interactions AS {INTERACTIONS_UNORDERED_SQL}")
         conn.register("_layer_users", users)
         conn.register("_only_unknown_items", only_unknown_items.to_frame("user_id"))
         fingerprints = read_frame(conn, _INPUTS_SQL)
@@ -89,31 +106,23 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
         conn.unregister("_only_unknown_items")
         changes = find_changes(conn, LAYERS_TABLE, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
         interactions = read_for_changes(conn, "SELECT * FROM _interactions {only_changed} ORDER BY user_id, event_ts, subtopic_id, event_type", changes)
-        kept = None if changes.full else _kept_layers(conn, changes)
-    rebuilt = interest_layers(interactions, params)
-    own_layers = rebuilt if kept is None or kept.height == 0 else pl.concat([kept.select(rebuilt.columns).cast(rebuilt.schema), rebuilt])
-    layers = with_fallback_reason(
-        with_fallback(own_layers, users["user_id"].to_list(), params.popular_fallback_nodes)
-        .join(users, on="user_id", how="left")
-        .with_columns(pl.col("is_cold_start").fill_null(True)),
+        kept = None if changes.full else _kept_for_popularity(conn, changes)
+    rebuilt = interest_layers(interactions, params).with_columns(pl.lit(ACTIVITY).alias("source"))
+    ranked_over = rebuilt.select(_POPULARITY_COLUMNS) if kept is None else pl.concat([kept, rebuilt.select(_POPULARITY_COLUMNS)], how="vertical_relaxed")
+    # every user without own layers gets the popular rows (rewritten whole: popularity moves with everyone's layers)
+    popular = popular_layers(ranked_over, users["user_id"].to_list(), params.popular_fallback_nodes)
+    popular = popular.cast({c: t for c, t in rebuilt.schema.items() if c in popular.columns}).select(rebuilt.columns)
+    written = with_fallback_reason(
+        pl.concat([rebuilt, popular]).join(users, on="user_id", how="left").with_columns(pl.col("is_cold_start").fill_null(True)),
         only_unknown_items,
-    )
-    written = layers if changes.full else layers.filter(pl.col("user_id").is_in(changes.changed.implode()) | (pl.col("source") == POPULAR))
+    ).sort("user_id", "level", "rank_long")
     with warehouse.get_connection() as conn:
         store_changes(conn, changes, written, "user_id", as_record(params), replace_where=f"source = '{POPULAR}'")
-    subtopic_rows = layers.filter((pl.col("level") == "subtopic") & (pl.col("source") != POPULAR))
-    tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
-    users_with_layers = layers["user_id"].n_unique()
+        summary = _layer_summary(conn)
     return MaterializeResult(
         metadata={
-            "dagster/row_count": layers.height,
-            "users_with_layers": users_with_layers,
-            "users_on_popular_fallback": layers.filter(pl.col("source") == POPULAR)["user_id"].n_unique(),
-            "mean_core_subtopics": round(subtopic_rows.filter(pl.col("tier_long") == "core").group_by("user_id").len()["len"].mean() or 0.0, 2),
-            "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
-            "users_with_emerging_subtopic": int(subtopic_rows.filter(pl.col("trend") == "emerging")["user_id"].n_unique()),
-            "mean_subtopic_drift_score": round(float(subtopic_rows.group_by("user_id").agg(pl.col("drift_score").first())["drift_score"].mean() or 0.0), 3),
+            **summary,
             **changes.summary,
-            "preview": MetadataValue.md(markdown_table(layers.head(12))),
+            "preview": MetadataValue.md(markdown_table(written.head(12))),
         }
     )
