@@ -151,6 +151,24 @@ class HoldoutResult:
         return pl.DataFrame(out)
 
 
+# Users ranked at a time: ranking copies and sorts the users x items matrix several times, so a
+# block keeps those copies small (5,000 users x 10,000 items would be 400 MB per copy).
+METRIC_BLOCK_USERS = 1_000
+
+
+def _metrics_in_blocks(
+    scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray, ks, rows: np.ndarray, block_users: int = METRIC_BLOCK_USERS
+) -> dict[str, np.ndarray]:
+    """``per_user_metrics`` of the ``rows`` (a mask), a block of users at a time; the values are
+    per user, so the blocks' values in order are the values of the whole."""
+    index = np.flatnonzero(rows)
+    parts = []
+    for start in range(0, len(index), block_users):
+        block = index[start:start + block_users]
+        parts.append(per_user_metrics(scores[block], relevant[block], exclude[block], ks)[1])
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def _score_groups(scores, relevant, exclude, ks, has_history, seed, resamples):
     """Per group and method the mean metrics; per-user nDCG@10 of the warm users for the paired intervals."""
     rankings, warm_values = {}, {}
@@ -160,7 +178,7 @@ def _score_groups(scores, relevant, exclude, ks, has_history, seed, resamples):
             if not rows.any():
                 rankings[group][method] = {name: float("nan") for name in metric_names(ks)}
                 continue
-            _, values = per_user_metrics(scores[method][rows], relevant[rows], exclude[rows], ks)
+            values = _metrics_in_blocks(scores[method], relevant, exclude, ks, rows)
             rankings[group][method] = {name: mean_or_nan(v) for name, v in values.items()}
             if group == "with_history":
                 warm_values[method] = values[PAIRED_METRIC]
@@ -257,8 +275,10 @@ def evaluate_holdout(
         "random": holdout.random_scores(len(scored_users), len(items.ids), params.seed),
     }
     row_of = {u: i for i, u in enumerate(scored_users)}
-    ranking_rows = [row_of[u] for u in user_ids]
-    ranked = {m: s[ranking_rows] for m, s in scores.items()}
+    ranking_rows = np.array([row_of[u] for u in user_ids], dtype=np.int64)
+    # without impressions the scored users are the ranked ones, in order: no copy of every matrix
+    same_rows = np.array_equal(ranking_rows, np.arange(len(scored_users)))
+    ranked = scores if same_rows else {m: s[ranking_rows] for m, s in scores.items()}
     rankings, paired = _score_groups(ranked, relevant, exclude, ks, has_history, params.seed, params.bootstrap_resamples)
     n_users = {"with_history": int(has_history.sum()), "cold_start": int((~has_history).sum())}
 

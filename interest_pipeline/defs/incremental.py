@@ -30,7 +30,6 @@ from interest_pipeline.defs.warehouse import PARAMETERS_TABLE, quote_identifier,
 
 FINGERPRINTS_TABLE = "input_fingerprints"
 CONTEXT_TABLE = "input_contexts"
-KEY_SEPARATOR = "\x1f"
 
 
 def row_hash(columns: Sequence[str]) -> str:

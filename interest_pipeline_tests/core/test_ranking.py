@@ -103,3 +103,18 @@ def test_perfect_ranking_scores_one():
 def test_rejects_shape_mismatch():
     with pytest.raises(ValueError):
         evaluate_rankings(np.zeros((2, 3)), np.zeros((2, 4), dtype=bool))
+
+
+def test_metrics_ranked_a_block_of_users_at_a_time_equal_those_of_the_whole_matrix():
+    from interest_pipeline.core.holdout_evaluation import _metrics_in_blocks
+    from interest_pipeline.core.ranking import per_user_metrics
+
+    rng = np.random.default_rng(3)
+    scores = rng.random((23, 40))
+    relevant, exclude = rng.random((23, 40)) < 0.1, rng.random((23, 40)) < 0.2
+    rows = rng.random(23) < 0.8
+    _, whole = per_user_metrics(scores[rows], relevant[rows], exclude[rows], (5, 10))
+    blocks = _metrics_in_blocks(scores, relevant, exclude, (5, 10), rows, block_users=4)
+    assert whole.keys() == blocks.keys()
+    for name in whole:
+        np.testing.assert_array_equal(whole[name], blocks[name])
