@@ -36,7 +36,7 @@ import polars as pl
 from interest_pipeline.core import holdout
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, Embeddings
 from interest_pipeline.core.layers import recency_rank
-from interest_pipeline.core.ranking import ndcg_at_k, ranked_relevance
+from interest_pipeline.core.ranking import ndcg_at_k, top_k_relevance
 
 
 @dataclass(frozen=True)
@@ -105,13 +105,22 @@ def popularity_prior(popularity: np.ndarray) -> np.ndarray:
     return logged / top if top > 0 else np.zeros_like(logged)
 
 
-def blend(layer_scores: np.ndarray, prior: np.ndarray, popularity_weight: float) -> np.ndarray:
-    """The blended scores; rows without a positive layer score get the prior alone (fallback)."""
+def normalised_layers(layer_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row divided by its largest score, and which rows have a positive one (have layers)."""
     top = layer_scores.max(axis=1, keepdims=True)
-    has_layers = top[:, 0] > 0
     normalised = np.divide(layer_scores, top, out=np.zeros_like(layer_scores), where=top > 0)
+    return normalised, top[:, 0] > 0
+
+
+def blend_normalised(normalised: np.ndarray, has_layers: np.ndarray, prior: np.ndarray, popularity_weight: float) -> np.ndarray:
+    """:func:`blend` of layer scores already normalised (the tuning normalises once per half-life pair)."""
     blended = (1.0 - popularity_weight) * normalised + popularity_weight * prior[None, :]
     return np.where(has_layers[:, None], blended, prior[None, :])
+
+
+def blend(layer_scores: np.ndarray, prior: np.ndarray, popularity_weight: float) -> np.ndarray:
+    """The blended scores; rows without a positive layer score get the prior alone (fallback)."""
+    return blend_normalised(*normalised_layers(layer_scores), prior, popularity_weight)
 
 
 @dataclass(frozen=True)
@@ -156,7 +165,7 @@ class Tuning:
 def mean_ndcg(scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray, k: int) -> float:
     """Mean nDCG@k over the rows with a relevant candidate (the rows given all have one)."""
     candidates = ~exclude
-    ranked = ranked_relevance(np.where(candidates, scores, -np.inf), relevant & candidates)
+    ranked = top_k_relevance(np.where(candidates, scores, -np.inf), relevant & candidates, k)
     return float(np.mean(ndcg_at_k(ranked, k, (relevant & candidates).sum(axis=1)))) if len(scores) else float("nan")
 
 
@@ -194,12 +203,13 @@ def tune_blended_ranker(
     similarity = holdout.subtopic_item_similarity(taxonomy.content_topics, centroids, items, grid.membership_bonus)
     prior = popularity_prior(holdout.popularity_scores(fit, users[:1], items.ids, weights)[0])
     results: list[tuple[BlendParams, float]] = []
-    cache: dict[tuple[float, float], np.ndarray] = {}
+    cache: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
     for params in settings:
         key = (params.long_half_life_days, params.event_half_life)
-        if key not in cache:
-            cache = {key: layer_scores(inputs, users, reference_ts, params, similarity)}  # one layer matrix at a time
-        results.append((params, mean_ndcg(blend(cache[key], prior, params.popularity_weight), relevant, exclude, grid.metric_k)))
+        if key not in cache:  # one layer matrix at a time, normalised once for every popularity weight
+            cache = {key: normalised_layers(layer_scores(inputs, users, reference_ts, params, similarity))}
+        scores = blend_normalised(*cache[key], prior, params.popularity_weight)
+        results.append((params, mean_ndcg(scores, relevant, exclude, grid.metric_k)))
     best, best_score = settings[0], float("-inf")
     for params, score in results:
         if score > best_score:  # strictly better: ties keep the earlier setting

@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from interest_pipeline.core.jit_cache import import_umap
 from interest_pipeline.core.phases import PhaseCallback
 
 NOISE = -1
@@ -106,8 +107,7 @@ def reduce_dimensions(vectors: np.ndarray, params: ClusteringParams) -> np.ndarr
 
         return PCA(n_components=n_components, random_state=params.random_state).fit_transform(vectors).astype(np.float32)
     if params.reduction == "umap":
-        import umap
-
+        umap = import_umap()
         reducer = umap.UMAP(
             n_components=n_components,
             n_neighbors=min(params.umap_n_neighbors, n - 1),

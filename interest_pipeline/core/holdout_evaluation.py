@@ -157,38 +157,45 @@ METRIC_BLOCK_USERS = 1_000
 
 
 def _metrics_in_blocks(
-    scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray, ks, rows: np.ndarray, block_users: int = METRIC_BLOCK_USERS
+    scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray, ks, rows: np.ndarray, block_users: int = METRIC_BLOCK_USERS,
+    score_rows: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """``per_user_metrics`` of the ``rows`` (a mask), a block of users at a time; the values are
-    per user, so the blocks' values in order are the values of the whole."""
+    """``per_user_metrics`` of the ``rows`` (a mask over ``relevant``'s rows), a block of users at a
+    time; the values are per user, so the blocks' values in order are the values of the whole.
+    ``score_rows`` maps ``relevant``'s rows to ``scores``' rows (the same rows when None)."""
     index = np.flatnonzero(rows)
     parts = []
     for start in range(0, len(index), block_users):
         block = index[start:start + block_users]
-        parts.append(per_user_metrics(scores[block], relevant[block], exclude[block], ks)[1])
+        scored = block if score_rows is None else score_rows[block]
+        parts.append(per_user_metrics(scores[scored], relevant[block], exclude[block], ks)[1])
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def _score_groups(scores, relevant, exclude, ks, has_history, seed, resamples):
-    """Per group and method the mean metrics; per-user nDCG@10 of the warm users for the paired intervals."""
-    rankings, warm_values = {}, {}
+def _method_metrics(scores, relevant, exclude, ks, has_history, score_rows) -> tuple[dict[str, dict[str, float]], np.ndarray | None]:
+    """One method's mean metrics per user group, and the per-user paired metric of the warm users."""
+    means, warm_values = {}, None
     for group, rows in (("with_history", has_history), ("cold_start", ~has_history)):
-        rankings[group] = {}
-        for method in METHODS:
-            if not rows.any():
-                rankings[group][method] = {name: float("nan") for name in metric_names(ks)}
-                continue
-            values = _metrics_in_blocks(scores[method], relevant, exclude, ks, rows)
-            rankings[group][method] = {name: mean_or_nan(v) for name, v in values.items()}
-            if group == "with_history":
-                warm_values[method] = values[PAIRED_METRIC]
+        if not rows.any():
+            means[group] = {name: float("nan") for name in metric_names(ks)}
+            continue
+        values = _metrics_in_blocks(scores, relevant, exclude, ks, rows, score_rows=score_rows)
+        means[group] = {name: mean_or_nan(v) for name, v in values.items()}
+        if group == "with_history":
+            warm_values = values[PAIRED_METRIC]
+    return means, warm_values
+
+
+def _paired_intervals(warm_values: dict[str, np.ndarray], seed: int, resamples: int) -> list[Paired]:
+    """Paired bootstrap intervals of per-user nDCG@10: every method against popularity, the shipped one against every baseline."""
+    if not warm_values:
+        return []
+    pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [(SHIPPED, b) for b in BASELINES if b != "popularity"]
     paired = []
-    if warm_values:
-        pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [(SHIPPED, b) for b in BASELINES if b != "popularity"]
-        for method, baseline in pairs:
-            mean, low, high = paired_bootstrap(warm_values[method], warm_values[baseline], resamples, seed)
-            paired.append(Paired(method, baseline, PAIRED_METRIC, mean, low, high, int(len(warm_values[method]))))
-    return rankings, paired
+    for method, baseline in pairs:
+        mean, low, high = paired_bootstrap(warm_values[method], warm_values[baseline], resamples, seed)
+        paired.append(Paired(method, baseline, PAIRED_METRIC, mean, low, high, int(len(warm_values[method]))))
+    return paired
 
 
 def evaluate_holdout(
@@ -261,37 +268,50 @@ def evaluate_holdout(
     # Segments are fitted on every training-period user (as the method would be in production) and
     # their popularity counts everyone's training events; only the evaluated users' rows are kept.
     segment_users = sorted(set(train["user_id"].to_list()) | set(scored_users))
-    kmeans, segments = holdout.kmeans_segment_scores(
-        history, segment_users, max(1, n_topics), params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
-    )
-    scores = {
-        SHIPPED: blended.blended_scores(blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best),
-        "interest_layers": holdout.interest_layer_scores(
+    segments: list[np.ndarray] = []
+
+    def kmeans_scores() -> np.ndarray:
+        scores, fitted = holdout.kmeans_segment_scores(
+            history, segment_users, max(1, n_topics), params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
+        )
+        segments.append(fitted)
+        return scores
+
+    # One method's users x items matrix at a time (each is scored users x 10,000 items at scale).
+    score_methods = {
+        SHIPPED: lambda: blended.blended_scores(blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best),
+        "interest_layers": lambda: holdout.interest_layer_scores(
             train, data.taxonomy.content_topics, centroids, scored_users, items, params.train_layers(weights), params.membership_bonus
         ),
-        "mean_embedding": holdout.mean_embedding_scores(train, scored_users, items, params.train_behavior(weights)),
-        "kmeans_segments": kmeans,
-        "popularity": holdout.popularity_scores(train, scored_users, items.ids, weights),
-        "random": holdout.random_scores(len(scored_users), len(items.ids), params.seed),
+        "mean_embedding": lambda: holdout.mean_embedding_scores(train, scored_users, items, params.train_behavior(weights)),
+        "kmeans_segments": kmeans_scores,
+        "popularity": lambda: holdout.popularity_scores(train, scored_users, items.ids, weights),
+        "random": lambda: holdout.random_scores(len(scored_users), len(items.ids), params.seed),
     }
     row_of = {u: i for i, u in enumerate(scored_users)}
     ranking_rows = np.array([row_of[u] for u in user_ids], dtype=np.int64)
-    # without impressions the scored users are the ranked ones, in order: no copy of every matrix
-    same_rows = np.array_equal(ranking_rows, np.arange(len(scored_users)))
-    ranked = scores if same_rows else {m: s[ranking_rows] for m, s in scores.items()}
-    rankings, paired = _score_groups(ranked, relevant, exclude, ks, has_history, params.seed, params.bootstrap_resamples)
-    n_users = {"with_history": int(has_history.sum()), "cold_start": int((~has_history).sum())}
-
     n_impressions = impressions["impression"].n_unique()
     if impressions.height:
         column_of = {item: j for j, item in enumerate(items.ids)}
-        rows = np.array([row_of[u] for u in impressions["user_id"]])
-        columns = np.array([column_of[i] for i in impressions["item_id"]])
-        for method in METHODS:
-            per_impression = impression_metrics(impressions, scores[method][rows, columns])
+        impression_rows = np.array([row_of[u] for u in impressions["user_id"]])
+        impression_columns = np.array([column_of[i] for i in impressions["item_id"]])
+    rankings: dict[str, dict[str, dict[str, float]]] = {group: {} for group in USER_GROUPS}
+    warm_values: dict[str, np.ndarray] = {}
+    for method in METHODS:
+        scores = score_methods[method]()
+        means, warm = _method_metrics(scores, relevant, exclude, ks, has_history, ranking_rows)
+        for group in USER_GROUPS:
+            rankings[group][method] = means[group]
+        if warm is not None:
+            warm_values[method] = warm
+        if impressions.height:
+            per_impression = impression_metrics(impressions, scores[impression_rows, impression_columns])
             rankings["with_history"][method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
+        del scores
+    paired = _paired_intervals(warm_values, params.seed, params.bootstrap_resamples)
+    n_users = {"with_history": int(has_history.sum()), "cold_start": int((~has_history).sum())}
 
-    phase_done("ranking and scoring", f"{len(scores)} methods, {len(user_ids):,d} users, {len(items.ids):,d} items")
+    phase_done("ranking and scoring", f"{len(METHODS)} methods, {len(user_ids):,d} users, {len(items.ids):,d} items")
     warm_users = [u for u, h in zip(user_ids, has_history) if h]
     next_interest = {}
     for level in NEXT_INTEREST_LEVELS:
@@ -302,7 +322,7 @@ def evaluate_holdout(
         next_interest[level] = blended.next_interest_hits(predictions, truth)
 
     peer_segments = pl.DataFrame(
-        {"user_id": segment_users, "segment": segments.astype(np.int64)}, schema={"user_id": pl.String, "segment": pl.Int64}
+        {"user_id": segment_users, "segment": segments[0].astype(np.int64)}, schema={"user_id": pl.String, "segment": pl.Int64}
     )
     expansion_scores, takeup = holdout_expansion_precision(
         history, test, reference_ts, data.taxonomy, peer_segments, warm_users, params, expansion, features

@@ -118,3 +118,64 @@ def test_metrics_ranked_a_block_of_users_at_a_time_equal_those_of_the_whole_matr
     assert whole.keys() == blocks.keys()
     for name in whole:
         np.testing.assert_array_equal(whole[name], blocks[name])
+
+
+def _full_sort_metrics(scores, relevant, exclude, ks):
+    """The metrics from one stable sort of every item and scipy's ranks: the definition, slowly."""
+    from scipy.stats import rankdata
+
+    candidates = ~exclude
+    relevant = relevant & candidates
+    keep = relevant.any(axis=1)
+    s, r, c = scores[keep], relevant[keep], candidates[keep]
+    safe = np.where(c, np.where(np.isnan(s), -np.inf, s), -np.inf)
+    ranked = np.take_along_axis(r, np.argsort(-safe, axis=1, kind="stable"), axis=1)
+    n = r.sum(axis=1)
+    out = {}
+    for k in ks:
+        top = ranked[:, :k]
+        out[f"precision@{k}"] = top.sum(axis=1) / k
+        out[f"recall@{k}"] = top.sum(axis=1) / n
+        discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+        ideal = np.array([discounts[: min(k, m)].sum() for m in n])
+        out[f"ndcg@{k}"] = (top * discounts).sum(axis=1) / ideal
+    first = np.argmax(ranked, axis=1) + 1
+    out["mrr"] = 1.0 / first
+    auc = []
+    for u in range(len(s)):
+        labels, values = r[u, c[u]], s[u, c[u]]
+        n_pos, n_neg = labels.sum(), (~labels).sum()
+        ranks = rankdata(values)
+        auc.append((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) if n_pos and n_neg else np.nan)
+    out["auc"] = np.array(auc)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_top_k_ranking_equals_a_full_stable_sort_with_ties_and_nan(seed):
+    from interest_pipeline.core.ranking import per_user_metrics
+
+    rng = np.random.default_rng(seed)
+    # few distinct values: many ties, also at the k-th place; some NaN and excluded items
+    scores = rng.integers(0, 6, size=(60, 50)).astype(np.float64)
+    scores[rng.random(scores.shape) < 0.03] = np.nan
+    scores[:3] = 0.0  # a whole row tied
+    relevant = rng.random(scores.shape) < 0.08
+    exclude = rng.random(scores.shape) < 0.2
+    ks = (1, 5, 10, 20)
+    _, fast = per_user_metrics(scores, relevant, exclude, ks)
+    slow = _full_sort_metrics(scores, relevant, exclude, ks)
+    for name, expected in slow.items():
+        np.testing.assert_allclose(fast[name], expected, rtol=1e-12, atol=1e-12, err_msg=name)
+    assert np.isnan(fast["auc"]).sum() == np.isnan(slow["auc"]).sum() > 0
+
+
+def test_top_k_relevance_is_the_head_of_the_full_ranking():
+    from interest_pipeline.core.ranking import ranked_relevance, top_k_relevance
+
+    rng = np.random.default_rng(4)
+    scores = rng.integers(0, 3, size=(30, 12)).astype(np.float64)
+    relevant = rng.random(scores.shape) < 0.3
+    full = ranked_relevance(scores, relevant)
+    for k in (1, 4, 11, 12, 40):
+        np.testing.assert_array_equal(top_k_relevance(scores, relevant, k), full[:, : min(k, 12)])
