@@ -72,17 +72,6 @@ def catalogue_coverage(item_ids: pl.Series, catalogue_ids: pl.Series, n_examples
     )
 
 
-def users_only_on_unknown_items(events: pl.DataFrame, catalogue_ids: pl.Series) -> pl.Series:
-    """The users of ``events`` (user_id, item_id) with at least one item event, all on uncatalogued items."""
-    with_item = events.filter(pl.col("item_id").is_not_null())
-    return (
-        with_item.group_by("user_id")
-        .agg(_unknown(catalogue_ids).all().alias("all_unknown"))
-        .filter(pl.col("all_unknown"))
-        .sort("user_id")["user_id"]
-    )
-
-
 def with_fallback_reason(layers: pl.DataFrame, only_unknown_items: pl.Series) -> pl.DataFrame:
     """``layers`` (with ``source`` and ``is_cold_start``) plus ``fallback_reason`` for the popular rows:
     cold start first, then every item event on an uncatalogued item, else nothing placed in the taxonomy."""

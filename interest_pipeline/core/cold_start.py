@@ -69,10 +69,3 @@ def popular_layers(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = L
     )
     schema = {name: dtype for name, dtype in layers.schema.items() if name in rows.columns}
     return rows.cast(schema).with_columns(pl.lit(POPULAR).alias("source"))
-
-
-def with_fallback(layers: pl.DataFrame, user_ids: Sequence[str], top_n: int = LayerParams().popular_fallback_nodes) -> pl.DataFrame:
-    """``layers`` marked ``source = activity``, plus popular rows for the users in ``user_ids`` without any."""
-    fallback = popular_layers(layers, user_ids, top_n)
-    own = layers.with_columns(pl.lit(ACTIVITY).alias("source"))
-    return pl.concat([own, fallback.select(own.columns)]).sort("user_id", "level", "rank_long")

@@ -141,7 +141,7 @@ def users_only_on_uncatalogued_items(conn: duckdb.DuckDBPyConnection) -> pl.Seri
     """Users whose every item event is on an item missing from the stored catalogue (none without one)."""
     if not table_exists(conn, "item_catalog") or not table_exists(conn, "raw_behavior_logs"):
         return pl.Series("user_id", [], dtype=pl.String)
-    # users_only_on_unknown_items in SQL: no event frame in memory
+    # in SQL: no event frame in memory
     return read_frame(
         conn,
         "SELECT e.user_id FROM raw_behavior_logs e LEFT JOIN item_catalog c ON c.item_id = e.item_id "

@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -12,9 +13,9 @@ from interest_pipeline.core.catalogue_coverage import (
     NOTHING_PLACED,
     catalogue_coverage,
     unknown_items_per_date,
-    users_only_on_unknown_items,
     with_fallback_reason,
 )
+from interest_pipeline.defs.warehouse import users_only_on_uncatalogued_items
 
 CATALOGUE = pl.Series(["i1", "i2"])
 D1, D2 = dt.date(2026, 10, 1), dt.date(2026, 10, 2)
@@ -40,9 +41,13 @@ def test_unknown_items_are_counted_per_log_date():
     assert unknown_items_per_date(events, CATALOGUE).rows() == [(D1, 2, 1), (D2, 2, 2)]
 
 
-def test_users_only_on_unknown_items_have_their_own_fallback_reason():
+def test_users_only_on_unknown_items_have_their_own_fallback_reason(tmp_path):
     events = pl.DataFrame({"user_id": ["a", "a", "b", "b", "c", "d"], "item_id": ["x1", "x2", "x1", "i1", None, "x3"]})
-    only_unknown = users_only_on_unknown_items(events, CATALOGUE)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as conn:
+        conn.register("events", events)
+        conn.execute("CREATE TABLE raw_behavior_logs AS SELECT * FROM events")
+        conn.execute("CREATE TABLE item_catalog AS SELECT unnest(?) AS item_id", [CATALOGUE.to_list()])
+        only_unknown = users_only_on_uncatalogued_items(conn)
     assert only_unknown.to_list() == ["a", "d"]  # b has a catalogued item, c no item event at all
     layers = pl.DataFrame(
         {

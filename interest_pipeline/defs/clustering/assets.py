@@ -43,7 +43,7 @@ from interest_pipeline.core.identity import cluster_centroids, parse_number
 from interest_pipeline.core.hierarchy import build_hierarchy, hierarchy_as_tree, node_ids, subtopic_id, topic_id, tree_as_markdown
 from interest_pipeline.core.plots import markdown_image, topic_tree_png
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
-from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, store_changes
+from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, read_for_changes, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import params_from_config
 from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
@@ -485,19 +485,14 @@ def incremental_topic_assignments(
         if len(run_ids) != 1:
             raise ValueError(f"interest_hierarchy should come from one clustering run, found MLflow run ids {[r[0] for r in run_ids]}")
         run_id = run_ids[0][0]
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE _new_content AS {_NEW_CONTENT_SQL}")
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE _new_content AS SELECT *, {_CONTENT_KEY_SQL} AS key FROM ({_NEW_CONTENT_SQL})")
         changes = find_changes(
-            conn, ASSIGNMENTS_TABLE, key_fingerprints(conn, "SELECT * FROM _new_content", _CONTENT_KEY_SQL, ["embedding"]),
+            conn, ASSIGNMENTS_TABLE, key_fingerprints(conn, "SELECT * FROM _new_content", "key", ["embedding"]),
             {"taxonomy_mlflow_run_id": run_id, "min_similarity": config.min_similarity, "model": embedder.cache_key()}, config.full_refresh,
         )
-        conn.register("_changed", pl.DataFrame({"key": changes.changed}, schema={"key": pl.String}))
-        new_content = read_frame(
-            conn,
-            "SELECT content_id, content_kind, embedding FROM _new_content"
-            + ("" if changes.full else f" WHERE ({_CONTENT_KEY_SQL}) IN (SELECT key FROM _changed)")
-            + " ORDER BY content_kind DESC, content_id",
+        new_content = read_for_changes(
+            conn, "SELECT content_id, content_kind, embedding FROM _new_content {only_changed} ORDER BY content_kind DESC, content_id", changes, "key"
         )
-        conn.unregister("_changed")
     model = CentroidAssignmentModel.from_bytes(mlflow.load_artifact(run_id, ASSIGNMENT_MODEL_FILE), f"MLflow run {run_id}, {ASSIGNMENT_MODEL_FILE}")
     if model.embedding_model != embedder.cache_key():
         raise ValueError(
