@@ -268,13 +268,13 @@ def evaluate_holdout(
     # Segments are fitted on every training-period user (as the method would be in production) and
     # their popularity counts everyone's training events; only the evaluated users' rows are kept.
     segment_users = sorted(set(train["user_id"].to_list()) | set(scored_users))
-    segments: list[np.ndarray] = []
+    fitted_segments: list[np.ndarray] = []  # filled when the K-Means method is scored; the expansion's peers
 
     def kmeans_scores() -> np.ndarray:
-        scores, fitted = holdout.kmeans_segment_scores(
+        scores, segments = holdout.kmeans_segment_scores(
             history, segment_users, max(1, n_topics), params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
         )
-        segments.append(fitted)
+        fitted_segments.append(segments)
         return scores
 
     # One method's users x items matrix at a time (each is scored users x 10,000 items at scale).
@@ -322,7 +322,7 @@ def evaluate_holdout(
         next_interest[level] = blended.next_interest_hits(predictions, truth)
 
     peer_segments = pl.DataFrame(
-        {"user_id": segment_users, "segment": segments[0].astype(np.int64)}, schema={"user_id": pl.String, "segment": pl.Int64}
+        {"user_id": segment_users, "segment": fitted_segments[0].astype(np.int64)}, schema={"user_id": pl.String, "segment": pl.Int64}
     )
     expansion_scores, takeup = holdout_expansion_precision(
         history, test, reference_ts, data.taxonomy, peer_segments, warm_users, params, expansion, features
