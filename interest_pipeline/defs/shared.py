@@ -33,7 +33,8 @@ JOIN assignments t ON t.content_kind = 'comment' AND t.content_id = e.event_id
 WHERE t.subtopic_id IS NOT NULL
 """
 # a fixed order makes the floating-point sums, and so re-runs, identical
-INTERACTIONS_SQL = INTERACTIONS_UNORDERED_SQL + "ORDER BY user_id, event_ts, subtopic_id, event_type\n"
+INTERACTIONS_ORDER_BY = "ORDER BY user_id, event_ts, subtopic_id, event_type"
+INTERACTIONS_SQL = f"{INTERACTIONS_UNORDERED_SQL}{INTERACTIONS_ORDER_BY}\n"
 
 
 def reference_time(conn: duckdb.DuckDBPyConnection) -> dt.datetime:

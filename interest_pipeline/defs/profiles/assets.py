@@ -18,7 +18,7 @@ from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, 
 from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprint, read_for_changes, row_hash, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
-from interest_pipeline.defs.shared import INTERACTIONS_UNORDERED_SQL
+from interest_pipeline.defs.shared import INTERACTIONS_ORDER_BY, INTERACTIONS_UNORDERED_SQL
 from interest_pipeline.defs.warehouse import read_frame, users_only_on_uncatalogued_items
 
 GROUP = "profiles"
@@ -105,7 +105,7 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
         conn.unregister("_layer_users")
         conn.unregister("_only_unknown_items")
         changes = find_changes(conn, LAYERS_TABLE, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
-        interactions = read_for_changes(conn, "SELECT * FROM _interactions {only_changed} ORDER BY user_id, event_ts, subtopic_id, event_type", changes)
+        interactions = read_for_changes(conn, f"SELECT * FROM _interactions {{only_changed}} {INTERACTIONS_ORDER_BY}", changes)
         kept = None if changes.full else _kept_for_popularity(conn, changes)
     rebuilt = interest_layers(interactions, params).with_columns(pl.lit(ACTIVITY).alias("source"))
     ranked_over = rebuilt.select(_POPULARITY_COLUMNS) if kept is None else pl.concat([kept, rebuilt.select(_POPULARITY_COLUMNS)], how="vertical_relaxed")
