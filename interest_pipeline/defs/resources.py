@@ -107,8 +107,8 @@ class SentenceEmbedder(ConfigurableResource):
     max_seq_length: int = Field(default=256, description="Word pieces kept per text; longer texts are truncated.")
     precision: str = Field(
         default="auto",
-        description="'auto' (bf16 on a GPU or a CPU with bf16 units if its vectors pass the cosine guard against float32, else float32), "
-        "'float32', 'bfloat16', or 'int8' (ONNX Runtime, CPU; needs the int8 extra).",
+        description="'auto' (bf16 on a GPU or a CPU with bf16 units, else int8 on ONNX Runtime; kept if its vectors pass the cosine "
+        "guard against float32, else float32), 'float32', 'bfloat16', or 'int8' (ONNX Runtime, CPU).",
     )
 
     def resolved_precision(self) -> str:
@@ -117,9 +117,7 @@ class SentenceEmbedder(ConfigurableResource):
 
     def cache_key(self) -> str:
         """Embeddings are reusable only for the same model, truncation length and precision (backend)."""
-        precision = self.resolved_precision()
-        suffix = "" if precision == "float32" else f"|precision={precision}"
-        return f"{self.model}|max_seq_length={self.max_seq_length}{suffix}"
+        return f"{self.model}|max_seq_length={self.max_seq_length}{emb.precision_key(self.resolved_precision())}"
 
     def encode(self, texts: list[str], progress: emb.Progress | None = None) -> np.ndarray:
         encoder = emb.load_model(self.model, self.device, self.max_seq_length, self.resolved_precision())

@@ -17,8 +17,9 @@ float32, and the cosine to bare float32 (min and mean); then the token lengths o
 the share of the work a data-chosen ``max_seq_length`` (99th percentile) would save.
 
 ``--recovery kmeans`` (default) or ``project`` also embeds the whole sample with each backend and
-scores the agreement with the planted subtopics (NMI): K-Means with the true k, or the project's
-clustering (UMAP + HDBSCAN; about a minute more for numba's first compilation).
+scores the agreement with the planted subtopics (NMI) on ``--recovery-seeds`` seeded samples of
+``--recovery-points`` points: K-Means with the true k, or the project's clustering (UMAP + HDBSCAN),
+reported as mean ± sd and as each backend's paired difference to float32 on the same samples.
 """
 
 from __future__ import annotations
@@ -109,30 +110,41 @@ def length_table(sets, tokenizer, limit: int) -> str:
     return "\n".join(lines)
 
 
-def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points: int) -> str:
+def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points: int, seeds: int = 1) -> str:
+    """Planted-subtopic NMI per backend over ``seeds`` seeded samples of points (and clustering
+    seeds): mean, spread, and each backend's paired difference to float32 on the same samples."""
     from interest_pipeline.core.distinct import near_duplicate_key
     from interest_pipeline.core.recovery import agreement
     from interest_pipeline_tests.benchmarks import taxonomy
 
-    if corpus.height > max_points:
-        corpus = corpus[np.sort(np.random.default_rng(0).choice(corpus.height, size=max_points, replace=False)).tolist()]
-    texts = corpus["text_clean"].to_list()
-    keys = [near_duplicate_key(t) for t in texts]
-    scored = corpus["subtopic_id"].is_not_null().to_numpy()
-    truth = corpus["subtopic_id"].to_numpy()[scored]
     k_fine, k_coarse = corpus["subtopic_id"].drop_nulls().n_unique(), corpus["topic_id"].drop_nulls().n_unique()
-    lines = [f"| backend | subtopic NMI ({method}, {corpus.height:,} points) | ARI |", "| --- | --- | --- |"]
-    for name, encode in encoders.items():
-        if name == "bare float32":
-            continue  # the same vectors as float32, to float tolerance
-        vectors = encode(texts)
-        if method == "project":
-            _, fine, _ = taxonomy.project(vectors, 0, keys)
-        else:
-            _, fine, _ = taxonomy.kmeans_true_k(vectors, 0, k_fine, k_coarse)
-        scores = agreement(truth, fine[scored])
-        lines.append(f"| {name} | {scores['nmi']:.4f} | {scores['ari']:.4f} |")
-        print(lines[-1], flush=True)
+    texts = corpus["text_clean"].to_list()
+    names = [n for n in encoders if n != "bare float32"]  # bare float32: float32's vectors to float tolerance
+    vectors = {name: encoders[name](texts) for name in names}
+    nmi = {name: [] for name in names}
+    for seed in range(seeds):
+        rows = np.arange(corpus.height)
+        if corpus.height > max_points:
+            rows = np.sort(np.random.default_rng(seed).choice(corpus.height, size=max_points, replace=False))
+        part = corpus[rows.tolist()]
+        scored = part["subtopic_id"].is_not_null().to_numpy()
+        truth = part["subtopic_id"].to_numpy()[scored]
+        keys = [near_duplicate_key(t) for t in part["text_clean"].to_list()]
+        for name in names:
+            if method == "project":
+                _, fine, _ = taxonomy.project(vectors[name][rows], seed, keys)
+            else:
+                _, fine, _ = taxonomy.kmeans_true_k(vectors[name][rows], seed, k_fine, k_coarse)
+            nmi[name].append(agreement(truth, fine[scored])["nmi"])
+        print(f"recovery seed {seed}: " + ", ".join(f"{n} {nmi[n][-1]:.4f}" for n in names), flush=True)
+    points = min(corpus.height, max_points)
+    lines = [f"| backend | subtopic NMI ({method}, {points:,} points, {seeds} seeds): mean ± sd | paired difference to float32: mean [min, max] |",
+             "| --- | --- | --- |"]
+    for name in names:
+        scores = np.array(nmi[name])
+        paired = scores - np.array(nmi["float32"]) if "float32" in nmi else None
+        difference = "—" if paired is None or name == "float32" else f"{paired.mean():+.4f} [{paired.min():+.4f}, {paired.max():+.4f}]"
+        lines.append(f"| {name} | {scores.mean():.4f} ± {scores.std(ddof=1) if seeds > 1 else 0.0:.4f} | {difference} |")
     return "\n".join(lines)
 
 
@@ -142,6 +154,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--recovery", choices=["none", "kmeans", "project"], default="kmeans")
     parser.add_argument("--recovery-points", type=int, default=1500, help="a seeded sample of the sample's items and comments")
+    parser.add_argument("--recovery-seeds", type=int, default=5, help="samples (and clustering seeds) the recovery is measured over")
     parser.add_argument("--backends", default="", help="comma-separated, of " + ", ".join(BACKENDS[1:]) + "; default: all, "
                         "bfloat16 only where the CPU has bf16 units (emulated elsewhere: many times slower)")
     args = parser.parse_args(argv)
@@ -167,7 +180,7 @@ def main(argv=None) -> int:
     print(length_table(sets, model.tokenizer, int(model.max_seq_length)))
     if args.recovery != "none":
         print()
-        print(recovery_table(corpus, encoders, args.recovery, args.recovery_points))
+        print(recovery_table(corpus, encoders, args.recovery, args.recovery_points, args.recovery_seeds))
     return 0
 
 

@@ -24,12 +24,12 @@ def float32_encoder():
     return emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, "float32")
 
 
-def test_auto_picks_float32_on_a_cpu_without_bf16_units(tmp_path):
+def test_auto_picks_int8_on_a_cpu_without_bf16_units_and_bf16_where_there_are(tmp_path, monkeypatch):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(AVX2_CPU)
     flags = emb.cpu_flags(cpuinfo)
     assert "avx2" in flags and not flags & emb.BF16_CPU_FLAGS
-    assert emb.choose_precision("auto", "cpu", flags) == "float32"
+    assert emb.onnxruntime_available() and emb.choose_precision("auto", "cpu", flags) == "int8"
     cpuinfo.write_text(BF16_CPU)
     assert emb.choose_precision("auto", "cpu", emb.cpu_flags(cpuinfo)) == "bfloat16"
     assert emb.choose_precision("auto", "cuda", frozenset()) == "bfloat16"
@@ -39,6 +39,9 @@ def test_auto_picks_float32_on_a_cpu_without_bf16_units(tmp_path):
     assert emb.cpu_flags(tmp_path / "absent") == frozenset()
     with pytest.raises(ValueError, match="unknown precision 'fp16'"):
         emb.choose_precision("fp16", "cpu", flags)
+    # an install without onnxruntime (it cannot be uninstalled for one test) falls back to float32
+    monkeypatch.setattr(emb, "onnxruntime_available", lambda: False)
+    assert emb.choose_precision("auto", "cpu", flags) == "float32"
 
 
 def test_int8_vectors_stay_close_to_float32_on_real_sentences(small_sample, float32_encoder):
@@ -52,6 +55,25 @@ def test_int8_vectors_stay_close_to_float32_on_real_sentences(small_sample, floa
     assert len(texts) >= 40 and lowest >= emb.MIN_COSINE_TO_FLOAT32 and mean >= 0.99, (lowest, mean)
     # int8 is approximate: vectors are close, not equal (a silent float32 fallback would give 1.0)
     assert mean < 0.99999
+
+
+def test_int8_runs_short_texts_in_its_float32_graph_and_longer_ones_quantized(float32_encoder):
+    int8 = emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, "int8")
+    short = ["Ok", "Excellent, thank you!", "great value", "tea"]
+    long = [s for s in emb.GUARD_SENTENCES if len(s) > 60]
+    lengths = emb.token_lengths(int8.tokenizer, short + long, 256)
+    assert (lengths[: len(short)] < int8.float32_below_tokens).all() and (lengths[len(short):] >= int8.float32_below_tokens).all()
+    mixed = emb.encode_texts(int8, short + long, batch_size=64)  # one batch holding both kinds
+    reference = emb.encode_texts(float32_encoder, short + long)
+    cosine = (mixed * reference).sum(axis=1)
+    assert (cosine[: len(short)] > 0.99999).all(), cosine  # float32: torch's vectors to rounding
+    assert (cosine[len(short):] < 0.99999).all() and (cosine[len(short):] >= emb.MIN_COSINE_TO_FLOAT32).all(), cosine
+    # a text's vector does not depend on what it is batched with
+    alone = np.vstack([emb.encode_texts(int8, [t]) for t in short + long])
+    np.testing.assert_allclose(mixed, alone, atol=2e-5)
+    # the exported float32 graph, the guard's reference, is torch's float32 model
+    lowest, _ = emb.min_and_mean_cosine(reference, emb.encode_texts(int8.as_float32(), short + long))
+    assert lowest > 0.99999
 
 
 def test_length_sorted_batches_give_each_text_its_own_vector_in_input_order(float32_encoder):
@@ -86,6 +108,10 @@ def test_progress_logger_writes_the_first_and_last_batch_and_at_most_one_line_pe
 def test_cache_keys_keep_backends_apart():
     keys = {p: SentenceEmbedder(device="cpu", precision=p).cache_key() for p in ("float32", "bfloat16", "int8")}
     assert len(set(keys.values())) == 3, keys
+    assert "precision" not in keys["float32"]  # float32 keeps the key caches were written with
+    # int8's key names its quantization recipe: another recipe never reuses its vectors
+    recipe = emb.precision_key("int8")
+    assert keys["int8"].endswith(recipe) and recipe.startswith("|precision=int8-") and len(recipe) == len("|precision=int8-") + 8
     auto = SentenceEmbedder(device="cpu", precision="auto")
     assert auto.cache_key() == keys[auto.resolved_precision()]
 
