@@ -107,8 +107,8 @@ class SentenceEmbedder(ConfigurableResource):
     max_seq_length: int = Field(default=256, description="Word pieces kept per text; longer texts are truncated.")
     precision: str = Field(
         default="auto",
-        description="'auto' (bf16 on a GPU or a CPU with bf16 units, else int8 on ONNX Runtime; kept if its vectors pass the cosine "
-        "guard against float32, else float32), 'float32', 'bfloat16', or 'int8' (ONNX Runtime, CPU).",
+        description="'auto' (bf16 on a GPU or a CPU with bf16 units if its vectors pass the cosine guard against float32, else float32), "
+        "'float32', 'bfloat16', or 'int8' (ONNX Runtime, CPU; needs the int8 extra).",
     )
 
     def resolved_precision(self) -> str:
