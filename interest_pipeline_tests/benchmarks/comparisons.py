@@ -66,7 +66,7 @@ def distinct_comment_texts(warehouse: Path) -> list[str]:
     return texts["text_clean"].unique(maintain_order=True).to_list()
 
 
-def _sample(n: int, max_n: int, seed: int = 0) -> np.ndarray:
+def sample_rows(n: int, max_n: int, seed: int = 0) -> np.ndarray:
     """Row positions: all of them, or a seeded sorted sample of ``max_n`` (0 = no limit)."""
     if max_n <= 0 or n <= max_n:
         return np.arange(n)
@@ -78,7 +78,7 @@ def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_s
     from sentence_transformers import SentenceTransformer
 
     all_texts = distinct_comment_texts(warehouse)
-    texts = [all_texts[i] for i in _sample(len(all_texts), max_texts)]
+    texts = [all_texts[i] for i in sample_rows(len(all_texts), max_texts)]
     with measured() as load:
         model = SentenceTransformer(resolve_model_path(PACKAGED_MODEL), device=device)
     with measured() as encode:
@@ -152,7 +152,7 @@ def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None, 
     of them for both methods), project vs BERTopic-style."""
     content = _query(warehouse, CONTENT_SQL)
     total_points = content.height
-    content = content[_sample(content.height, max_points)].with_row_index("_row")
+    content = content[sample_rows(content.height, max_points)].with_row_index("_row")
     keys = ["content_id", "content_kind"]
     truth = content.select("_row", *keys).join(_content_truth(truth_dir), on=keys, how="inner").sort("_row")
     scored = truth["_row"].to_numpy()

@@ -116,6 +116,7 @@ def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points
     from interest_pipeline.core.distinct import near_duplicate_key
     from interest_pipeline.core.recovery import agreement
     from interest_pipeline_tests.benchmarks import taxonomy
+    from interest_pipeline_tests.benchmarks.comparisons import sample_rows
 
     k_fine, k_coarse = corpus["subtopic_id"].drop_nulls().n_unique(), corpus["topic_id"].drop_nulls().n_unique()
     texts = corpus["text_clean"].to_list()
@@ -123,9 +124,7 @@ def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points
     vectors = {name: encoders[name](texts) for name in names}
     nmi = {name: [] for name in names}
     for seed in range(seeds):
-        rows = np.arange(corpus.height)
-        if corpus.height > max_points:
-            rows = np.sort(np.random.default_rng(seed).choice(corpus.height, size=max_points, replace=False))
+        rows = sample_rows(corpus.height, max_points, seed)
         part = corpus[rows.tolist()]
         scored = part["subtopic_id"].is_not_null().to_numpy()
         truth = part["subtopic_id"].to_numpy()[scored]
