@@ -71,11 +71,6 @@ class LayerParams:
             raise ValueError("popular_fallback_nodes must be at least 1")
 
 
-def _decay(half_life_days: float) -> pl.Expr:
-    age_days = (pl.col("event_ts").max().over("user_id") - pl.col("event_ts")) / dt.timedelta(days=1)
-    return pl.lit(0.5).pow(age_days / half_life_days)
-
-
 def recency_rank(order_columns: tuple[str, ...] = ("event_ts", "topic_id", "subtopic_id", "event_type")) -> pl.Expr:
     """Per user, 0 for the most recent event, 1 for the one before, ...; events at one instant
     are ordered by the other columns, so that the ranks never depend on the row order."""
@@ -111,14 +106,30 @@ def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParam
     shares, ranks and tiers (``popular_fallback_nodes`` is :mod:`interest_pipeline.core.cold_start`'s).
     """
     rules = params.tiers
-    weighted = interactions.with_columns(
-        pl.col("event_type").replace_strict(dict(params.event_weights), return_dtype=pl.Float64).alias("_w")
-    ).with_columns(
-        (pl.col("_w") * _decay(params.long_half_life_days)).alias("_long"),
-        (
-            pl.col("_w")
-            * pl.max_horizontal(_decay(params.short_half_life_days), pl.lit(0.5).pow(recency_rank() / params.short_half_life_events))
-        ).alias("_short"),
+    # Newest first per user, so that an event's recency rank is its position; events at one
+    # instant are ordered by the other columns, so ranks never depend on the input row order.
+    newest_first = ["event_ts", "topic_id", "subtopic_id", "event_type"]
+    age_days = (pl.col("event_ts").max().over("user_id") - pl.col("event_ts")) / dt.timedelta(days=1)
+
+    def decay(half_life: float) -> pl.Expr:
+        return pl.lit(0.5).pow(pl.col("_age") / half_life)
+
+    weighted = (
+        interactions.lazy()
+        .sort(["user_id", *newest_first], descending=[False, True, True, True, True])
+        .with_columns(
+            pl.col("event_type").replace_strict(dict(params.event_weights), return_dtype=pl.Float64).alias("_w"),
+            age_days.alias("_age"),
+            pl.int_range(pl.len()).over("user_id").cast(pl.Float64).alias("_rank"),
+        )
+        .select(
+            "user_id", "topic_id", "subtopic_id", "event_ts",
+            (pl.col("_w") * decay(params.long_half_life_days)).alias("_long"),
+            (pl.col("_w") * pl.max_horizontal(decay(params.short_half_life_days), pl.lit(0.5).pow(pl.col("_rank") / params.short_half_life_events))).alias("_short"),
+        )
+        # materialised: the group-bys below must run on a frame, where _stable_sum is stable (in one
+        # lazy query with the steps above the sums came out in a thread-dependent order)
+        .collect()
     )
     levels = []
     for level, node, parent in (("topic", "topic_id", None), ("subtopic", "subtopic_id", "topic_id")):
@@ -144,30 +155,23 @@ def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParam
             )
         )
         levels.append(grouped)
-    layers = pl.concat(levels)
-    totals = layers.group_by("user_id", "level").agg(
-        _stable_sum("weight_long").alias("_total_long"), _stable_sum("weight_short").alias("_total_short")
-    )
-    layers = layers.join(totals, on=["user_id", "level"], how="left")
+    by_level = ["user_id", "level"]
+    layers = pl.concat(levels).lazy()
     for view in ("long", "short"):
-        layers = layers.with_columns((pl.col(f"weight_{view}") / pl.col(f"_total_{view}")).alias(f"share_{view}")).with_columns(
-            pl.struct(pl.col(f"share_{view}").neg(), pl.col("node_id"))
-            .rank("ordinal")
-            .over("user_id", "level")
-            .cast(pl.Int64)
-            .alias(f"rank_{view}")
+        layers = (
+            layers.with_columns((pl.col(f"weight_{view}") / _stable_sum(f"weight_{view}").over(by_level)).alias(f"share_{view}"))
+            .with_columns(
+                pl.struct(pl.col(f"share_{view}").neg(), pl.col("node_id")).rank("ordinal").over(by_level).cast(pl.Int64).alias(f"rank_{view}")
+            )
+            .with_columns(_tier(f"share_{view}", f"rank_{view}", rules).alias(f"tier_{view}"))
         )
-        layers = layers.with_columns(_tier(f"share_{view}", f"rank_{view}", rules).alias(f"tier_{view}"))
     layers = layers.with_columns(
         pl.when((pl.col("share_short") >= rules.secondary_min_share) & (pl.col("share_short") >= rules.trend_ratio * pl.col("share_long")))
         .then(pl.lit("emerging"))
         .when((pl.col("share_long") >= rules.secondary_min_share) & (pl.col("share_short") * rules.trend_ratio <= pl.col("share_long")))
         .then(pl.lit("fading"))
         .otherwise(pl.lit("stable"))
-        .alias("trend")
+        .alias("trend"),
+        (0.5 * _stable_sum_expr((pl.col("share_short") - pl.col("share_long")).abs()).over(by_level)).alias("drift_score"),
     )
-    drift = layers.group_by("user_id", "level").agg(
-        (0.5 * _stable_sum_expr((pl.col("share_short") - pl.col("share_long")).abs())).alias("drift_score")
-    )
-    layers = layers.join(drift, on=["user_id", "level"], how="left")
-    return layers.drop("_total_long", "_total_short").sort("user_id", "level", "rank_long")
+    return layers.sort("user_id", "level", "rank_long").collect()

@@ -103,7 +103,10 @@ class SentenceEmbedder(ConfigurableResource):
 
     model: str = Field(default=emb.PACKAGED_MODEL, description="Sentence-transformers model name or local path; the default is the packaged all-MiniLM-L6-v2.")
     device: str = Field(default="auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
-    batch_size: int = Field(default=64, description="Texts per forward pass (texts are batched by token length).")
+    batch_size: int = Field(default=emb.BATCH_SIZE, ge=1, description="Texts per forward pass (texts are batched by token length).")
+    max_batch_tokens: int = Field(
+        default=emb.MAX_BATCH_TOKENS, ge=1, description="Padded word pieces per forward pass (texts x the batch's longest text); long texts go in smaller batches."
+    )
     max_seq_length: int = Field(default=256, description="Word pieces kept per text; longer texts are truncated.")
     precision: str = Field(
         default="auto",
@@ -121,7 +124,7 @@ class SentenceEmbedder(ConfigurableResource):
 
     def encode(self, texts: list[str], progress: emb.Progress | None = None) -> np.ndarray:
         encoder = emb.load_model(self.model, self.device, self.max_seq_length, self.resolved_precision())
-        return emb.encode_texts(encoder, texts, batch_size=self.batch_size, progress=progress)
+        return emb.encode_texts(encoder, texts, batch_size=self.batch_size, progress=progress, max_batch_tokens=self.max_batch_tokens)
 
 
 class TrackedRun:

@@ -60,7 +60,7 @@ def test_int8_runs_short_texts_in_its_float32_graph_and_longer_ones_quantized(fl
     long = [s for s in emb.GUARD_SENTENCES if len(s) > 60]
     lengths = emb.token_lengths(int8.tokenizer, short + long, 256)
     assert (lengths[: len(short)] < int8.float32_below_tokens).all() and (lengths[len(short):] >= int8.float32_below_tokens).all()
-    mixed = emb.encode_texts(int8, short + long, batch_size=64)  # one batch holding both kinds
+    mixed = emb.encode_texts(int8, short + long, batch_size=64, max_batch_tokens=None)  # one batch holding both kinds
     reference = emb.encode_texts(float32_encoder, short + long)
     cosine = (mixed * reference).sum(axis=1)
     assert (cosine[: len(short)] > 0.99999).all(), cosine  # float32: torch's vectors to rounding
@@ -80,6 +80,16 @@ def test_length_sorted_batches_give_each_text_its_own_vector_in_input_order(floa
     alone = np.vstack([emb.encode_texts(float32_encoder, [t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=2e-5)
     assert np.argmax(together @ alone[3]) == 3
+
+
+def test_batches_hold_at_most_the_token_budget_and_short_texts_fill_them():
+    lengths = np.array([256, 10, 256, 40, 12, 300, 9] + [20] * 100)
+    batches = emb.length_sorted_batches(lengths, batch_size=64, max_batch_tokens=512)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    widths = [int(lengths[b].max()) * len(b) for b in batches]
+    assert [len(b) for b in batches][:3] == [1, 2, 12]  # 300 alone (over the budget: still one text), 2 x 256, then 12 padded to 40
+    assert all(w <= 512 for w in widths[1:]) and max(len(b) for b in batches) <= 64
+    assert emb.length_sorted_batches(lengths, batch_size=64, max_batch_tokens=None)[0].size == 64
 
 
 def test_progress_is_reported_after_each_batch(float32_encoder):

@@ -1,5 +1,6 @@
 import datetime as dt
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -88,3 +89,21 @@ def test_a_users_layers_are_measured_from_their_own_latest_event():
     assert alone.select(columns).equals(later_others.filter(pl.col("user_id") == "u1").select(columns))
     assert alone.select(columns).equals(shifted.select(columns))
     assert alone.filter(pl.col("level") == "subtopic")["weight_long"].max() > 1.0  # the latest events count fully, not decayed to now
+
+
+def test_layers_do_not_depend_on_the_row_order():
+    """The daily update reads the interactions unordered: any order of the same rows gives the
+    same table, bit for bit (sums, recency ranks at tied instants, ranks of tied shares)."""
+    rng = np.random.default_rng(7)
+    subtopics = rng.integers(12, size=3000)
+    hours = rng.integers(0, 240, size=3000) * 6  # on a 6-hour grid: many events at one instant
+    rows = [
+        (f"u{u}", ["view", "purchase"][e], REF - dt.timedelta(hours=int(h)), f"t{s // 4}", f"t{s // 4}.s{s}")
+        for u, e, h, s in zip(rng.integers(40, size=3000), rng.integers(2, size=3000), hours, subtopics)
+    ]
+    frame = interactions(rows)
+    params = LayerParams(event_weights=WEIGHTS)
+    expected = interest_layers(frame, params)
+    assert expected.height > 100 and expected["rank_short"].max() > 1
+    for seed in range(3):
+        assert interest_layers(frame.sample(fraction=1.0, shuffle=True, seed=seed), params).equals(expected)

@@ -52,8 +52,16 @@ def test_run_config_files_validate_for_their_executor():
     assert set(k8s_config["execution"]["config"]["per_step_k8s_config"]) <= steps  # no typo in a step name
 
 
+def test_runs_take_one_process_unless_their_run_config_asks_for_one_per_step():
+    job = build_definitions(make_resources(Path("/nonexistent"), Path("/nonexistent"))).resolve_job_def("daily_update_job")
+    (default,) = validate_run_config(job, {})["execution"].values()
+    (per_step,) = validate_run_config(job, yaml.safe_load((DEPLOY / "local/multiprocess.yaml").read_text()))["execution"].values()
+    assert list(default) == ["in_process"] and list(per_step) == ["multiprocess"] and per_step["multiprocess"]["max_concurrent"] == 2
+    assert build_executor("multiprocess").name == "multi_or_in_process_executor"
+
+
 def test_unknown_executor_is_refused():
-    with pytest.raises(ValueError, match="expected multiprocess or k8s"):
+    with pytest.raises(ValueError, match="expected in_process, multiprocess or k8s"):
         build_executor("celery")
 
 

@@ -18,7 +18,7 @@ from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, 
 from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprint, read_for_changes, row_hash, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
-from interest_pipeline.defs.shared import INTERACTIONS_ORDER_BY, INTERACTIONS_UNORDERED_SQL
+from interest_pipeline.defs.shared import INTERACTIONS_UNORDERED_SQL
 from interest_pipeline.defs.warehouse import read_frame, users_only_on_uncatalogued_items
 
 GROUP = "profiles"
@@ -68,18 +68,28 @@ def _kept_for_popularity(conn, changes) -> pl.DataFrame:
 
 
 def _layer_summary(conn) -> dict:
-    """The metadata of the whole stored table (an update writes only part of it)."""
-    rows = read_frame(conn, f"SELECT user_id, level, source, tier_long, trend, drift_score FROM {LAYERS_TABLE}")
-    subtopic_rows = rows.filter((pl.col("level") == "subtopic") & (pl.col("source") != POPULAR))
-    tiers = subtopic_rows.group_by("tier_long").agg(pl.len().alias("rows"), pl.col("user_id").n_unique().alias("users")).sort("tier_long")
+    """The metadata of the whole stored table (an update writes only part of it), aggregated in DuckDB."""
+    own_subtopics = f"FROM {LAYERS_TABLE} WHERE level = 'subtopic' AND source <> '{POPULAR}'"
+    rows, users, on_popular = conn.execute(
+        f"SELECT count(*), count(DISTINCT user_id), count(DISTINCT user_id) FILTER (source = '{POPULAR}') FROM {LAYERS_TABLE}"
+    ).fetchone()
+    mean_core, emerging, mean_drift = conn.execute(
+        f"""SELECT
+            (SELECT avg(n) FROM (SELECT count(*) AS n {own_subtopics} AND tier_long = 'core' GROUP BY user_id)),
+            (SELECT count(DISTINCT user_id) {own_subtopics} AND trend = 'emerging'),
+            (SELECT avg(drift) FROM (SELECT any_value(drift_score) AS drift {own_subtopics} GROUP BY user_id))"""
+    ).fetchone()
+    tiers = read_frame(
+        conn, f"SELECT tier_long, count(*) AS rows, count(DISTINCT user_id) AS users {own_subtopics} GROUP BY tier_long ORDER BY tier_long NULLS FIRST"
+    )
     return {
-        "dagster/row_count": rows.height,
-        "users_with_layers": rows["user_id"].n_unique(),
-        "users_on_popular_fallback": rows.filter(pl.col("source") == POPULAR)["user_id"].n_unique(),
-        "mean_core_subtopics": round(subtopic_rows.filter(pl.col("tier_long") == "core").group_by("user_id").len()["len"].mean() or 0.0, 2),
+        "dagster/row_count": rows,
+        "users_with_layers": users,
+        "users_on_popular_fallback": on_popular,
+        "mean_core_subtopics": round(mean_core or 0.0, 2),
         "subtopic_tiers_long": MetadataValue.md(markdown_table(tiers)),
-        "users_with_emerging_subtopic": int(subtopic_rows.filter(pl.col("trend") == "emerging")["user_id"].n_unique()),
-        "mean_subtopic_drift_score": round(float(subtopic_rows.group_by("user_id").agg(pl.col("drift_score").first())["drift_score"].mean() or 0.0), 3),
+        "users_with_emerging_subtopic": emerging,
+        "mean_subtopic_drift_score": round(float(mean_drift or 0.0), 3),
     }
 
 
@@ -105,7 +115,8 @@ def user_interest_layers(config: LayerConfig, warehouse: DuckDBResource) -> Mate
         conn.unregister("_layer_users")
         conn.unregister("_only_unknown_items")
         changes = find_changes(conn, LAYERS_TABLE, fingerprints, {"parameters": as_record(params)}, config.full_refresh)
-        interactions = read_for_changes(conn, f"SELECT * FROM _interactions {{only_changed}} {INTERACTIONS_ORDER_BY}", changes)
+        # unordered: interest_layers does not depend on the row order
+        interactions = read_for_changes(conn, "SELECT * FROM _interactions {only_changed}", changes)
         kept = None if changes.full else _kept_for_popularity(conn, changes)
     rebuilt = interest_layers(interactions, params).with_columns(pl.lit(ACTIVITY).alias("source"))
     ranked_over = rebuilt.select(_POPULARITY_COLUMNS) if kept is None else pl.concat([kept, rebuilt.select(_POPULARITY_COLUMNS)], how="vertical_relaxed")
