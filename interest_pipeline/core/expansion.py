@@ -124,15 +124,31 @@ def _takeup_matrix(takeup, population: pl.DataFrame, subtopics: pl.DataFrame) ->
         return None
     user_ids, subtopic_ids, probabilities = takeup
     matrix = np.zeros((population.height, subtopics.height), dtype=np.float32)
-    row_of = dict(zip(population["user_id"].to_list(), population["_i"].to_list()))
+    rows = pl.DataFrame({"user_id": list(user_ids)}, schema={"user_id": pl.String}).with_row_index("_k").join(population, on="user_id", how="inner")
     column_of = dict(zip(subtopics["subtopic_id"].to_list(), subtopics["_j"].to_list()))
-    rows = [(k, row_of[u]) for k, u in enumerate(user_ids) if u in row_of]
     columns = [(k, column_of[s]) for k, s in enumerate(subtopic_ids) if s in column_of]
-    if rows and columns:
-        source_rows, target_rows = map(np.array, zip(*rows))
+    if rows.height and columns:
         source_columns, target_columns = map(np.array, zip(*columns))
+        source_rows, target_rows = rows["_k"].to_numpy().astype(np.int64), rows["_i"].to_numpy()
         matrix[np.ix_(target_rows, target_columns)] = np.asarray(probabilities)[np.ix_(source_rows, source_columns)]
     return matrix
+
+
+def _top_columns(score: np.ndarray, top_n: int) -> np.ndarray:
+    """Per row, the columns of the ``top_n`` highest scores, highest first, equal scores by lower
+    column. Scores are rounded to SCORE_DECIMALS, so score * 10**SCORE_DECIMALS is an integer and
+    (that integer, the column's reverse index) is one exact key: a partial sort finds the top."""
+    n_rows, n_columns = score.shape
+    top_n = min(top_n, n_columns)
+    if top_n == 0:
+        return np.zeros((n_rows, 0), dtype=np.int64)
+    key = np.rint(score * 10**SCORE_DECIMALS).astype(np.int64) * n_columns + (n_columns - 1 - np.arange(n_columns))
+    if top_n < n_columns:
+        candidates = np.argpartition(-key, top_n - 1, axis=1)[:, :top_n]
+    else:
+        candidates = np.broadcast_to(np.arange(n_columns), key.shape)
+    order = np.argsort(-np.take_along_axis(key, candidates, axis=1), axis=1)
+    return np.take_along_axis(candidates, order, axis=1)
 
 
 def _empty() -> pl.DataFrame:
@@ -282,8 +298,7 @@ def _personalised(
             w["peers"] * peers + w["hierarchy"] * hierarchy + w["similarity"] * similarity + w["model"] * model, SCORE_DECIMALS
         )
         score = np.where(engaged_mask | (score <= 0), -1.0, score)
-        # Stable sort over columns in subtopic-id order: equal scores keep the lower id first.
-        order = np.argsort(-score, axis=1, kind="stable")[:, :top_n]
+        order = _top_columns(score, top_n)  # equal scores: the lower subtopic id first
         chosen = np.take_along_axis(score, order, axis=1)
         valid = chosen > 0
         user_rows = np.broadcast_to(np.arange(len(users))[:, None], order.shape)[valid]

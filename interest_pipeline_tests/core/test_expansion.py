@@ -271,3 +271,13 @@ def test_materialized_asset_covers_every_user_with_fresh_ranked_suggestions(pipe
     precision = hits(table)["hit"].mean()
     assert 0 <= random_precision <= 1 and 0 <= precision <= 1
     print(f"\ninterest_expansion hit rate on planted peripheral/emerging subtopics: {precision:.3f} vs random {random_precision:.3f}")
+
+
+def test_top_columns_match_a_stable_sort_with_ties_broken_by_the_lower_column():
+    from interest_pipeline.core.expansion import SCORE_DECIMALS, _top_columns
+
+    rng = np.random.default_rng(3)
+    score = np.round(rng.choice([-1.0, 0.0, 0.25, 0.5, 0.123456789, 0.9], size=(500, 40)), SCORE_DECIMALS)  # many ties
+    for top_n in (1, 5, 40, 60):
+        expected = np.argsort(-score, axis=1, kind="stable")[:, :top_n]
+        np.testing.assert_array_equal(_top_columns(score, top_n), expected)
