@@ -101,7 +101,7 @@ def build_resources() -> dict:
 
 # Every step opens the one DuckDB file, which takes one writing process, and the warehouse pool
 # (limit 1) runs them one at a time: a process per step adds only its start (5-10 s of imports
-# each; the large benchmark's daily update took 200 s that way against 82 s in one process).
+# each; the large benchmark's daily update took 202 s that way against 66-85 s in one process).
 # Run config can still ask for a process per step: execution: {config: {multiprocess: {...}}}.
 in_process_by_default_executor = multi_or_in_process_executor.configured(
     lambda config: config or {"in_process": {}},
