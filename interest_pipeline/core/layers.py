@@ -106,9 +106,6 @@ def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParam
     shares, ranks and tiers (``popular_fallback_nodes`` is :mod:`interest_pipeline.core.cold_start`'s).
     """
     rules = params.tiers
-    # Newest first per user, so that an event's recency rank is its position; events at one
-    # instant are ordered by the other columns, so ranks never depend on the input row order.
-    newest_first = ["event_ts", "topic_id", "subtopic_id", "event_type"]
     age_days = (pl.col("event_ts").max().over("user_id") - pl.col("event_ts")) / dt.timedelta(days=1)
 
     def decay(half_life: float) -> pl.Expr:
@@ -116,11 +113,10 @@ def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParam
 
     weighted = (
         interactions.lazy()
-        .sort(["user_id", *newest_first], descending=[False, True, True, True, True])
         .with_columns(
             pl.col("event_type").replace_strict(dict(params.event_weights), return_dtype=pl.Float64).alias("_w"),
             age_days.alias("_age"),
-            pl.int_range(pl.len()).over("user_id").cast(pl.Float64).alias("_rank"),
+            recency_rank().alias("_rank"),
         )
         .select(
             "user_id", "topic_id", "subtopic_id", "event_ts",

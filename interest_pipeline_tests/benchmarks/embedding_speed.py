@@ -68,7 +68,7 @@ def project_encoder(name: str):
     precision = "float32" if name == UNBUDGETED else name
     budget = None if name == UNBUDGETED else emb.MAX_BATCH_TOKENS
     encoder = emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, precision)
-    return lambda texts: emb.encode_texts(encoder, texts, batch_size=64, max_batch_tokens=budget)
+    return lambda texts: emb.encode_texts(encoder, texts, batch_size=emb.BATCH_SIZE, max_batch_tokens=budget)
 
 
 def paired_run(sets: dict[str, list[str]], encoders: dict, rounds: int) -> tuple[dict, dict]:

@@ -89,7 +89,7 @@ def embed(texts: list[str], cache_file: Path, precision: str) -> np.ndarray:
     if missing:
         start = time.perf_counter()
         encoder = load_model(PACKAGED_MODEL, "cpu", 256, precision)
-        vectors = encode_texts(encoder, list(missing.values()), batch_size=64)
+        vectors = encode_texts(encoder, list(missing.values()))
         cache.update(zip(missing, vectors))
         print(f"embedded {len(missing):,} distinct texts in {time.perf_counter() - start:.0f} s ({precision})", flush=True)
         cache_file.parent.mkdir(parents=True, exist_ok=True)
