@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from interest_pipeline.core.decayed_sums import DecayedSums
 from interest_pipeline.core.embedding import l2_normalise
 from interest_pipeline.core.events import EVENT_TYPES
 
@@ -141,11 +142,10 @@ def decay_from_latest(event_ts: pl.Series, user_ids: pl.Series, half_life_days: 
     return np.power(0.5, ages / half_life_days)
 
 
-def weighted_group_means(group_index: np.ndarray, n_groups: int, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per group, the weighted mean of its rows' vectors, L2-normalised (zero rows stay zero)."""
+def weighted_group_sums(group_index: np.ndarray, n_groups: int, vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per group, the weighted sum of its rows' vectors (float64)."""
     membership = sp.csr_matrix((weights.astype(np.float64), (group_index, np.arange(len(group_index)))), shape=(n_groups, len(group_index)))
-    sums = membership @ vectors.astype(np.float64)
-    return l2_normalise(np.asarray(sums))
+    return np.asarray(membership @ vectors.astype(np.float64))
 
 
 def activity_statistics(events: pl.DataFrame, reference_ts: dt.datetime) -> pl.DataFrame:
@@ -173,11 +173,68 @@ def activity_statistics(events: pl.DataFrame, reference_ts: dt.datetime) -> pl.D
     )
 
 
+def add_activity_statistics(stored: pl.DataFrame, new_events: pl.DataFrame, reference_ts: dt.datetime) -> pl.DataFrame:
+    """:func:`activity_statistics` of the stored users' events and ``new_events`` together, from
+    the stored statistics and the new events alone. Every new event must be later than its
+    user's stored ``last_event_ts``, so that at most the stored last day is counted twice."""
+    new = activity_statistics(new_events, reference_ts)
+    joined = stored.join(new, on="user_id", how="inner", suffix="_new")
+    if joined.height != new.height:
+        raise ValueError("new events of users without stored statistics")
+    if joined.filter(pl.col("first_event_ts_new") <= pl.col("last_event_ts")).height:
+        raise ValueError("a new event is not later than its user's stored last event")
+    stored_last_day_again = new_events.join(stored.select("user_id", "last_event_ts"), on="user_id").group_by("user_id").agg(
+        (pl.col("event_ts").dt.date() == pl.col("last_event_ts").dt.date()).any().cast(pl.Int64).alias("repeated_day")
+    )
+    counts = ["n_events", *[f"n_{t}" for t in EVENT_TYPES]]
+    return (
+        joined.join(stored_last_day_again, on="user_id")
+        .select(
+            "user_id",
+            *[(pl.col(c) + pl.col(f"{c}_new")).alias(c) for c in counts],
+            (pl.col("active_days") + pl.col("active_days_new") - pl.col("repeated_day")).alias("active_days"),
+            "first_event_ts",
+            pl.col("last_event_ts_new").alias("last_event_ts"),
+            "recency_days_new",
+        )
+        .rename({"recency_days_new": "recency_days"})
+        .select(new.columns)
+        .sort("user_id")
+    )
+
+
 def event_type_weights(event_types: pl.Series, weights: dict[str, float]) -> np.ndarray:
     unknown = set(event_types.unique().to_list()) - set(weights)
     if unknown:
         raise ValueError(f"no weight configured for event type(s) {sorted(unknown)}")
     return event_types.replace_strict(weights, return_dtype=pl.Float64).to_numpy()
+
+
+def user_behavior_sums(
+    item_events: pl.DataFrame,
+    item_ids: list[str],
+    item_vectors: np.ndarray,
+    half_life_days: float,
+    weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
+) -> DecayedSums:
+    """Per user (sorted), the decayed (from the user's latest event on an embedded item),
+    event-type-weighted sum of the embeddings of items they touched; its direction is X_u.
+
+    ``item_events`` has user_id, item_id, event_type, event_ts; events on items without an
+    embedding are ignored.
+    """
+    position = {item_id: i for i, item_id in enumerate(item_ids)}
+    known = item_events.filter(pl.col("item_id").is_in(item_ids)).sort("user_id", "event_ts", "item_id", "event_type")
+    if known.height == 0:
+        return DecayedSums([], np.zeros((0, item_vectors.shape[1])), np.zeros(0, dtype="datetime64[us]"))
+    users = known["user_id"].unique(maintain_order=True).to_list()
+    user_index = known["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    rows = known["item_id"].replace_strict(position, return_dtype=pl.Int64).to_numpy()
+    weight = event_type_weights(known["event_type"], weights) * decay_from_latest(known["event_ts"], known["user_id"], half_life_days)
+    # users x items weights times the item vectors: memory grows with users and items, not
+    # with events (one 384-d row per event would cost gigabytes at millions of events)
+    user_item = sp.csr_matrix((weight, (user_index, rows)), shape=(len(users), len(item_ids)))
+    return DecayedSums(users, np.asarray(user_item @ item_vectors.astype(np.float64)), _latest_per_group(known["event_ts"], user_index, len(users)))
 
 
 def user_behavior_vectors(
@@ -187,37 +244,36 @@ def user_behavior_vectors(
     half_life_days: float,
     weights: dict[str, float] = DEFAULT_EVENT_WEIGHTS,
 ) -> tuple[list[str], np.ndarray]:
-    """X_u: per user, the decayed (from the user's latest event), event-type-weighted mean of the
-    embeddings of items they touched.
-
-    ``item_events`` has user_id, item_id, event_type, event_ts; events on items without an
-    embedding are ignored. Returns the users (sorted) and their unit vectors.
-    """
-    position = {item_id: i for i, item_id in enumerate(item_ids)}
-    known = item_events.filter(pl.col("item_id").is_in(item_ids)).sort("user_id", "event_ts", "item_id", "event_type")
-    if known.height == 0:
-        return [], np.zeros((0, item_vectors.shape[1]), dtype=np.float32)
-    users = known["user_id"].unique(maintain_order=True).to_list()
-    user_index = known["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    rows = known["item_id"].replace_strict(position, return_dtype=pl.Int64).to_numpy()
-    weight = event_type_weights(known["event_type"], weights) * decay_from_latest(known["event_ts"], known["user_id"], half_life_days)
-    # users x items weights times the item vectors: memory grows with users and items, not
-    # with events (one 384-d row per event would cost gigabytes at millions of events)
-    user_item = sp.csr_matrix((weight, (user_index, rows)), shape=(len(users), len(item_ids)))
-    return users, l2_normalise(np.asarray(user_item @ item_vectors.astype(np.float64)))
+    """X_u: the users (sorted) and the unit vectors of :func:`user_behavior_sums`."""
+    sums = user_behavior_sums(item_events, item_ids, item_vectors, half_life_days, weights)
+    return sums.keys, sums.unit_vectors
 
 
-def user_text_vectors(comments: pl.DataFrame, vectors: np.ndarray, half_life_days: float) -> tuple[list[str], np.ndarray]:
-    """X_t: per user, the decayed (from the user's latest text) mean of their comment embeddings
-    (rows aligned with ``comments``)."""
+def user_text_sums(comments: pl.DataFrame, vectors: np.ndarray, half_life_days: float) -> DecayedSums:
+    """Per user (sorted), the decayed (from the user's latest text) sum of their comment
+    embeddings (rows aligned with ``comments``); its direction is X_t."""
     if comments.height == 0:
-        return [], np.zeros((0, vectors.shape[1]), dtype=np.float32)
+        return DecayedSums([], np.zeros((0, vectors.shape[1])), np.zeros(0, dtype="datetime64[us]"))
     order = np.lexsort((np.arange(comments.height), comments["user_id"].to_numpy()))
     ordered = comments[order]
     users = ordered["user_id"].unique(maintain_order=True).to_list()
     user_index = ordered["user_id"].rank("dense").cast(pl.Int64).to_numpy() - 1
     weight = decay_from_latest(ordered["event_ts"], ordered["user_id"], half_life_days)
-    return users, weighted_group_means(user_index, len(users), vectors[order], weight)
+    return DecayedSums(
+        users, weighted_group_sums(user_index, len(users), vectors[order], weight), _latest_per_group(ordered["event_ts"], user_index, len(users))
+    )
+
+
+def user_text_vectors(comments: pl.DataFrame, vectors: np.ndarray, half_life_days: float) -> tuple[list[str], np.ndarray]:
+    """X_t: the users (sorted) and the unit vectors of :func:`user_text_sums`."""
+    sums = user_text_sums(comments, vectors, half_life_days)
+    return sums.keys, sums.unit_vectors
+
+
+def _latest_per_group(event_ts: pl.Series, group_index: np.ndarray, n_groups: int) -> np.ndarray:
+    latest = np.full(n_groups, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(latest, group_index, event_ts.cast(pl.Datetime("us")).to_numpy().astype("datetime64[us]").astype(np.int64))
+    return latest.astype("datetime64[us]")
 
 
 def align_vectors(users: Sequence[str], vectors: np.ndarray, user_ids: Sequence[str], dim: int) -> np.ndarray:

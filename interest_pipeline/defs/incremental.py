@@ -161,9 +161,14 @@ def store_changes(
 def read_for_changes(conn: duckdb.DuckDBPyConnection, sql: str, changes: Changes, key_column: str = "user_id") -> pl.DataFrame:
     """The rows of ``sql`` for the keys to rebuild: every row on a full build. ``sql`` marks with
     ``{only_changed}`` the place after its FROM clause where the key filter goes."""
-    if changes.full:
+    return read_for_keys(conn, sql, None if changes.full else changes.changed, key_column)
+
+
+def read_for_keys(conn: duckdb.DuckDBPyConnection, sql: str, keys: pl.Series | None, key_column: str = "user_id") -> pl.DataFrame:
+    """The rows of ``sql`` (with ``{only_changed}`` as in :func:`read_for_changes`) of ``keys``; every row for None."""
+    if keys is None:
         return read_frame(conn, sql.format(only_changed=""))
-    conn.register("_changed", pl.DataFrame({key_column: changes.changed}, schema={key_column: pl.String}))
+    conn.register("_changed", pl.DataFrame({key_column: keys}, schema={key_column: pl.String}))
     try:
         return read_frame(conn, sql.format(only_changed=f"SEMI JOIN _changed USING ({key_column})"))
     finally:

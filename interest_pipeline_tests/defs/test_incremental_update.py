@@ -40,22 +40,30 @@ def test_the_benchmarks_daily_assets_are_the_assets_that_follow_new_data():
 def _new_day_file(warehouse, landing):
     """A day of ordinary traffic: known users on known items, a review, a search, and a newcomer."""
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        users = [r[0] for r in conn.execute("SELECT user_id FROM fused_user_features WHERE NOT is_cold_start ORDER BY user_id LIMIT 4").fetchall()]
+        users = [r[0] for r in conn.execute("SELECT user_id FROM fused_user_features WHERE NOT is_cold_start ORDER BY user_id LIMIT 3").fetchall()]
         items = [r[0] for r in conn.execute("SELECT item_id FROM item_embeddings ORDER BY item_id LIMIT 3").fetchall()]
         review = conn.execute("SELECT text FROM raw_behavior_logs WHERE event_type = 'review' AND length(text) > 60 ORDER BY event_id LIMIT 1").fetchone()[0]
+        # a late arrival: an event older than its user's last one, landing with the new day (and
+        # inside the ingest's one-day tolerance of the log date)
+        late_user, late = conn.execute(
+            "SELECT user_id, last_event_ts - INTERVAL 1 SECOND FROM user_behavior_features "
+            "WHERE last_event_ts >= ?::TIMESTAMP - INTERVAL 1 DAY + INTERVAL 1 SECOND AND n_events >= 2 AND NOT list_contains(?, user_id) ORDER BY user_id LIMIT 1",
+            [NEW_DAY, users[:3]],
+        ).fetchone()
     rows = [
         ["n1", users[0], items[0], "view", f"{NEW_DAY}T08:00:00Z", "", ""],
         ["n2", users[0], items[1], "purchase", f"{NEW_DAY}T08:10:00Z", "", ""],
         ["n3", users[1], items[2], "review", f"{NEW_DAY}T09:00:00Z", "5", "Second one. " + review],
         ["n4", users[2], "", "search", f"{NEW_DAY}T10:00:00Z", "", "trail running shoes"],
         ["n5", "newcomer", items[0], "view", f"{NEW_DAY}T11:00:00Z", "", ""],
+        ["n6", late_user, items[1], "click", late.strftime("%Y-%m-%dT%H:%M:%SZ"), "", ""],
     ]
     landing.mkdir()
     with (landing / f"events_{NEW_DAY}.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["event_id", "user_id", "item_id", "event_type", "timestamp", "rating", "text"])
         writer.writerows(rows)
-    return {users[0], users[1], users[2], "newcomer"}
+    return {"appended": {users[0], users[1], users[2]}, "late": late_user, "newcomer": "newcomer"}
 
 
 def _metadata(result, asset):
@@ -69,7 +77,7 @@ def updated(pipeline_run, tmp_path_factory):
     incremental, full = root / "incremental", root / "full"
     incremental.mkdir()
     shutil.copy(pipeline_run.warehouse, incremental / "warehouse.duckdb")
-    active = _new_day_file(incremental / "warehouse.duckdb", root / "landing")
+    new_day = _new_day_file(incremental / "warehouse.duckdb", root / "landing")
     sample = pipeline_run.sample_dir
 
     def resources(folder):
@@ -90,13 +98,13 @@ def updated(pipeline_run, tmp_path_factory):
             run_config={"ops": {a.op.name: {"config": {"full_refresh": True}} for a in INCREMENTAL}},
         )
     assert first.success and again.success and rebuilt.success
-    return {"incremental": incremental / "warehouse.duckdb", "full": full / "warehouse.duckdb", "active": active,
+    return {"incremental": incremental / "warehouse.duckdb", "full": full / "warehouse.duckdb", "new_day": new_day,
             "first": first, "again": again, "rebuilt": rebuilt}
 
 
 def test_only_the_new_days_users_and_texts_are_rebuilt(updated):
     first = updated["first"]
-    active = len(updated["active"])
+    active = len(updated["new_day"]["appended"]) + 2  # and the late arrival's user, and the newcomer
     assert _metadata(first, tokenized_comments)["keys_rebuilt"] == 2  # the review and the search
     assert _metadata(first, comment_embeddings)["keys_rebuilt"] == 2
     assert _metadata(first, item_embeddings)["keys_rebuilt"] == 0
@@ -106,6 +114,22 @@ def test_only_the_new_days_users_and_texts_are_rebuilt(updated):
         assert 1 <= metadata["keys_rebuilt"] <= active and metadata["keys_kept"] > 100, (asset.key, metadata)
     assert _metadata(first, user_text_features)["keys_rebuilt"] == 2  # the reviewer and the searcher
     assert _metadata(first, user_behavior_features)["keys_rebuilt"] == active
+
+
+def test_users_whose_new_events_follow_their_old_ones_are_updated_from_the_new_events_alone(updated):
+    """The three users with ordinary new events are appended to (their stored sums brought
+    forward); the user with a late event and the newcomer are rebuilt from all their rows. That
+    the tables still equal a full rebuild is the next test."""
+    behavior = _metadata(updated["first"], user_behavior_features)
+    assert behavior["keys_appended"] == len(updated["new_day"]["appended"])
+    assert 1 <= _metadata(updated["first"], user_text_features)["keys_appended"] <= 2
+    assert _metadata(updated["rebuilt"], user_behavior_features)["keys_appended"] == 0
+    with duckdb.connect(str(updated["incremental"]), read_only=True) as conn:
+        late = conn.execute(
+            "SELECT s.n_rows, (SELECT count(*) FROM raw_behavior_logs WHERE user_id = s.key) FROM append_state s "
+            "WHERE s.table_name = 'user_behavior_features' AND s.key = ?", [updated["new_day"]["late"]]
+        ).fetchone()
+    assert late[0] == late[1]  # the state follows the late event too
 
 
 def test_the_update_gives_the_tables_of_a_full_rebuild(updated):

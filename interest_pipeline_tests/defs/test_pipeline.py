@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "interest_evaluation",
     "input_fingerprints",
     "input_contexts",
+    "append_state",
 }
 
 

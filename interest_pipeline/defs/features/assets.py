@@ -8,6 +8,9 @@ All three are kept incrementally (:mod:`interest_pipeline.defs.incremental`): af
 only the users whose events or texts changed are rebuilt. Decay is measured from each user's
 latest event, so a user without new events keeps their vector exactly; only ``recency_days``,
 measured to the newest event in the warehouse, is updated for everyone (one SQL statement).
+A user whose new rows all follow the stored ones (the usual day) is not rebuilt from their whole
+history: the stored decayed sum is brought forward and the day's rows added
+(:mod:`interest_pipeline.defs.appends`); any other change rebuilds the user from all rows.
 """
 
 
@@ -17,6 +20,7 @@ from dagster import MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from interest_pipeline.core.decayed_sums import DecayedSums, add_decayed
 from interest_pipeline.core.embedding import series_to_vectors, vectors_to_series
 from interest_pipeline.core.features import (
     BehaviorParams,
@@ -24,16 +28,19 @@ from interest_pipeline.core.features import (
     TextParams,
     UserFeatureParams,
     activity_statistics,
+    add_activity_statistics,
     fuse_user_vectors,
-    user_behavior_vectors,
-    user_text_vectors,
+    user_behavior_sums,
+    user_text_sums,
 )
+from interest_pipeline.defs.appends import key_totals, read_appended_rows, store_state, stored_sums
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
 from interest_pipeline.defs.incremental import (
     RebuildConfig,
     find_changes,
     key_fingerprints,
     read_for_changes,
+    read_for_keys,
     store_changes,
     stored_context,
     table_fingerprint,
@@ -48,8 +55,23 @@ GROUP = "features"
 BEHAVIOR_FEATURES, TEXT_FEATURES = "user_behavior_features", "user_text_features"
 
 
-def _vector_frame(users: list[str], vectors: np.ndarray) -> pl.DataFrame:
-    return pl.DataFrame({"user_id": users}, schema={"user_id": pl.String}).with_columns(vectors_to_series("embedding", vectors))
+_EVENTS_SQL = "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs"
+_EVENT_HASH_COLUMNS = ["event_id", "item_id", "event_type", "event_ts"]
+_TEXTS_SQL = "SELECT user_id, event_ts, embedding FROM comment_embeddings"
+
+
+def _sums_frame(sums: DecayedSums) -> pl.DataFrame:
+    """user_id, embedding (the sums' directions) of the users who have a sum."""
+    has_sum = ~np.isnat(sums.reference_ts)
+    users = [user for user, keep in zip(sums.keys, has_sum, strict=True) if keep]
+    return pl.DataFrame({"user_id": users}, schema={"user_id": pl.String}).with_columns(
+        vectors_to_series("embedding", sums.unit_vectors[has_sum].reshape(len(users), sums.sums.shape[1]))
+    )
+
+
+def _stored_vectors(embeddings: pl.Series, dim: int) -> np.ndarray:
+    """A stored embedding column as rows of a matrix; zeros where it is null."""
+    return series_to_vectors(embeddings.fill_null(pl.lit([0.0] * dim, dtype=pl.List(pl.Float32))), dim)
 
 
 _RECENCY_SQL = (
@@ -77,35 +99,41 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
     params = config.params()
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
-        fingerprints = key_fingerprints(
-            conn, "SELECT * FROM raw_behavior_logs", "user_id", ["event_id", "item_id", "event_type", "event_ts"]
-        )
+        totals = key_totals(conn, BEHAVIOR_FEATURES, "SELECT * FROM raw_behavior_logs", "user_id", "event_ts", _EVENT_HASH_COLUMNS)
         context = {"parameters": as_record(params), "item_embeddings": table_fingerprint(conn, "item_embeddings", ["item_id", "embedding"])}
-        changes = find_changes(conn, BEHAVIOR_FEATURES, fingerprints, context, config.full_refresh)
-        events = read_for_changes(
-            conn, "SELECT user_id, item_id, event_type, event_ts FROM raw_behavior_logs {only_changed} ORDER BY event_id", changes
-        )
+        changes = find_changes(conn, BEHAVIOR_FEATURES, totals.fingerprints, context, config.full_refresh)
+        rebuilt, appended = totals.split(changes)
         items = read_frame(conn, "SELECT item_id, embedding FROM item_embeddings ORDER BY item_id")
-        item_vectors = series_to_vectors(items["embedding"], 0)
-        users, vectors = user_behavior_vectors(
-            events.filter(pl.col("item_id").is_not_null()),
-            items["item_id"].to_list(),
-            item_vectors,
-            params.half_life_days,
-            params.event_weights,
-        )
-        stats = activity_statistics(events, reference_ts)
-        table = stats.join(_vector_frame(users, vectors), on="user_id", how="left").with_columns(
-            pl.col("embedding").is_not_null().alias("has_behavior")
-        )
-        # every user's recency moves with the newest event, including those not rebuilt
-        store_changes(conn, changes, table, "user_id", as_record(params), also=lambda c: c.execute(_RECENCY_SQL, [reference_ts]))
+        item_ids, item_vectors = items["item_id"].to_list(), series_to_vectors(items["embedding"], 0)
+
+        def behavior_sums(events: pl.DataFrame) -> DecayedSums:
+            return user_behavior_sums(
+                events.filter(pl.col("item_id").is_not_null()), item_ids, item_vectors, params.half_life_days, params.event_weights
+            )
+
+        events = read_for_keys(conn, f"{_EVENTS_SQL} {{only_changed}} ORDER BY event_id", None if changes.full else rebuilt)
+        sums, stats = behavior_sums(events), activity_statistics(events, reference_ts)
+        if appended.height:  # users whose new events all follow their stored ones: the stored sums brought forward
+            new_events = read_appended_rows(conn, f"{_EVENTS_SQL} {{only_new}} ORDER BY event_id", appended, "user_id", "event_ts")
+            stored = read_for_keys(conn, f"SELECT * FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id", appended["key"])
+            earlier = stored_sums(conn, BEHAVIOR_FEATURES, stored["user_id"], _stored_vectors(stored["embedding"], item_vectors.shape[1]))
+            brought = add_decayed(earlier, behavior_sums(new_events).reindexed(earlier.keys), params.half_life_days)
+            sums = DecayedSums.concat([sums, brought], item_vectors.shape[1])
+            stats = pl.concat([stats, add_activity_statistics(stored.select(stats.columns), new_events, reference_ts)])
+        table = stats.join(_sums_frame(sums), on="user_id", how="left").with_columns(pl.col("embedding").is_not_null().alias("has_behavior")).sort("user_id")
+
+        def also(c) -> None:
+            c.execute(_RECENCY_SQL, [reference_ts])  # every user's recency moves with the newest event, including those not rebuilt
+            store_state(c, changes, sums)
+
+        store_changes(conn, changes, table, "user_id", as_record(params), also=also)
         total = conn.execute(f"SELECT count(*), count(embedding) FROM {BEHAVIOR_FEATURES}").fetchone()
     return MaterializeResult(
         metadata={
             "dagster/row_count": total[0],
             "users_with_item_events": total[1],
             **changes.summary,
+            "keys_appended": appended.height,
             "reference_ts": str(reference_ts),
             "preview": MetadataValue.md(markdown_table(table.drop("embedding"))),
         }
@@ -130,16 +158,26 @@ def user_text_features(config: TextFeatureConfig, warehouse: DuckDBResource) -> 
     params = config.params()
     with warehouse.get_connection() as conn:
         # the text hash stands for the vector, the embeddings' context (model, code) for how it was made
-        fingerprints = key_fingerprints(conn, "SELECT * FROM comment_embeddings", "user_id", ["comment_id", "event_ts", "text_hash"])
+        totals = key_totals(conn, TEXT_FEATURES, "SELECT * FROM comment_embeddings", "user_id", "event_ts", ["comment_id", "event_ts", "text_hash"])
         context = {"parameters": as_record(params), "comment_embeddings": stored_context(conn, "comment_embeddings")}
-        changes = find_changes(conn, TEXT_FEATURES, fingerprints, context, config.full_refresh)
-        comments = read_for_changes(conn, "SELECT user_id, event_ts, embedding FROM comment_embeddings {only_changed} ORDER BY comment_id", changes)
-        users, vectors = user_text_vectors(comments, series_to_vectors(comments["embedding"], 0), params.half_life_days)
+        changes = find_changes(conn, TEXT_FEATURES, totals.fingerprints, context, config.full_refresh)
+        rebuilt, appended = totals.split(changes)
+        comments = read_for_keys(conn, f"{_TEXTS_SQL} {{only_changed}} ORDER BY comment_id", None if changes.full else rebuilt)
+        sums = user_text_sums(comments, series_to_vectors(comments["embedding"], 0), params.half_life_days)
         counts = comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("n_texts"))
-        table = _vector_frame(users, vectors).join(counts, on="user_id", how="left").select("user_id", "n_texts", "embedding")
-        store_changes(conn, changes, table, "user_id", as_record(params))
+        if appended.height:  # users whose new texts all follow their stored ones: the stored sums brought forward
+            new_comments = read_appended_rows(conn, f"{_TEXTS_SQL} {{only_new}} ORDER BY comment_id", appended, "user_id", "event_ts")
+            stored = read_for_keys(conn, f"SELECT user_id, n_texts, embedding FROM {TEXT_FEATURES} {{only_changed}} ORDER BY user_id", appended["key"])
+            dim = len(stored["embedding"][0])
+            earlier = stored_sums(conn, TEXT_FEATURES, stored["user_id"], series_to_vectors(stored["embedding"], dim))
+            later = user_text_sums(new_comments, series_to_vectors(new_comments["embedding"], dim), params.half_life_days)
+            sums = DecayedSums.concat([sums, add_decayed(earlier, later.reindexed(earlier.keys), params.half_life_days)], dim)
+            added = new_comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("added"))
+            counts = pl.concat([counts, stored.join(added, on="user_id").select("user_id", (pl.col("n_texts") + pl.col("added")).alias("n_texts"))])
+        table = _sums_frame(sums).join(counts, on="user_id", how="left").select("user_id", "n_texts", "embedding").sort("user_id")
+        store_changes(conn, changes, table, "user_id", as_record(params), also=lambda c: store_state(c, changes, sums))
         total = conn.execute(f"SELECT count(*) FROM {TEXT_FEATURES}").fetchone()[0]
-    return MaterializeResult(metadata={"dagster/row_count": total, **changes.summary})
+    return MaterializeResult(metadata={"dagster/row_count": total, **changes.summary, "keys_appended": appended.height})
 
 
 class FusionConfig(RebuildConfig):
