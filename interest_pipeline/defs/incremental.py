@@ -199,6 +199,20 @@ def key_fingerprints(conn: duckdb.DuckDBPyConnection, source_sql: str, key_sql: 
     )
 
 
+def whole_table_context(conn: duckdb.DuckDBPyConnection, inputs: Mapping[str, str], context: Mapping[str, object]) -> str:
+    """For a table rebuilt whole from all its inputs: one fingerprint of every row it reads
+    (``inputs``: name -> query), of ``context`` and of the code version. When it equals the stored
+    one (:func:`stored_context`), a build would give the stored table again."""
+    hashed = {name: str(conn.execute(f"SELECT {key_fingerprint('hash(q)')} FROM ({sql}) q").fetchone()[0]) for name, sql in inputs.items()}
+    return context_fingerprint({**context, "inputs": hashed, "code_version": package_code_version()})
+
+
+def store_context(conn: duckdb.DuckDBPyConnection, table: str, context: str) -> None:
+    """Inside the build's transaction: the context ``table`` was built with (see :func:`whole_table_context`)."""
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {CONTEXT_TABLE} (table_name VARCHAR PRIMARY KEY, context VARCHAR NOT NULL)")
+    conn.execute(f"INSERT OR REPLACE INTO {CONTEXT_TABLE} VALUES (?, ?)", [table, context])
+
+
 class RebuildConfig(Config):
     """Run config of an asset kept up to date incrementally."""
 

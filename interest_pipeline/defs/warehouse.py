@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -66,9 +66,16 @@ def read_frame(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence | Non
     return conn.execute(sql, params or []).pl()
 
 
-def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, parameters: Mapping[str, object] | None = None) -> None:
+def replace_table(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    parameters: Mapping[str, object] | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> None:
     """Replace a whole table with ``frame`` in one transaction, with the ``parameters`` it was
-    built with (JSON-serialisable; see :func:`read_parameters`) when given."""
+    built with (JSON-serialisable; see :func:`read_parameters`) when given; ``also`` runs more
+    statements inside the transaction."""
     conn.register("_incoming", frame)
     try:
         conn.execute("BEGIN TRANSACTION")
@@ -76,6 +83,8 @@ def replace_table(conn: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFra
         if parameters is not None:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(PARAMETERS_TABLE)} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)")
             conn.execute(f"INSERT OR REPLACE INTO {_quote(PARAMETERS_TABLE)} VALUES (?, ?)", [table, json.dumps(parameters, sort_keys=True)])
+        if also is not None:
+            also(conn)
         conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")

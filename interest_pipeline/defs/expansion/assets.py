@@ -2,7 +2,9 @@
 
 The take-up models are trained on the re-clustering cadence (``takeup_models``: their subtopics
 are the taxonomy's, and training reads every user's history); the daily ``interest_expansion``
-applies them to the stored fused features and scores every user, which takes seconds.
+applies them to the stored fused features and scores every user, which takes seconds; when
+nothing it reads changed since its last build (a hash of every row it reads, its parameters and
+the code version, in ``input_contexts``) it keeps the stored table.
 """
 
 import time
@@ -17,6 +19,7 @@ from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, 
 from interest_pipeline.core.features import UserFeatureParams
 from interest_pipeline.core.takeup import TakeupParams, models_as_frame, models_from_frame, train_takeup_models
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
+from interest_pipeline.defs.incremental import RebuildConfig, store_context, stored_context, whole_table_context
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
 from interest_pipeline.defs.shared import INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
@@ -24,6 +27,14 @@ from interest_pipeline.defs.warehouse import read_frame, read_parameters, replac
 
 GROUP = "expansion"
 TAKEUP_MODELS = "takeup_models"
+EXPANSION_TABLE = "interest_expansion"
+# What interest_expansion reads (besides the take-up models when their weight is not 0).
+_INPUTS = {
+    "layers": "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity'",
+    "hierarchy": "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy",
+    "segments": "SELECT user_id, segment_fine, segment_coarse FROM user_segments",
+    "users": "SELECT user_id, is_cold_start, embedding FROM fused_user_features",
+}
 _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
 
 
@@ -95,7 +106,7 @@ def _stored_takeup(conn, features: UserFeatureParams):
     return models, from_record(TakeupParams, record["takeup"], TAKEUP_MODELS), record
 
 
-class ExpansionConfig(Config):
+class ExpansionConfig(RebuildConfig):
     top_n: int = Field(default=_EXPANSION.top_n, ge=1, description="Suggestions kept per user.")
     weights: dict[str, float] = Field(
         default=_EXPANSION.weights.as_mapping(),
@@ -129,26 +140,36 @@ class ExpansionConfig(Config):
 def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> MaterializeResult:
     weights = config.params().weights
     with warehouse.get_connection() as conn:
-        layers = read_frame(
-            conn, "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity' ORDER BY user_id, node_id"
-        )
-        hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
-        segments = read_frame(conn, "SELECT user_id, segment_fine, segment_coarse FROM user_segments ORDER BY user_id")
-        users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features ORDER BY user_id")
         features = read_feature_params(conn)
         takeup, takeup_params, takeup_record = _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
-        fused = read_frame(conn, "SELECT user_id, embedding FROM fused_user_features ORDER BY user_id") if takeup is not None else None
-    params = config.params(takeup_params)
-    # today's take-up odds: the stored models applied to the stored fused vectors
-    signal = None
-    if takeup is not None:
-        signal = (fused["user_id"].to_list(), takeup.subtopic_ids, takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])))
-    suggestions = expand_interests(
-        layers, hierarchy, segments, users.select("user_id"), weights=weights, top_n=params.top_n, min_segment_size=params.min_segment_size,
-        takeup=signal,
-    )
-    with warehouse.get_connection() as conn:
-        replace_table(conn, "interest_expansion", suggestions, {"expansion": as_record(params), "features": as_record(features)})
+        params = config.params(takeup_params)
+        inputs = {**_INPUTS, **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {})}
+        context = whole_table_context(conn, inputs, {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record})
+        # every user is scored against everyone's layers: the table is rebuilt whole, or kept
+        # whole when nothing it reads changed (a second update of the day, a retried run)
+        reason = _rebuild_reason(conn, context, config.full_refresh)
+        users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features ORDER BY user_id")
+        if reason is None:
+            suggestions = read_frame(conn, f"SELECT * FROM {EXPANSION_TABLE} ORDER BY user_id, rank")
+        else:
+            layers = read_frame(conn, f"{_INPUTS['layers']} ORDER BY user_id, node_id")
+            hierarchy = read_frame(conn, f"{_INPUTS['hierarchy']} ORDER BY node_id")
+            segments = read_frame(conn, f"{_INPUTS['segments']} ORDER BY user_id")
+            fused = read_frame(conn, "SELECT user_id, embedding FROM fused_user_features ORDER BY user_id") if takeup is not None else None
+    if reason is not None:
+        # today's take-up odds: the stored models applied to the stored fused vectors
+        signal = None
+        if takeup is not None:
+            signal = (fused["user_id"].to_list(), takeup.subtopic_ids, takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])))
+        suggestions = expand_interests(
+            layers, hierarchy, segments, users.select("user_id"), weights=weights, top_n=params.top_n, min_segment_size=params.min_segment_size,
+            takeup=signal,
+        )
+        with warehouse.get_connection() as conn:
+            replace_table(
+                conn, EXPANSION_TABLE, suggestions, {"expansion": as_record(params), "features": as_record(features)},
+                also=lambda c: store_context(c, EXPANSION_TABLE, context),
+            )
 
     covered = suggestions["user_id"].n_unique()
     fallback_users = suggestions.filter(pl.col("is_cold_start_fallback"))["user_id"].n_unique()
@@ -162,6 +183,8 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
     return MaterializeResult(
         metadata={
             "dagster/row_count": suggestions.height,
+            "update": "full" if reason is not None else "unchanged",
+            "update_reason": reason or "nothing it reads changed since the last build",
             "users_covered": covered,
             "users_without_suggestions": users.height - users.join(suggestions.select("user_id").unique(), on="user_id", how="semi").height,
             "users_on_popular_fallback": fallback_users,
@@ -179,3 +202,14 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
             "preview": MetadataValue.md(markdown_table(suggestions.head(12), max_chars=120)),
         }
     )
+
+
+def _rebuild_reason(conn, context: str, full_refresh: bool) -> str | None:
+    """Why the expansion must be computed again; None when the stored table is what it would give."""
+    if full_refresh:
+        return "full_refresh requested"
+    if not table_exists(conn, EXPANSION_TABLE):
+        return "first build"
+    if stored_context(conn, EXPANSION_TABLE) != context:
+        return "inputs, parameters or code changed"
+    return None
