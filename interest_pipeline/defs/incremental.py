@@ -135,7 +135,6 @@ def store_changes(
         if also is not None:
             also(conn)
         conn.execute(f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS_TABLE} (table_name VARCHAR NOT NULL, key VARCHAR NOT NULL, fingerprint UBIGINT NOT NULL)")
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {CONTEXT_TABLE} (table_name VARCHAR PRIMARY KEY, context VARCHAR NOT NULL)")
         if changes.full:
             conn.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [changes.table])
             conn.execute(f"INSERT INTO {FINGERPRINTS_TABLE} SELECT ?, key, fingerprint FROM _fingerprints", [changes.table])
@@ -145,7 +144,7 @@ def store_changes(
                 f"INSERT INTO {FINGERPRINTS_TABLE} SELECT ?, f.key, f.fingerprint FROM _fingerprints f SEMI JOIN _dropped d ON d.key = f.key",
                 [changes.table],
             )
-        conn.execute(f"INSERT OR REPLACE INTO {CONTEXT_TABLE} VALUES (?, ?)", [changes.table, changes.context])
+        store_context(conn, changes.table, changes.context)
         if parameters is not None:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {PARAMETERS_TABLE} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)")
             conn.execute(f"INSERT OR REPLACE INTO {PARAMETERS_TABLE} VALUES (?, ?)", [changes.table, json.dumps(parameters, sort_keys=True)])
@@ -208,7 +207,7 @@ def whole_table_context(conn: duckdb.DuckDBPyConnection, inputs: Mapping[str, st
 
 
 def store_context(conn: duckdb.DuckDBPyConnection, table: str, context: str) -> None:
-    """Inside the build's transaction: the context ``table`` was built with (see :func:`whole_table_context`)."""
+    """Inside the build's transaction: the context ``table`` was built with (:func:`find_changes`'s, or :func:`whole_table_context`)."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {CONTEXT_TABLE} (table_name VARCHAR PRIMARY KEY, context VARCHAR NOT NULL)")
     conn.execute(f"INSERT OR REPLACE INTO {CONTEXT_TABLE} VALUES (?, ?)", [table, context])
 
