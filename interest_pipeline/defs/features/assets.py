@@ -222,9 +222,7 @@ def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> Mate
     )
     has_behavior = joined["embedding"].is_not_null().to_numpy()
     has_text = joined["text_embedding"].is_not_null().to_numpy()
-    zero = [0.0] * dim
-    x_u = series_to_vectors(joined["embedding"].fill_null(pl.lit(zero, dtype=pl.List(pl.Float32))), dim)
-    x_t = series_to_vectors(joined["text_embedding"].fill_null(pl.lit(zero, dtype=pl.List(pl.Float32))), dim)
+    x_u, x_t = _stored_vectors(joined["embedding"], dim), _stored_vectors(joined["text_embedding"], dim)
     fused = fuse_user_vectors(x_u, has_behavior, x_t, has_text, fusion.alpha)
     table = joined.select(
         "user_id",
