@@ -130,7 +130,12 @@ def _takeup_matrix(takeup, population: pl.DataFrame, subtopics: pl.DataFrame) ->
     if rows.height and columns:
         source_columns, target_columns = map(np.array, zip(*columns))
         source_rows, target_rows = rows["_k"].to_numpy().astype(np.int64), rows["_i"].to_numpy()
-        matrix[np.ix_(target_rows, target_columns)] = np.asarray(probabilities)[np.ix_(source_rows, source_columns)]
+        probabilities = np.asarray(probabilities)
+        same_rows = len(user_ids) == rows.height == population.height and np.array_equal(source_rows, target_rows)
+        if same_rows:  # the usual case (the models applied to every user, in user order): no row gather, 2-4x faster
+            matrix[:, target_columns] = probabilities[:, source_columns]
+        else:
+            matrix[np.ix_(target_rows, target_columns)] = probabilities[np.ix_(source_rows, source_columns)]
     return matrix
 
 
@@ -424,17 +429,19 @@ def expand_interests(
         _takeup_matrix(takeup, population, subtopics),
     )
     strongest, named = _strongest(weights)
-    parts = _reason_parts()
-    others = [pl.when(named[name] & (pl.col("strongest_signal") != name)).then(parts[name]) for name in SIGNALS]
-    first = pl.when(pl.col("strongest_signal") == "peers").then(parts["peers"])
+    # each signal's phrase is built once as a column, then picked: the strongest first, then the others named
+    parts = {name: f"_reason_{name}" for name in SIGNALS}
+    others = [pl.when(named[name] & (pl.col("strongest_signal") != name)).then(pl.col(parts[name])) for name in SIGNALS]
+    first = pl.when(pl.col("strongest_signal") == "peers").then(pl.col(parts["peers"]))
     for name in SIGNALS[1:]:
-        first = first.when(pl.col("strongest_signal") == name).then(parts[name])
+        first = first.when(pl.col("strongest_signal") == name).then(pl.col(parts[name]))
     personal = (
         personal.join(subtopics.select("_j", "subtopic_id", "topic_id"), on="_j", how="left")
         .join(groups.select("_i", "peer_group_name"), on="_i", how="left")
         .join(_best_siblings(engaged, subtopics), on=["_i", "topic_id"], how="left")
-        .with_columns(strongest.alias("strongest_signal"))
+        .with_columns(strongest.alias("strongest_signal"), *(phrase.alias(parts[name]) for name, phrase in _reason_parts().items()))
         .with_columns(pl.concat_str(first, *others, separator="; ", ignore_nulls=True).alias("reason"), pl.lit(False).alias("is_cold_start_fallback"))
+        .drop(parts.values())
     )
 
     popular = (

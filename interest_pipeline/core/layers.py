@@ -99,6 +99,9 @@ def _tier(share: str, rank: str, rules: TierRules) -> pl.Expr:
     )
 
 
+_LAYER_VALUES = ("weight_long", "weight_short", "n_interactions", "last_interaction_ts")
+
+
 def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParams()) -> pl.DataFrame:
     """Layers from ``interactions`` (user_id, event_type, event_ts, topic_id, subtopic_id).
 
@@ -127,30 +130,29 @@ def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParam
         # lazy query with the steps above the sums came out in a thread-dependent order)
         .collect()
     )
-    levels = []
-    for level, node, parent in (("topic", "topic_id", None), ("subtopic", "subtopic_id", "topic_id")):
-        keys = ["user_id", node] + ([parent] if parent else [])
-        grouped = (
-            weighted.filter(pl.col(node).is_not_null())
-            .group_by(keys)
-            .agg(
-                _stable_sum("_long").alias("weight_long"),
-                _stable_sum("_short").alias("weight_short"),
-                pl.len().cast(pl.Int64).alias("n_interactions"),
-                pl.col("event_ts").max().alias("last_interaction_ts"),
-            )
-            .select(
-                "user_id",
-                pl.lit(level).alias("level"),
-                pl.col(node).alias("node_id"),
-                (pl.col(parent) if parent else pl.lit("root")).alias("parent_id"),
-                "weight_long",
-                "weight_short",
-                "n_interactions",
-                "last_interaction_ts",
-            )
+    # One pass over the events per (user, topic, subtopic); the topic level adds those partial sums
+    # up (in sorted order, as _stable_sum does), which costs a fraction of a second pass over the events.
+    partial = weighted.group_by("user_id", "topic_id", "subtopic_id").agg(
+        _stable_sum("_long").alias("weight_long"),
+        _stable_sum("_short").alias("weight_short"),
+        pl.len().cast(pl.Int64).alias("n_interactions"),
+        pl.col("event_ts").max().alias("last_interaction_ts"),
+    )
+    topics = (
+        partial.filter(pl.col("topic_id").is_not_null())
+        .group_by("user_id", "topic_id")
+        .agg(
+            _stable_sum("weight_long").alias("weight_long"),
+            _stable_sum("weight_short").alias("weight_short"),
+            pl.col("n_interactions").sum(),
+            pl.col("last_interaction_ts").max(),
         )
-        levels.append(grouped)
+        .select("user_id", pl.lit("topic").alias("level"), pl.col("topic_id").alias("node_id"), pl.lit("root").alias("parent_id"), *_LAYER_VALUES)
+    )
+    subtopics = partial.filter(pl.col("subtopic_id").is_not_null()).select(
+        "user_id", pl.lit("subtopic").alias("level"), pl.col("subtopic_id").alias("node_id"), pl.col("topic_id").alias("parent_id"), *_LAYER_VALUES
+    )
+    levels = [topics, subtopics]
     by_level = ["user_id", "level"]
     layers = pl.concat(levels).lazy()
     for view in ("long", "short"):

@@ -79,8 +79,8 @@ def test_fused_vectors_follow_every_feature_parameter():
         assert not np.allclose(changed, base), params
 
 
-def test_model_signal_ranks_the_likeliest_candidate_first():
-    hierarchy = pl.DataFrame(
+def _one_topic_three_subtopics() -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "node_id": ["t0", "t0.s0", "t0.s1", "t0.s2"],
             "level": ["topic", "subtopic", "subtopic", "subtopic"],
@@ -89,6 +89,10 @@ def test_model_signal_ranks_the_likeliest_candidate_first():
             "centroid": [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.7, 0.7]],
         }
     )
+
+
+def test_model_signal_ranks_the_likeliest_candidate_first():
+    hierarchy = _one_topic_three_subtopics()
     layers = pl.DataFrame(
         {"user_id": ["u"], "level": ["subtopic"], "node_id": ["t0.s0"], "share_long": [1.0], "tier_long": ["core"]}
     )
@@ -101,6 +105,25 @@ def test_model_signal_ranks_the_likeliest_candidate_first():
     without = expand_interests(layers, hierarchy)
     assert without["takeup_probability"].is_null().all() and (without["model_signal"] == 0).all()
 
+
+
+def test_model_signal_does_not_depend_on_the_order_or_the_extra_users_of_the_probabilities():
+    """Probabilities for every user in user order take a fast path; any other order, a missing or
+    an unknown user, the general one: the suggestions are the same."""
+    hierarchy = _one_topic_three_subtopics()
+    users = ["a", "b", "c"]
+    layers = pl.DataFrame({"user_id": users, "level": ["subtopic"] * 3, "node_id": ["t0.s0"] * 3, "share_long": [1.0] * 3, "tier_long": ["core"] * 3})
+    probabilities = np.array([[0.3, 0.1], [0.2, 0.6], [0.05, 0.4]])
+    in_order = expand_interests(layers, hierarchy, weights=ExpansionWeights(0, 0, 0, 1), takeup=(users, ["t0.s1", "t0.s2"], probabilities))
+    shuffled = expand_interests(
+        layers, hierarchy, weights=ExpansionWeights(0, 0, 0, 1),
+        takeup=(["c", "zz", "a", "b"], ["t0.s2", "t0.s1"], np.array([[0.4, 0.05], [0.9, 0.9], [0.1, 0.3], [0.6, 0.2]])),
+    )
+    assert in_order.equals(shuffled)
+    assert in_order.filter(pl.col("rank") == 1)["subtopic_id"].to_list() == ["t0.s1", "t0.s2", "t0.s2"]
+    missing = expand_interests(layers, hierarchy, weights=ExpansionWeights(0, 0, 0, 1), takeup=(["a", "b"], ["t0.s1", "t0.s2"], probabilities[:2]))
+    assert missing.filter(pl.col("user_id") == "c").is_empty()  # no odds, no positive score
+    assert missing.filter(pl.col("user_id") != "c").equals(in_order.filter(pl.col("user_id") != "c"))
 
 def test_takeup_probabilities_learn_from_the_window_before_the_reference():
     rng = np.random.default_rng(1)

@@ -44,3 +44,26 @@ def test_a_second_build_with_the_same_inputs_keeps_the_table_and_any_change_rebu
     for key in ("dagster/row_count", "users_covered", "mean_score", "users_on_popular_fallback", "strongest_signals"):
         assert again[key] == forced[key], key
     assert built.height > 0
+
+
+def test_a_user_whose_fused_features_were_rebuilt_rebuilds_the_expansion(pipeline_run, tmp_path):
+    """The fused vectors enter the expansion's context through fused_user_features' own record of
+    each row's inputs: a row built from other inputs, or the table built otherwise, is a change."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(pipeline_run.warehouse, warehouse)
+    with DagsterInstance.ephemeral() as instance:
+        kept, _ = _expand(warehouse, instance)
+        with duckdb.connect(str(warehouse)) as conn:  # as fused_user_features records a user rebuilt from new inputs
+            conn.execute(
+                "UPDATE input_fingerprints SET fingerprint = fingerprint // 2 + 1 WHERE table_name = 'fused_user_features' "
+                "AND key = (SELECT min(key) FROM input_fingerprints WHERE table_name = 'fused_user_features')"
+            )
+        one_user, _ = _expand(warehouse, instance)
+        again, _ = _expand(warehouse, instance)
+        with duckdb.connect(str(warehouse)) as conn:  # as a build of fused_user_features with other parameters records
+            conn.execute("UPDATE input_contexts SET context = context || '-other' WHERE table_name = 'fused_user_features'")
+        other_build, _ = _expand(warehouse, instance)
+    assert kept["update"] == "unchanged"
+    assert one_user["update"] == "full" and one_user["update_reason"] == "inputs, parameters or code changed"
+    assert again["update"] == "unchanged"
+    assert other_build["update"] == "full"

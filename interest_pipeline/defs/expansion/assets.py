@@ -3,8 +3,9 @@
 The take-up models are trained on the re-clustering cadence (``takeup_models``: their subtopics
 are the taxonomy's, and training reads every user's history); the daily ``interest_expansion``
 applies them to the stored fused features and scores every user, which takes seconds; when
-nothing it reads changed since its last build (a hash of every row it reads, its parameters and
-the code version, in ``input_contexts``) it keeps the stored table.
+nothing it reads changed since its last build (a hash of every row it reads, the fused vectors
+by ``fused_user_features``' own input fingerprints and context, its parameters and the code
+version, in ``input_contexts``) it keeps the stored table.
 """
 
 import time
@@ -19,10 +20,10 @@ from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, 
 from interest_pipeline.core.features import UserFeatureParams
 from interest_pipeline.core.takeup import TakeupParams, models_as_frame, models_from_frame, train_takeup_models
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
-from interest_pipeline.defs.incremental import RebuildConfig, store_context, stored_context, whole_table_context
+from interest_pipeline.defs.incremental import FINGERPRINTS_TABLE, RebuildConfig, store_context, stored_context, whole_table_context
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
-from interest_pipeline.defs.shared import INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
+from interest_pipeline.defs.shared import FUSED_FEATURES, INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
 from interest_pipeline.defs.warehouse import read_frame, read_parameters, replace_table, table_exists
 
 GROUP = "expansion"
@@ -33,8 +34,14 @@ _INPUTS = {
     "layers": "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity'",
     "hierarchy": "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy",
     "segments": "SELECT user_id, segment_fine, segment_coarse FROM user_segments",
-    "users": "SELECT user_id, is_cold_start, embedding FROM fused_user_features",
+    "users": "SELECT user_id, is_cold_start FROM fused_user_features",
 }
+# The fused vectors stand in the context as that table's own record of what each user's row was
+# built from (its input fingerprints and context): hashing 100k vectors took 0.5-0.8 s a day.
+_FUSED_VECTORS = {
+    "fused_vectors": f"SELECT key, fingerprint FROM {FINGERPRINTS_TABLE} WHERE table_name = '{FUSED_FEATURES}'",
+}
+_FUSED_VECTORS_HASHED = {"fused_vectors": f"SELECT user_id, embedding FROM {FUSED_FEATURES}"}  # built before it kept fingerprints
 _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
 
 
@@ -143,8 +150,15 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
         features = read_feature_params(conn)
         takeup, takeup_params, takeup_record = _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
         params = config.params(takeup_params)
-        inputs = {**_INPUTS, **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {})}
-        context = whole_table_context(conn, inputs, {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record})
+        fused_context = stored_context(conn, FUSED_FEATURES)
+        inputs = {
+            **_INPUTS, **(_FUSED_VECTORS if fused_context is not None else _FUSED_VECTORS_HASHED),
+            **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {}),
+        }
+        context = whole_table_context(
+            conn, inputs,
+            {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record, "fused_user_features": fused_context},
+        )
         # every user is scored against everyone's layers: the table is rebuilt whole, or kept
         # whole when nothing it reads changed (a second update of the day, a retried run)
         reason = _rebuild_reason(conn, context, config.full_refresh)
