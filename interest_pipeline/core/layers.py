@@ -152,9 +152,8 @@ def interest_layers(interactions: pl.DataFrame, params: LayerParams = LayerParam
     subtopics = partial.filter(pl.col("subtopic_id").is_not_null()).select(
         "user_id", pl.lit("subtopic").alias("level"), pl.col("subtopic_id").alias("node_id"), pl.col("topic_id").alias("parent_id"), *_LAYER_VALUES
     )
-    levels = [topics, subtopics]
     by_level = ["user_id", "level"]
-    layers = pl.concat(levels).lazy()
+    layers = pl.concat([topics, subtopics]).lazy()
     for view in ("long", "short"):
         layers = (
             layers.with_columns((pl.col(f"weight_{view}") / _stable_sum(f"weight_{view}").over(by_level)).alias(f"share_{view}"))

@@ -198,12 +198,22 @@ def key_fingerprints(conn: duckdb.DuckDBPyConnection, source_sql: str, key_sql: 
     )
 
 
-def whole_table_context(conn: duckdb.DuckDBPyConnection, inputs: Mapping[str, str], context: Mapping[str, object]) -> str:
+def whole_table_context(
+    conn: duckdb.DuckDBPyConnection, inputs: Mapping[str, str], context: Mapping[str, object], upstream: Sequence[str] = ()
+) -> str:
     """For a table rebuilt whole from all its inputs: one fingerprint of every row it reads
     (``inputs``: name -> query), of ``context`` and of the code version. When it equals the stored
-    one (:func:`stored_context`), a build would give the stored table again."""
-    hashed = {name: str(conn.execute(f"SELECT {key_fingerprint('hash(q)')} FROM ({sql}) q").fetchone()[0]) for name, sql in inputs.items()}
-    return context_fingerprint({**context, "inputs": hashed, "code_version": package_code_version()})
+    one (:func:`stored_context`), a build would give the stored table again.
+
+    ``upstream`` names tables kept row by row (:func:`store_changes`) that are read whole: each
+    counts by its stored input fingerprints and context, which decide its rows, so its rows are not
+    hashed (they are when it has no context stored yet)."""
+    queries, upstream_contexts = dict(inputs), {}
+    for table in upstream:
+        upstream_contexts[table] = stored_context(conn, table)
+        queries[table] = upstream_fingerprints_sql(table) if upstream_contexts[table] is not None else f"SELECT * FROM {quote_identifier(table)}"
+    hashed = {name: str(conn.execute(f"SELECT {key_fingerprint('hash(q)')} FROM ({sql}) q").fetchone()[0]) for name, sql in queries.items()}
+    return context_fingerprint({**context, "inputs": hashed, "upstream": upstream_contexts, "code_version": package_code_version()})
 
 
 def store_context(conn: duckdb.DuckDBPyConnection, table: str, context: str) -> None:

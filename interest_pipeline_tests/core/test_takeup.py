@@ -106,7 +106,6 @@ def test_model_signal_ranks_the_likeliest_candidate_first():
     assert without["takeup_probability"].is_null().all() and (without["model_signal"] == 0).all()
 
 
-
 def test_model_signal_does_not_depend_on_the_order_or_the_extra_users_of_the_probabilities():
     """Probabilities for every user in user order take a fast path; any other order, a missing or
     an unknown user, the general one: the suggestions are the same."""
@@ -124,6 +123,7 @@ def test_model_signal_does_not_depend_on_the_order_or_the_extra_users_of_the_pro
     missing = expand_interests(layers, hierarchy, weights=ExpansionWeights(0, 0, 0, 1), takeup=(["a", "b"], ["t0.s1", "t0.s2"], probabilities[:2]))
     assert missing.filter(pl.col("user_id") == "c").is_empty()  # no odds, no positive score
     assert missing.filter(pl.col("user_id") != "c").equals(in_order.filter(pl.col("user_id") != "c"))
+
 
 def test_takeup_probabilities_learn_from_the_window_before_the_reference():
     rng = np.random.default_rng(1)

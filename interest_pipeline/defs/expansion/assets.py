@@ -20,7 +20,7 @@ from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, 
 from interest_pipeline.core.features import UserFeatureParams
 from interest_pipeline.core.takeup import TakeupParams, models_as_frame, models_from_frame, train_takeup_models
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
-from interest_pipeline.defs.incremental import FINGERPRINTS_TABLE, RebuildConfig, store_context, stored_context, whole_table_context
+from interest_pipeline.defs.incremental import RebuildConfig, store_context, stored_context, whole_table_context
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
 from interest_pipeline.defs.shared import FUSED_FEATURES, INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
@@ -29,19 +29,13 @@ from interest_pipeline.defs.warehouse import read_frame, read_parameters, replac
 GROUP = "expansion"
 TAKEUP_MODELS = "takeup_models"
 EXPANSION_TABLE = "interest_expansion"
-# What interest_expansion reads (besides the take-up models when their weight is not 0).
+# What interest_expansion reads, besides fused_user_features (taken into its context by that table's own
+# input fingerprints: hashing 100k vectors took 0.5-0.8 s a day) and the take-up models when their weight is not 0.
 _INPUTS = {
     "layers": "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity'",
     "hierarchy": "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy",
     "segments": "SELECT user_id, segment_fine, segment_coarse FROM user_segments",
-    "users": "SELECT user_id, is_cold_start FROM fused_user_features",
 }
-# The fused vectors stand in the context as that table's own record of what each user's row was
-# built from (its input fingerprints and context): hashing 100k vectors took 0.5-0.8 s a day.
-_FUSED_VECTORS = {
-    "fused_vectors": f"SELECT key, fingerprint FROM {FINGERPRINTS_TABLE} WHERE table_name = '{FUSED_FEATURES}'",
-}
-_FUSED_VECTORS_HASHED = {"fused_vectors": f"SELECT user_id, embedding FROM {FUSED_FEATURES}"}  # built before it kept fingerprints
 _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
 
 
@@ -150,14 +144,9 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
         features = read_feature_params(conn)
         takeup, takeup_params, takeup_record = _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
         params = config.params(takeup_params)
-        fused_context = stored_context(conn, FUSED_FEATURES)
-        inputs = {
-            **_INPUTS, **(_FUSED_VECTORS if fused_context is not None else _FUSED_VECTORS_HASHED),
-            **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {}),
-        }
+        inputs = {**_INPUTS, **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {})}
         context = whole_table_context(
-            conn, inputs,
-            {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record, "fused_user_features": fused_context},
+            conn, inputs, {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record}, upstream=[FUSED_FEATURES]
         )
         # every user is scored against everyone's layers: the table is rebuilt whole, or kept
         # whole when nothing it reads changed (a second update of the day, a retried run)
