@@ -202,26 +202,37 @@ def _peer_groups(population: pl.DataFrame, segments: pl.DataFrame | None, min_se
     ).select("user_id", "_i", "segment_fine", "segment_coarse", "peer_group", "peer_group_name")
 
 
-def _peer_shares(groups: pl.DataFrame, engaged: pl.DataFrame, n_subtopics: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's row in the returned matrix, and per peer group (row) the share of its members
-    with each subtopic (column) as core or secondary."""
-    members = pl.concat(
+def _memberships(groups: pl.DataFrame) -> pl.DataFrame:
+    """_i, peer_group: every group a user belongs to (fine and coarse segment, all users), whichever one is used."""
+    return pl.concat(
         [
             groups.filter(pl.col("segment_fine").is_not_null()).select("_i", (pl.lit("fine:") + pl.col("segment_fine")).alias("peer_group")),
             groups.filter(pl.col("segment_coarse").is_not_null()).select("_i", (pl.lit("coarse:") + pl.col("segment_coarse")).alias("peer_group")),
             groups.select("_i", pl.lit("all").alias("peer_group")),
         ]
     )
+
+
+def _group_shares(groups: pl.DataFrame, engaged: pl.DataFrame) -> pl.DataFrame:
+    """peer_group, _j, members, share: per group and subtopic with any member engaged, the share of
+    the group's members with the subtopic as core or secondary."""
+    members = _memberships(groups)
+    sizes = members.group_by("peer_group").agg(pl.len().cast(pl.Int64).alias("members"))
+    counts = members.join(engaged.filter(pl.col("_core_or_secondary")).select("_i", "_j"), on="_i", how="inner").group_by("peer_group", "_j").len("engaged")
+    return counts.join(sizes, on="peer_group", how="inner").select(
+        "peer_group", "_j", "members", (pl.col("engaged") / pl.col("members").clip(lower_bound=1)).alias("share")
+    )
+
+
+def _peer_matrix(groups: pl.DataFrame, shares: pl.DataFrame, n_subtopics: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's row in the returned matrix, and per peer group in use (row) the share of each
+    subtopic (column) from ``shares`` (peer_group, _j, share; groups or subtopics not there: 0)."""
     key_index = groups.select(pl.col("peer_group").unique().sort()).with_row_index("_g").with_columns(pl.col("_g").cast(pl.Int64))
-    members = members.join(key_index, on="peer_group", how="inner")
-    sizes = np.zeros(key_index.height)
-    size_frame = members.group_by("_g").len()
-    sizes[size_frame["_g"].to_numpy()] = size_frame["len"].to_numpy()
-    counts = members.join(engaged.filter(pl.col("_core_or_secondary")).select("_i", "_j"), on="_i", how="inner").group_by("_g", "_j").len()
-    shares = np.zeros((key_index.height, n_subtopics))
-    shares[counts["_g"].to_numpy(), counts["_j"].to_numpy()] = counts["len"].to_numpy()
+    present = shares.join(key_index, on="peer_group", how="inner")
+    matrix = np.zeros((key_index.height, n_subtopics))
+    matrix[present["_g"].to_numpy(), present["_j"].to_numpy()] = present["share"].to_numpy()
     user_rows = groups.select("_i", "peer_group").join(key_index, on="peer_group", how="left").sort("_i")["_g"].to_numpy()
-    return user_rows, shares / np.maximum(sizes, 1.0)[:, None]
+    return user_rows, matrix
 
 
 def _best_siblings(engaged: pl.DataFrame, subtopics: pl.DataFrame) -> pl.DataFrame:
@@ -377,6 +388,55 @@ def subtopic_popularity(layers: pl.DataFrame, users: pl.DataFrame | None = None)
     )
 
 
+def _population_and_engaged(
+    layers: pl.DataFrame, subtopics: pl.DataFrame, segments: pl.DataFrame | None, users: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Everyone covered (user_id, their index ``_i``, in id order) and their subtopic layer rows in the taxonomy."""
+    if users is None:
+        sources = [layers.select("user_id")] + ([segments.select("user_id")] if segments is not None else [])
+        users = pl.concat(sources)
+    population = users.select(pl.col("user_id").cast(pl.String)).drop_nulls().unique().sort("user_id").with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
+    engaged = (
+        layers.filter(pl.col("level") == "subtopic")
+        .select(pl.col("user_id").cast(pl.String), pl.col("node_id").alias("subtopic_id"), "share_long", "tier_long")
+        .unique(["user_id", "subtopic_id"], keep="first")
+        .join(population, on="user_id", how="inner")
+        .join(subtopics.select("subtopic_id", "_j"), on="subtopic_id", how="inner")
+        .with_columns(pl.col("tier_long").is_in(ENGAGED_TIERS).fill_null(False).alias("_core_or_secondary"))
+    )
+    return population, engaged
+
+
+PEER_SHARES_SCHEMA = {"peer_group": pl.String, "subtopic_id": pl.String, "members": pl.Int64, "share": pl.Float64}
+
+
+def peer_groups(users: pl.DataFrame, segments: pl.DataFrame | None, min_segment_size: int) -> pl.DataFrame:
+    """user_id, peer_group: the group whose shares are each user's peers signal (rules in the module docstring)."""
+    population = users.select(pl.col("user_id").cast(pl.String)).drop_nulls().unique().sort("user_id").with_row_index("_i")
+    return _peer_groups(population, segments, min_segment_size).sort("_i").select("user_id", "peer_group")
+
+
+def peer_share_table(
+    layers: pl.DataFrame, hierarchy: pl.DataFrame, segments: pl.DataFrame | None = None, users: pl.DataFrame | None = None
+) -> pl.DataFrame:
+    """Per peer group (``fine:<segment>``, ``coarse:<segment>``, ``all``) and subtopic, the share of
+    the group's members with the subtopic as core or secondary (long term): the peers signal that
+    :func:`expand_interests` computes when it is not given one. Every fine and coarse segment is
+    listed, used or not; pairs with no engaged member are left out (share 0). Arguments as there."""
+    subtopics, _ = _subtopics(hierarchy)
+    population, engaged = _population_and_engaged(layers, subtopics, segments, users)
+    if population.height == 0 or subtopics.height == 0:
+        return pl.DataFrame(schema=PEER_SHARES_SCHEMA)
+    groups = _peer_groups(population, segments, 1)
+    return (
+        _group_shares(groups, engaged)
+        .join(subtopics.select("_j", "subtopic_id"), on="_j", how="inner")
+        .select(list(PEER_SHARES_SCHEMA))
+        .cast(PEER_SHARES_SCHEMA)
+        .sort("peer_group", "subtopic_id")
+    )
+
+
 def expand_interests(
     layers: pl.DataFrame,
     hierarchy: pl.DataFrame,
@@ -387,6 +447,8 @@ def expand_interests(
     min_segment_size: int = ExpansionParams().min_segment_size,
     chunk_size: int = 20_000,
     takeup: tuple[Sequence[str], Sequence[str], np.ndarray] | None = None,
+    peer_shares: pl.DataFrame | None = None,
+    score_users: pl.Series | Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Suggested subtopics per user, ranked 1..top_n (rules in the module docstring).
 
@@ -395,7 +457,12 @@ def expand_interests(
     ``segments``: user_id, segment_fine, segment_coarse (None: everyone is one peer group);
     ``users``: user_id of everyone to cover (None: the users of ``layers`` and ``segments``);
     ``takeup``: (user ids, subtopic ids, users x subtopics probabilities) for the model signal
-    (``Takeup.signal``); users and subtopics missing there get 0.
+    (``Takeup.signal``); users and subtopics missing there get 0;
+    ``peer_shares``: the peers signal as :func:`peer_share_table` gives it, e.g. stored on the
+    re-clustering cadence (None: computed from ``layers``, ``segments`` and ``users``);
+    ``score_users``: only these users get personal suggestions computed (their rows are the same
+    as in the result for everyone); every user without layers still gets the popular fallback,
+    which depends on everyone's layers. None: everyone.
     """
     if top_n < 1:
         raise ValueError("top_n must be at least 1")
@@ -403,29 +470,31 @@ def expand_interests(
         raise ValueError("min_segment_size must be at least 1")
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
-    if users is None:
-        sources = [layers.select("user_id")] + ([segments.select("user_id")] if segments is not None else [])
-        users = pl.concat(sources)
-    population = users.select(pl.col("user_id").cast(pl.String)).drop_nulls().unique().sort("user_id").with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
     subtopics, centroids = _subtopics(hierarchy)
+    population, engaged = _population_and_engaged(layers, subtopics, segments, users)
     if population.height == 0 or subtopics.height == 0:
         return _empty()
 
-    engaged = (
-        layers.filter(pl.col("level") == "subtopic")
-        .select(pl.col("user_id").cast(pl.String), pl.col("node_id").alias("subtopic_id"), "share_long", "tier_long")
-        .unique(["user_id", "subtopic_id"], keep="first")
-        .join(population, on="user_id", how="inner")
-        .join(subtopics.select("subtopic_id", "_j"), on="subtopic_id", how="inner")
-        .with_columns(pl.col("tier_long").is_in(ENGAGED_TIERS).fill_null(False).alias("_core_or_secondary"))
-    )
     groups = _peer_groups(population, segments, min_segment_size).sort("_i")
-    peer_rows, peer_shares = _peer_shares(groups, engaged, subtopics.height)
+    if peer_shares is None:
+        shares = _group_shares(groups, engaged)
+    else:
+        shares = peer_shares.select(pl.col("peer_group").cast(pl.String), pl.col("subtopic_id").cast(pl.String), "share").join(
+            subtopics.select("subtopic_id", "_j"), on="subtopic_id", how="inner"
+        )
+    peer_rows, peer_matrix = _peer_matrix(groups, shares, subtopics.height)
 
     has_layers = np.zeros(population.height, dtype=bool)
     has_layers[engaged["_i"].unique().to_numpy()] = True
+    scored = has_layers
+    if score_users is not None:
+        wanted = population.join(pl.DataFrame({"user_id": pl.Series(score_users, dtype=pl.String)}), on="user_id", how="semi")["_i"].to_numpy()
+        scored = np.zeros(population.height, dtype=bool)
+        scored[wanted] = True
+        scored &= has_layers
+        engaged = engaged.filter(pl.Series(scored[engaged["_i"].to_numpy()]))
     personal = _personalised(
-        engaged, population.height, np.flatnonzero(has_layers), subtopics, centroids, peer_rows, peer_shares, weights, top_n, chunk_size,
+        engaged, population.height, np.flatnonzero(scored), subtopics, centroids, peer_rows, peer_matrix, weights, top_n, chunk_size,
         _takeup_matrix(takeup, population, subtopics),
     )
     strongest, named = _strongest(weights)

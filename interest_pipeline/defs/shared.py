@@ -13,6 +13,7 @@ from interest_pipeline.defs.params import from_record
 from interest_pipeline.defs.warehouse import read_frame, read_parameters
 
 FUSED_FEATURES = "fused_user_features"
+LAYERS_TABLE = "user_interest_layers"
 
 # Item events count through the item's subtopic, texts (reviews, searches) through their own.
 INTERACTIONS_UNORDERED_SQL = """

@@ -186,6 +186,12 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         _column("reason", "VARCHAR", 'readable reason, e.g. "38% of users in segment g01.f004 have it"'),
         _column("is_cold_start_fallback", "BOOLEAN", "a popular subtopic for a user without layers", required=True),
     ]),
+    "segment_peer_shares": TableSchema([
+        _column("peer_group", "VARCHAR", "fine:<segment>, coarse:<segment> or all", required=True),
+        _column("subtopic_id", "VARCHAR", "a subtopic some member holds as core or secondary", required=True),
+        _column("members", "BIGINT", "users in the group", required=True),
+        _column("share", "DOUBLE", "share of the members with the subtopic as core or secondary (long term)", required=True),
+    ]),
     "takeup_models": TableSchema([
         _column("subtopic_id", "VARCHAR", "the modelled subtopic", required=True),
         _column("coef", "DOUBLE[]", "logistic-regression coefficients over the fused user vector", required=True),

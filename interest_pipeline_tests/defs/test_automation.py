@@ -76,4 +76,4 @@ def test_new_logs_refresh_cheap_stages_but_not_clustering(small_sample, tmp_path
         after_ingest = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
     requested = {r.key.to_user_string() for r in after_ingest.results if r.true_subset.size}
     assert {"tokenized_comments", "comment_embeddings", "user_behavior_features", "user_text_features", "fused_user_features", "user_interest_layers"} <= requested
-    assert not {"interest_topics", "user_segments"} & requested
+    assert not {"interest_topics", "user_segments", "segment_peer_shares", "takeup_models"} & requested

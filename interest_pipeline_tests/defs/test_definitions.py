@@ -19,6 +19,7 @@ EXPECTED_GROUPS = {
     "incremental_topic_assignments": "clustering",
     "user_interest_layers": "profiles",
     "takeup_models": "expansion",
+    "segment_peer_shares": "expansion",
     "interest_expansion": "expansion",
     "interest_evaluation": "evaluation",
 }

@@ -25,6 +25,7 @@ EXPECTED_TABLES = {
     "user_interest_layers",
     "incremental_topic_assignments",
     "takeup_models",
+    "segment_peer_shares",
     "interest_expansion",
     "interest_evaluation",
     "input_fingerprints",

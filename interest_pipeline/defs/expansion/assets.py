@@ -1,11 +1,14 @@
 """Expansion: per user, the not-yet-engaged subtopics they are most likely to take up next.
 
-The take-up models are trained on the re-clustering cadence (``takeup_models``: their subtopics
-are the taxonomy's, and training reads every user's history); the daily ``interest_expansion``
-applies them to the stored fused features and scores every user, which takes seconds; when
-nothing it reads changed since its last build (a hash of every row it reads, the fused vectors
-by ``fused_user_features``' own input fingerprints and context, its parameters and the code
-version, in ``input_contexts``) it keeps the stored table.
+What every user shares is kept on the re-clustering cadence, with the taxonomy: the take-up models
+(``takeup_models``: their subtopics are the taxonomy's, and training reads every user's history)
+and the peers signal (``segment_peer_shares``: per segment, the share of its members with each
+subtopic). So a user's suggestions depend only on their own layers, fused features and peer group
+besides those, and the daily ``interest_expansion`` rescores only the users whose own inputs
+changed (by ``user_interest_layers``' and ``fused_user_features``' input fingerprints and the
+user's peer group); the popular fallback of users without layers, which follows everyone's
+layers, is rewritten whole. A change of what everyone shares (the taxonomy, the segments, the
+peer shares, the take-up models, the parameters or the code) rescores everyone.
 """
 
 import time
@@ -16,26 +19,34 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core.embedding import series_to_vectors
-from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, expand_interests
+from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, expand_interests, peer_groups, peer_share_table
 from interest_pipeline.core.features import UserFeatureParams
 from interest_pipeline.core.takeup import TakeupParams, models_as_frame, models_from_frame, train_takeup_models
 from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
-from interest_pipeline.defs.incremental import RebuildConfig, store_context, stored_context, whole_table_context
+from interest_pipeline.defs.incremental import (
+    RebuildConfig,
+    find_changes,
+    read_for_changes,
+    store_changes,
+    stored_context,
+    upstream_fingerprints_sql,
+    whole_table_context,
+)
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
-from interest_pipeline.defs.shared import FUSED_FEATURES, INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
+from interest_pipeline.defs.shared import FUSED_FEATURES, INTERACTIONS_SQL, LAYERS_TABLE, read_feature_params, read_user_history, reference_time
 from interest_pipeline.defs.warehouse import read_frame, read_parameters, replace_table, table_exists
 
 GROUP = "expansion"
 TAKEUP_MODELS = "takeup_models"
+PEER_SHARES = "segment_peer_shares"
 EXPANSION_TABLE = "interest_expansion"
-# What interest_expansion reads, besides fused_user_features (taken into its context by that table's own
-# input fingerprints: hashing 100k vectors took 0.5-0.8 s a day) and the take-up models when their weight is not 0.
-_INPUTS = {
-    "layers": "SELECT user_id, level, node_id, share_long, tier_long FROM user_interest_layers WHERE level = 'subtopic' AND source = 'activity'",
-    "hierarchy": "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy",
-    "segments": "SELECT user_id, segment_fine, segment_coarse FROM user_segments",
-}
+LAYERS_SQL = f"SELECT user_id, level, node_id, share_long, tier_long FROM {LAYERS_TABLE} WHERE level = 'subtopic' AND source = 'activity'"
+HIERARCHY_SQL = "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy"
+SEGMENTS_SQL = "SELECT user_id, segment_fine, segment_coarse FROM user_segments"
+# What every user's suggestions share, hashed whole into interest_expansion's context (the
+# take-up models too, when their weight is not 0); layers and fused features count per user.
+_SHARED_INPUTS = {"hierarchy": HIERARCHY_SQL, "segments": SEGMENTS_SQL, PEER_SHARES: f"SELECT * FROM {PEER_SHARES}"}
 _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
 
 
@@ -107,6 +118,38 @@ def _stored_takeup(conn, features: UserFeatureParams):
     return models, from_record(TakeupParams, record["takeup"], TAKEUP_MODELS), record
 
 
+@asset(
+    pool=WAREHOUSE_POOL,
+    deps=["user_segments", "user_interest_layers", "interest_hierarchy", "fused_user_features"],
+    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
+    kinds={"duckdb", "polars"},
+    description="The peers signal of interest_expansion: per peer group (fine segment, coarse segment, all users) and "
+    "subtopic, the share of the group's members with the subtopic as a core or secondary interest. Kept on the "
+    "re-clustering cadence with the segments, so that each day's expansion rescores only the users whose own inputs changed.",
+)
+def segment_peer_shares(warehouse: DuckDBResource) -> MaterializeResult:
+    started = time.perf_counter()
+    with warehouse.get_connection() as conn:
+        layers = read_frame(conn, LAYERS_SQL)
+        hierarchy = read_frame(conn, HIERARCHY_SQL)
+        segments = read_frame(conn, SEGMENTS_SQL)
+        users = read_frame(conn, f"SELECT user_id FROM {FUSED_FEATURES}")
+    table = peer_share_table(layers, hierarchy, segments, users)
+    with warehouse.get_connection() as conn:
+        replace_table(conn, PEER_SHARES, table, {"users": users.height, "segmented_users": segments.height})
+    groups = table.group_by("peer_group").agg(pl.col("members").first(), pl.len().alias("subtopics"), pl.col("share").max().alias("top_share"))
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "peer_groups": groups.height,
+            "users": users.height,
+            "mean_subtopics_per_group": round(float(groups["subtopics"].mean() or 0.0), 1),
+            "seconds": round(time.perf_counter() - started, 2),
+            "preview": MetadataValue.md(markdown_table(table.sort(["share", "peer_group"], descending=[True, False]).head(12))),
+        }
+    )
+
+
 class ExpansionConfig(RebuildConfig):
     top_n: int = Field(default=_EXPANSION.top_n, ge=1, description="Suggestions kept per user.")
     weights: dict[str, float] = Field(
@@ -130,13 +173,14 @@ class ExpansionConfig(RebuildConfig):
 
 @asset(
     pool=WAREHOUSE_POOL,
-    deps=["user_interest_layers", "user_segments", "interest_hierarchy", "fused_user_features", "takeup_models"],
+    deps=["user_interest_layers", "user_segments", "segment_peer_shares", "interest_hierarchy", "fused_user_features", "takeup_models"],
     group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
     kinds={"duckdb", "polars"},
     description="Per user, the top subtopics they have not engaged with yet but are most likely to: a weighted "
-    "sum of the taxonomy (siblings of their core and secondary subtopics), their segment's peers, content "
+    "sum of the taxonomy (siblings of their core and secondary subtopics), their segment's peers (segment_peer_shares), content "
     "similarity and the take-up models (takeup_models) applied to today's fused features, with the "
-    "signals and a readable reason per suggestion; cold-start users get the most popular subtopics.",
+    "signals and a readable reason per suggestion; cold-start users get the most popular subtopics. Each day only the users "
+    "whose layers, fused features or peer group changed are rescored.",
 )
 def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> MaterializeResult:
     weights = config.params().weights
@@ -144,35 +188,47 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
         features = read_feature_params(conn)
         takeup, takeup_params, takeup_record = _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
         params = config.params(takeup_params)
-        inputs = {**_INPUTS, **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {})}
-        context = whole_table_context(
-            conn, inputs, {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record}, upstream=[FUSED_FEATURES]
+        if not table_exists(conn, PEER_SHARES):
+            raise LookupError(f"table {PEER_SHARES} is missing: materialize segment_peer_shares (it follows user_segments)")
+        shared = {**_SHARED_INPUTS, **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {})}
+        context = {
+            "shared": whole_table_context(conn, shared, {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record}),
+            "upstream": {table: stored_context(conn, table) for table in (LAYERS_TABLE, FUSED_FEATURES)},
+        }
+        users = read_frame(conn, f"SELECT user_id, is_cold_start FROM {FUSED_FEATURES} ORDER BY user_id")
+        segments = read_frame(conn, f"{SEGMENTS_SQL} ORDER BY user_id")
+        # a user's suggestions follow their layers, fused features and peer group (which can move
+        # when a segment's size crosses min_segment_size); the rest is in the context
+        conn.register("_peer_groups", peer_groups(users, segments, params.min_segment_size))
+        fingerprints = read_frame(
+            conn,
+            "SELECT g.user_id AS key, hash(u.fingerprint, g.peer_group) AS fingerprint FROM _peer_groups g "
+            f"LEFT JOIN ({upstream_fingerprints_sql(LAYERS_TABLE, FUSED_FEATURES)}) u ON u.key = g.user_id",
         )
-        # every user is scored against everyone's layers: the table is rebuilt whole, or kept
-        # whole when nothing it reads changed (a second update of the day, a retried run)
-        reason = _rebuild_reason(conn, context, config.full_refresh)
-        users = read_frame(conn, "SELECT user_id, is_cold_start FROM fused_user_features ORDER BY user_id")
-        if reason is None:
-            suggestions = read_frame(conn, f"SELECT * FROM {EXPANSION_TABLE} ORDER BY user_id, rank")
-        else:
-            layers = read_frame(conn, f"{_INPUTS['layers']} ORDER BY user_id, node_id")
-            hierarchy = read_frame(conn, f"{_INPUTS['hierarchy']} ORDER BY node_id")
-            segments = read_frame(conn, f"{_INPUTS['segments']} ORDER BY user_id")
-            fused = read_frame(conn, "SELECT user_id, embedding FROM fused_user_features ORDER BY user_id") if takeup is not None else None
-    if reason is not None:
-        # today's take-up odds: the stored models applied to the stored fused vectors
-        signal = None
-        if takeup is not None:
-            signal = (fused["user_id"].to_list(), takeup.subtopic_ids, takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])))
-        suggestions = expand_interests(
-            layers, hierarchy, segments, users.select("user_id"), weights=weights, top_n=params.top_n, min_segment_size=params.min_segment_size,
-            takeup=signal,
+        conn.unregister("_peer_groups")
+        changes = find_changes(conn, EXPANSION_TABLE, fingerprints, context, config.full_refresh)
+        # everyone's layers: the popular fallback ranks subtopics over all users
+        layers = read_frame(conn, f"{LAYERS_SQL} ORDER BY user_id, node_id")
+        hierarchy = read_frame(conn, f"{HIERARCHY_SQL} ORDER BY node_id")
+        shares = read_frame(conn, f"SELECT * FROM {PEER_SHARES} ORDER BY peer_group, subtopic_id")
+        fused = (
+            read_for_changes(conn, f"SELECT user_id, embedding FROM {FUSED_FEATURES} {{only_changed}} ORDER BY user_id", changes)
+            if takeup is not None else None
         )
-        with warehouse.get_connection() as conn:
-            replace_table(
-                conn, EXPANSION_TABLE, suggestions, {"expansion": as_record(params), "features": as_record(features)},
-                also=lambda c: store_context(c, EXPANSION_TABLE, context),
-            )
+    # today's take-up odds of the users rescored: the stored models applied to their stored fused vectors
+    signal = None
+    if takeup is not None:
+        signal = (fused["user_id"].to_list(), takeup.subtopic_ids, takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])))
+    written = expand_interests(
+        layers, hierarchy, segments, users.select("user_id"), weights=weights, top_n=params.top_n, min_segment_size=params.min_segment_size,
+        takeup=signal, peer_shares=shares, score_users=None if changes.full else changes.changed,
+    )
+    with warehouse.get_connection() as conn:
+        store_changes(
+            conn, changes, written, "user_id", {"expansion": as_record(params), "features": as_record(features)}, replace_where="is_cold_start_fallback"
+        )
+        # the metadata describe the whole stored table (an update writes only part of it)
+        suggestions = read_frame(conn, f"SELECT user_id, rank, score, strongest_signal, is_cold_start_fallback FROM {EXPANSION_TABLE}")
 
     covered = suggestions["user_id"].n_unique()
     fallback_users = suggestions.filter(pl.col("is_cold_start_fallback"))["user_id"].n_unique()
@@ -186,8 +242,7 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
     return MaterializeResult(
         metadata={
             "dagster/row_count": suggestions.height,
-            "update": "full" if reason is not None else "unchanged",
-            "update_reason": reason or "nothing it reads changed since the last build",
+            **changes.summary,
             "users_covered": covered,
             "users_without_suggestions": users.height - users.join(suggestions.select("user_id").unique(), on="user_id", how="semi").height,
             "users_on_popular_fallback": fallback_users,
@@ -202,17 +257,6 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
             "takeup_trained_as_of": str(takeup_record.get("reference_ts", "")),
             "feature_parameters": MetadataValue.json(as_record(features)),
             "strongest_signals": MetadataValue.md(markdown_table(reasons)),
-            "preview": MetadataValue.md(markdown_table(suggestions.head(12), max_chars=120)),
+            "preview": MetadataValue.md(markdown_table(written.head(12), max_chars=120)),
         }
     )
-
-
-def _rebuild_reason(conn, context: str, full_refresh: bool) -> str | None:
-    """Why the expansion must be computed again; None when the stored table is what it would give."""
-    if full_refresh:
-        return "full_refresh requested"
-    if not table_exists(conn, EXPANSION_TABLE):
-        return "first build"
-    if stored_context(conn, EXPANSION_TABLE) != context:
-        return "inputs, parameters or code changed"
-    return None

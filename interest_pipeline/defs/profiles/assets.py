@@ -18,11 +18,10 @@ from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, 
 from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprint, read_for_changes, row_hash, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
-from interest_pipeline.defs.shared import INTERACTIONS_UNORDERED_SQL
+from interest_pipeline.defs.shared import INTERACTIONS_UNORDERED_SQL, LAYERS_TABLE
 from interest_pipeline.defs.warehouse import read_frame, users_only_on_uncatalogued_items
 
 GROUP = "profiles"
-LAYERS_TABLE = "user_interest_layers"
 _LAYERS, _TIERS = LayerParams(), TierRules()
 
 # Per user, what their layers are built from: the placed interactions, the cold-start flag and
