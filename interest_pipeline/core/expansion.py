@@ -8,7 +8,9 @@ gets three signals, all in [0, 1]:
 - **peers**: the share of the user's peer group that has the candidate as a core or secondary
   subtopic. The peer group is the user's fine segment, or the coarse one when the fine segment
   is missing or smaller than ``min_segment_size``, or else all users. The user counts in the
-  group, but never among those who have the candidate (they have not engaged with it);
+  group, but never among those who have the candidate (they have not engaged with it). The shares
+  can be given as a table (:func:`peer_share_table`, kept on the re-clustering cadence), which
+  makes every user's suggestions depend on their own inputs only (``score_users``);
 - **similarity**: the cosine similarity, clipped at 0, between the candidate's centroid and the
   user's profile, the share_long-weighted mean of the centroids of all their engaged subtopics;
 - **model** (when take-up probabilities are given, see :mod:`interest_pipeline.core.takeup`):
