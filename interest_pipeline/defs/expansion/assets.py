@@ -137,7 +137,7 @@ def segment_peer_shares(warehouse: DuckDBResource) -> MaterializeResult:
     table = peer_share_table(layers, hierarchy, segments, users)
     with warehouse.get_connection() as conn:
         replace_table(conn, PEER_SHARES, table, {"users": users.height, "segmented_users": segments.height})
-    groups = table.group_by("peer_group").agg(pl.col("members").first(), pl.len().alias("subtopics"), pl.col("share").max().alias("top_share"))
+    groups = table.group_by("peer_group").agg(pl.len().alias("subtopics"))
     return MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
