@@ -36,7 +36,7 @@ import polars as pl
 from interest_pipeline.core import holdout
 from interest_pipeline.core.features import DEFAULT_EVENT_WEIGHTS, Embeddings
 from interest_pipeline.core.layers import recency_rank
-from interest_pipeline.core.ranking import ndcg_at_k, top_k_relevance
+from interest_pipeline.core.ranking import by_row_blocks, ndcg_at_k, top_k_relevance
 
 
 @dataclass(frozen=True)
@@ -114,8 +114,12 @@ def normalised_layers(layer_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def blend_normalised(normalised: np.ndarray, has_layers: np.ndarray, prior: np.ndarray, popularity_weight: float) -> np.ndarray:
     """:func:`blend` of layer scores already normalised (the tuning normalises once per half-life pair)."""
-    blended = (1.0 - popularity_weight) * normalised + popularity_weight * prior[None, :]
-    return np.where(has_layers[:, None], blended, prior[None, :])
+
+    def rows(normalised: np.ndarray, has_layers: np.ndarray) -> np.ndarray:
+        blended = (1.0 - popularity_weight) * normalised + popularity_weight * prior[None, :]
+        return np.where(has_layers[:, None], blended, prior[None, :])
+
+    return by_row_blocks(rows, (normalised, has_layers))
 
 
 def blend(layer_scores: np.ndarray, prior: np.ndarray, popularity_weight: float) -> np.ndarray:
@@ -164,9 +168,15 @@ class Tuning:
 
 def mean_ndcg(scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray, k: int) -> float:
     """Mean nDCG@k over the rows with a relevant candidate (the rows given all have one)."""
-    candidates = ~exclude
-    ranked = top_k_relevance(np.where(candidates, scores, -np.inf), relevant & candidates, k)
-    return float(np.mean(ndcg_at_k(ranked, k, (relevant & candidates).sum(axis=1)))) if len(scores) else float("nan")
+    if not len(scores):
+        return float("nan")
+
+    def rows(scores: np.ndarray, relevant: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+        candidates = ~exclude
+        relevant = relevant & candidates
+        return ndcg_at_k(top_k_relevance(np.where(candidates, scores, -np.inf), relevant, k, threads=1), k, relevant.sum(axis=1))
+
+    return float(np.mean(by_row_blocks(rows, (scores, relevant, exclude))))
 
 
 def tune_blended_ranker(

@@ -272,7 +272,8 @@ def evaluate_holdout(
 
     def kmeans_scores() -> np.ndarray:
         scores, segments = holdout.kmeans_segment_scores(
-            history, segment_users, max(1, n_topics), params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users
+            history, segment_users, max(1, n_topics), params.train_behavior(weights), seed=params.seed, score_user_ids=scored_users,
+            restarts=params.kmeans_restarts,
         )
         fitted_segments.append(segments)
         return scores

@@ -33,6 +33,7 @@ def _parse(argv) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="output folder (default: data/benchmarks/<scale>)")
     parser.add_argument("--skip-warm", action="store_true", help="skip the second (warm) run")
     parser.add_argument("--device", default="auto", help="embedding device: auto (GPU when present), cpu, cuda")
+    parser.add_argument("--precision", default="auto", help="embedding precision: auto (bf16 where the CPU has bf16 units, or on a GPU), float32, bfloat16, int8")
     parser.add_argument(
         "--comparison-points", type=int, default=0,
         help="topic comparison (b) on a seeded sample of this many items + texts, the same for both methods (0: all)",
@@ -51,11 +52,13 @@ def _first_embedding_step(run: dict) -> str | None:
     return next((k for k in keys if k in ("comment_embeddings", "item_embeddings")), None)
 
 
-def _runs_and_embedding(scale: Scale, workspace: Workspace, device: str, warm: bool, bare_encode_texts: int = 0) -> tuple[list[dict], dict]:
+def _runs_and_embedding(
+    scale: Scale, workspace: Workspace, device: str, warm: bool, bare_encode_texts: int = 0, precision: str = "auto"
+) -> tuple[list[dict], dict]:
     """The cold run, the bare encode right after it (similar conditions), then the warm run."""
     from interest_pipeline.definitions import build_definitions
 
-    definitions = build_definitions(workspace.resources(device))
+    definitions = build_definitions(workspace.resources(device, precision))
     runs, embedding = [], {}
     with temporary_instance() as instance, StepProbe(instance) as probe:
         for name in ("cold", "warm") if warm else ("cold",):
@@ -91,7 +94,7 @@ def main(argv=None) -> int:
     workspace = Workspace((args.out or Path("data/benchmarks") / scale.name).resolve())
     workspace.out.mkdir(parents=True, exist_ok=True)
 
-    from interest_pipeline.core.embedding import resolve_device
+    from interest_pipeline.core.embedding import PACKAGED_MODEL, guarded_precision, resolve_device
 
     device = resolve_device(args.device)
     print(f"benchmark scale {scale.name} ({scale.target}) in {workspace.out}", flush=True)
@@ -100,7 +103,9 @@ def main(argv=None) -> int:
     done(f"({sample['events']:,} events, {sample['texts']:,} texts)")
     workspace.clear_outputs()
 
-    runs, embedding = _runs_and_embedding(scale, workspace, device, warm=not args.skip_warm, bare_encode_texts=args.bare_encode_texts)
+    runs, embedding = _runs_and_embedding(
+        scale, workspace, device, warm=not args.skip_warm, bare_encode_texts=args.bare_encode_texts, precision=args.precision
+    )
     clustering = _clustering_comparisons(workspace, runs[0], args.comparison_points)
 
     results = {
@@ -112,6 +117,7 @@ def main(argv=None) -> int:
         "load_average_start": load_start,
         "load_average_end": report.load_average(),
         "device": device,
+        "precision": guarded_precision(PACKAGED_MODEL, device, 256, args.precision),
         "options": {"skip_warm": args.skip_warm, "comparison_points": args.comparison_points, "bare_encode_texts": args.bare_encode_texts},
         "machine": report.machine(),
         "sample": sample,

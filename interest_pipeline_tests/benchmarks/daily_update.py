@@ -1,4 +1,4 @@
-"""python -m interest_pipeline_tests.benchmarks.daily_update [--scale medium|large] [--out DIR] [--no-compare]
+"""python -m interest_pipeline_tests.benchmarks.daily_update [--scale medium|large] [--out DIR] [--no-compare] [--precision P]
 
 The day-to-day cost of the pipeline. On a sample of the scale (benchmarks/scales.py) it
 
@@ -21,6 +21,9 @@ day out again (its events, and from the embedding cache the texts no other day h
 daily tables back to the day before with one update, and then measures 2.-4. as above; a faster
 way to measure a change of the daily path at a large scale.
 
+``--precision`` sets the embedding precision of every run (default ``auto``: bf16 where the CPU has
+bf16 units), so float32 and the automatic choice can be compared on one machine.
+
 Results go to ``results.json`` in the out folder (default data/benchmarks/daily_<scale>).
 """
 
@@ -38,6 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from interest_pipeline.core import embedding as emb  # noqa: E402
 from interest_pipeline_tests.benchmarks.measure import StepProbe  # noqa: E402
 from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_job, temporary_instance  # noqa: E402
 from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample  # noqa: E402
@@ -48,12 +52,12 @@ DAILY_ASSETS = tuple(TABLE_KEYS)
 FLOAT_TOLERANCE = 1e-5
 
 
-def _definitions(workspace: Workspace):
+def _definitions(workspace: Workspace, precision: str = "auto"):
     from dagster import AssetSelection, Definitions, define_asset_job
 
     from interest_pipeline.definitions import build_definitions
 
-    defs = build_definitions(workspace.resources("cpu"))
+    defs = build_definitions(workspace.resources("cpu", precision))
     daily = define_asset_job("daily_update_benchmark", selection=AssetSelection.assets(*DAILY_ASSETS))
     return Definitions.merge(defs, Definitions(jobs=[daily]))
 
@@ -76,14 +80,15 @@ def _print_job(name: str, summary: dict) -> None:
 
 
 _OUT_ENV = "INTEREST_PIPELINE_BENCHMARK_OUT"
+_PRECISION_ENV = "INTEREST_PIPELINE_BENCHMARK_PRECISION"
 
 
 def launched_daily_job():
     """The benchmark's daily job for ``execute_job``: each step process rebuilds it from the out folder."""
-    return _definitions(Workspace(Path(os.environ[_OUT_ENV]))).resolve_job_def("daily_update_benchmark")
+    return _definitions(Workspace(Path(os.environ[_OUT_ENV])), os.environ.get(_PRECISION_ENV, "auto")).resolve_job_def("daily_update_benchmark")
 
 
-def launched_daily_update(workspace: Workspace, executor: str) -> dict:
+def launched_daily_update(workspace: Workspace, executor: str, precision: str = "auto") -> dict:
     """The daily update as a launched run, ``executor`` "in_process" (the code location's default)
     or "multiprocess" (a process per step): wall time and each step's seconds from the event log."""
     from dagster import DagsterEventType, execute_job, reconstructable
@@ -91,6 +96,7 @@ def launched_daily_update(workspace: Workspace, executor: str) -> dict:
     from interest_pipeline_tests.benchmarks.pipeline import QUIET_CONSOLE
 
     os.environ[_OUT_ENV] = str(workspace.out.resolve())
+    os.environ[_PRECISION_ENV] = precision
     run_config = {**QUIET_CONSOLE, **({"execution": {"config": {"multiprocess": {}}}} if executor == "multiprocess" else {})}
     with temporary_instance() as instance:
         started = time.perf_counter()
@@ -118,7 +124,7 @@ def launched_daily_update(workspace: Workspace, executor: str) -> dict:
     }
 
 
-def full_recompute(workspace: Workspace, copy: Path) -> tuple[dict, Path]:
+def full_recompute(workspace: Workspace, copy: Path, precision: str = "auto") -> tuple[dict, Path]:
     """The daily assets built from scratch on a copy of the warehouse (their tables dropped)."""
     import duckdb
 
@@ -135,7 +141,7 @@ def full_recompute(workspace: Workspace, copy: Path) -> tuple[dict, Path]:
             conn.execute(f'DROP TABLE IF EXISTS "{table}"')
         if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'asset_parameters'").fetchone()[0]:
             conn.execute("DELETE FROM asset_parameters WHERE table_name IN (SELECT UNNEST(?))", [list(DAILY_ASSETS)])
-    definitions = _definitions(target)
+    definitions = _definitions(target, precision)
     with temporary_instance() as instance, StepProbe(instance) as probe:
         job = run_job(definitions, instance, probe, "daily_update_benchmark", {}, target.tracking_uri)
     return _summary(job), target.warehouse
@@ -165,13 +171,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-compare", action="store_true", help="skip the full recompute and the table comparison")
     parser.add_argument("--replay-last-day", action="store_true", help="reuse the out folder of an earlier full run (see above)")
     parser.add_argument("--launched", choices=["in_process", "multiprocess"], help="run the daily update as a launched run (see above)")
+    parser.add_argument("--precision", choices=emb.PRECISIONS, default="auto", help="embedding precision (default auto: bf16 where the CPU has bf16 units)")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     workspace = Workspace(args.out or Path("data/benchmarks") / f"daily_{scale.name}")
     last = scale.last_log_date
     day_before = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()
-    definitions = _definitions(workspace)
-    results: dict = {"scale": scale.name}
+    definitions = _definitions(workspace, args.precision)
+    results: dict = {"scale": scale.name, "precision": emb.guarded_precision(emb.PACKAGED_MODEL, "cpu", 256, args.precision)}
+    print(f"embedding precision: {results['precision']} (asked for {args.precision})", flush=True)
 
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -199,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         results["ingest_new_day"] = _summary(run_job(definitions, instance, probe, "ingest_job", {"dagster/partition": last}, workspace.tracking_uri))
         _print_job(f"ingest of {last}", results["ingest_new_day"])
         if args.launched:
-            results["daily_update"] = launched_daily_update(workspace, args.launched)
+            results["daily_update"] = launched_daily_update(workspace, args.launched, args.precision)
             print(f"daily update (every eager asset), launched, {args.launched}: {results['daily_update']['wall_s']:.1f} s "
                   f"in {results['daily_update']['step_processes']} step process(es)", flush=True)
         else:
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_compare:
         import duckdb
 
-        results["full_recompute"], copy = full_recompute(workspace, workspace.out / "full_recompute")
+        results["full_recompute"], copy = full_recompute(workspace, workspace.out / "full_recompute", args.precision)
         _print_job("full recompute of the same assets", results["full_recompute"])
         with duckdb.connect(str(workspace.warehouse), read_only=True) as daily, duckdb.connect(str(copy), read_only=True) as full:
             diffs = [diff_tables(daily, full, table) for table in DAILY_ASSETS]

@@ -44,9 +44,10 @@ class Workspace:
         for name in ("mlflow-artifacts", "landing"):
             shutil.rmtree(self.out / name, ignore_errors=True)
 
-    def resources(self, device: str) -> dict:
+    def resources(self, device: str, precision: str = "auto") -> dict:
         """The code location's resources (any the benchmark does not know keep their
-        defaults), with storage, inputs and tracking pointed at this folder."""
+        defaults), with storage, inputs and tracking pointed at this folder, and the embedding
+        run on ``device`` in ``precision``."""
         from dagster_duckdb import DuckDBResource
 
         from interest_pipeline.definitions import build_resources
@@ -60,7 +61,7 @@ class Workspace:
                 items_path=str(self.sample / "items.csv"),
                 landing_dir=str(self.out / "landing"),  # never created: nothing lands
             ),
-            "embedder": SentenceEmbedder(device=device),
+            "embedder": SentenceEmbedder(device=device, precision=precision),
             "mlflow": MlflowTracking(tracking_uri=self.tracking_uri, artifact_root=str(self.out / "mlflow-artifacts")),
         }
 

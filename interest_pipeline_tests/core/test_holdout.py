@@ -7,6 +7,7 @@ import pytest
 from interest_pipeline.core.features import BehaviorParams, Embeddings, TextEmbeddings, UserHistory
 from interest_pipeline.core.holdout import (
     RELEVANT_EVENT_TYPES,
+    EvaluationParams,
     cutoff_at_fraction,
     interaction_matrix,
     interest_layer_scores,
@@ -135,18 +136,34 @@ def test_kmeans_segments_score_by_segment_popularity():
     comment_vectors = np.array([[0, 1, 0]], dtype=np.float32)
     users = ["u1", "u2", "u3", "u4"]
     history = UserHistory(TRAIN, TextEmbeddings(comments, comment_vectors), EMBEDDED_ITEMS)
-    scores, segments = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0)
+    # ten starts: one k-means++ start on four points can settle in the split {u1, u3, u4} / {u2}
+    scores, segments = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0, restarts=10)
     assert scores.shape == (4, 7) and segments.shape == (4,)
     # u3 and u4 only touched c1: same segment, and c1 is its most popular item
     assert segments[2] == segments[3]
     assert np.argmax(scores[2]) == ITEMS.index("c1")
     assert segments[0] != segments[2]
-    again, _ = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0)
+    again, _ = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0, restarts=10)
     assert np.array_equal(scores, again)
     subset, _ = kmeans_segment_scores(
-        history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0, score_user_ids=["u4", "u1"]
+        history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=0, score_user_ids=["u4", "u1"], restarts=10
     )
     assert np.array_equal(subset, scores[[3, 0]])
+
+
+@pytest.mark.parametrize("restarts", [1, 5])
+def test_kmeans_segments_are_seeded_for_any_number_of_restarts(restarts):
+    history = UserHistory(TRAIN, TextEmbeddings(pl.DataFrame(schema={"user_id": pl.String, "event_ts": pl.Datetime("us")}), np.zeros((0, 3), np.float32)), EMBEDDED_ITEMS)
+    users = ["u1", "u2", "u3", "u4"]
+    scores, segments = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=3, restarts=restarts)
+    again, same_segments = kmeans_segment_scores(history, users, n_clusters=2, behavior=HALF_LIFE_90, seed=3, restarts=restarts)
+    assert np.array_equal(scores, again) and np.array_equal(segments, same_segments)
+    assert segments[2] == segments[3]  # the same history, so the same segment
+
+
+def test_evaluation_needs_at_least_one_kmeans_start():
+    with pytest.raises(ValueError, match="kmeans_restarts"):
+        EvaluationParams(kmeans_restarts=0)
 
 
 def test_sample_users_is_seeded_sorted_and_only_limits_when_needed():

@@ -179,3 +179,16 @@ def test_top_k_relevance_is_the_head_of_the_full_ranking():
     full = ranked_relevance(scores, relevant)
     for k in (1, 4, 11, 12, 40):
         np.testing.assert_array_equal(top_k_relevance(scores, relevant, k), full[:, : min(k, 12)])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_top_k_relevance_is_the_same_in_row_blocks_on_threads(threads):
+    from interest_pipeline.core.ranking import MIN_ROWS_PER_THREAD, ranked_relevance, top_k_relevance
+
+    rng = np.random.default_rng(5)
+    rows = 3 * MIN_ROWS_PER_THREAD + 7  # three blocks of unequal size
+    scores = rng.integers(0, 4, size=(rows, 40)).astype(np.float64)  # many ties at the k-th score
+    scores[rng.random(scores.shape) < 0.05] = np.nan
+    scores[rng.random(scores.shape) < 0.05] = -np.inf
+    relevant = rng.random(scores.shape) < 0.2
+    np.testing.assert_array_equal(top_k_relevance(scores, relevant, 10, threads=threads), ranked_relevance(scores, relevant)[:, :10])

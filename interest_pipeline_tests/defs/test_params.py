@@ -40,8 +40,9 @@ def test_config_values_reach_the_parameters():
     expansion = ExpansionConfig(weights={"peers": 1.0}, top_n=2).params(TakeupConfig(window_days=3.0).params())
     assert expansion == ExpansionParams(top_n=2, weights=ExpansionWeights(1.0, 0.0, 0.0, 0.0), takeup=TakeupParams(window_days=3.0))
     assert TakeupConfig(max_window_days=14.0, min_positives=2).params() == TakeupParams(max_window_days=14.0, min_positives=2)
-    evaluation = EvaluationConfig(cutoff="2026-10-05", ks=[3], relevant_event_types=["click"]).params()
+    evaluation = EvaluationConfig(cutoff="2026-10-05", ks=[3], relevant_event_types=["click"], kmeans_restarts=4).params()
     assert evaluation.cutoff.isoformat() == "2026-10-05T00:00:00" and evaluation.ks == (3,) and evaluation.relevant_event_types == ("click",)
+    assert evaluation.kmeans_restarts == 4
     assert params_from_config(FusionConfig(alpha=0.1), FusionParams, min_events=9) == FusionParams(alpha=0.1, min_events=9)
 
 

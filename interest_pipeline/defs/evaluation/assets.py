@@ -64,6 +64,9 @@ class EvaluationConfig(Config):
         description="Test-period event types that make an item relevant (views are left out by default).",
     )
     seed: int = Field(default=_EVALUATION.seed, description="Seed of the random baseline, of K-Means and of the user sample.")
+    kmeans_restarts: int = Field(
+        default=_EVALUATION.kmeans_restarts, ge=1, description="k-means++ starts of the K-Means segment baseline; the one with the lowest inertia is kept."
+    )
     max_users: int = Field(
         default=_EVALUATION.max_users,
         description="Score a seeded sample of this many test-period users (every method ranks every item for each, "
