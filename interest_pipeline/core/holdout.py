@@ -59,8 +59,8 @@ class EvaluationParams:
     relevant_event_types: tuple[str, ...] = RELEVANT_EVENT_TYPES
     seed: int = 0  # of the random baseline, of K-Means, of the user sample and of the take-up models
     # k-means++ starts of the K-Means segment baseline (scikit-learn's own default, n_init="auto", is
-    # one): on the large benchmark ten starts took 118 s of the evaluation's 240 s for an inertia
-    # 0.1% lower, and the segments of any two starts agree only partly (ARI 0.6-0.75) anyway
+    # one): on the large benchmark ten starts took 98-106 s of the evaluation's 240 s for an inertia
+    # 0.1% lower, no better nDCG over seeds (README), and segments of two starts agree only partly
     kmeans_restarts: int = 1
     max_users: int = 5_000  # a seeded sample of this many test-period users is scored; 0: all
     # the train-period layers decay as the profiles' long-term view does
