@@ -161,6 +161,24 @@ def test_kmeans_segments_are_seeded_for_any_number_of_restarts(restarts):
     assert segments[2] == segments[3]  # the same history, so the same segment
 
 
+def test_kmeans_starts_are_compared_on_a_sample_only_above_its_size(monkeypatch):
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from interest_pipeline.core import holdout
+
+    rng = np.random.default_rng(0)
+    centres = np.array([[5.0, 0, 0], [0, 5.0, 0], [0, 0, 5.0]])
+    truth = np.repeat(np.arange(3), 100)
+    features = centres[truth] + rng.normal(scale=0.5, size=(300, 3))
+    # up to the sample size: scikit-learn's n_init as it is
+    assert np.array_equal(holdout.kmeans_segments(features, 3, 4, seed=2), KMeans(n_clusters=3, n_init=4, random_state=2).fit_predict(features))
+    monkeypatch.setattr(holdout, "KMEANS_START_SAMPLE", 60)
+    sampled = holdout.kmeans_segments(features, 3, 4, seed=2)
+    assert adjusted_rand_score(truth, sampled) == 1.0  # the sample's best start finds every blob
+    assert np.array_equal(sampled, holdout.kmeans_segments(features, 3, 4, seed=2))
+
+
 def test_evaluation_needs_at_least_one_kmeans_start():
     with pytest.raises(ValueError, match="kmeans_restarts"):
         EvaluationParams(kmeans_restarts=0)
