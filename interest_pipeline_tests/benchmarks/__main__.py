@@ -19,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from interest_pipeline.core.embedding import PRECISIONS  # noqa: E402
 from interest_pipeline_tests.benchmarks import comparisons, report  # noqa: E402
 from interest_pipeline_tests.benchmarks.measure import StepProbe  # noqa: E402
 from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_pipeline, temporary_instance, timed  # noqa: E402
@@ -33,7 +34,7 @@ def _parse(argv) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="output folder (default: data/benchmarks/<scale>)")
     parser.add_argument("--skip-warm", action="store_true", help="skip the second (warm) run")
     parser.add_argument("--device", default="auto", help="embedding device: auto (GPU when present), cpu, cuda")
-    parser.add_argument("--precision", default="auto", help="embedding precision: auto (bf16 where the CPU has bf16 units, or on a GPU), float32, bfloat16, int8")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="embedding precision (default auto: bf16 where the CPU has bf16 units, or on a GPU)")
     parser.add_argument(
         "--comparison-points", type=int, default=0,
         help="topic comparison (b) on a seeded sample of this many items + texts, the same for both methods (0: all)",
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     workspace = Workspace((args.out or Path("data/benchmarks") / scale.name).resolve())
     workspace.out.mkdir(parents=True, exist_ok=True)
 
-    from interest_pipeline.core.embedding import PACKAGED_MODEL, guarded_precision, resolve_device
+    from interest_pipeline.core.embedding import resolve_device
 
     device = resolve_device(args.device)
     print(f"benchmark scale {scale.name} ({scale.target}) in {workspace.out}", flush=True)
@@ -117,7 +118,7 @@ def main(argv=None) -> int:
         "load_average_start": load_start,
         "load_average_end": report.load_average(),
         "device": device,
-        "precision": guarded_precision(PACKAGED_MODEL, device, 256, args.precision),
+        "precision": workspace.resources(device, args.precision)["embedder"].resolved_precision(),
         "options": {"skip_warm": args.skip_warm, "comparison_points": args.comparison_points, "bare_encode_texts": args.bare_encode_texts},
         "machine": report.machine(),
         "sample": sample,

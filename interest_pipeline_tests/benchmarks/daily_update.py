@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     last = scale.last_log_date
     day_before = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()
     definitions = _definitions(workspace, args.precision)
-    results: dict = {"scale": scale.name, "precision": emb.guarded_precision(emb.PACKAGED_MODEL, "cpu", 256, args.precision)}
+    results: dict = {"scale": scale.name, "precision": workspace.resources("cpu", args.precision)["embedder"].resolved_precision()}
     print(f"embedding precision: {results['precision']} (asked for {args.precision})", flush=True)
 
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
