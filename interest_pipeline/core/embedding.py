@@ -15,6 +15,7 @@ when it passes the quality guard against float32 on a fixed set of sentences
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -23,9 +24,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -188,6 +191,9 @@ class TorchEncoder:
 
     model: object  # SentenceTransformer
     precision: str
+    # The fast tokenizer keeps its padding and truncation settings in shared state, so batches
+    # encoded in parallel threads tokenize one at a time (the forward passes overlap).
+    _tokenizer_lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def tokenizer(self):
@@ -200,8 +206,25 @@ class TorchEncoder:
     def dimension(self) -> int:
         return int(self.model.get_embedding_dimension())
 
+    def parallel_batches(self) -> int:
+        """Batches to encode at once: on the CPU one per torch thread, each batch on one core (see
+        :func:`encode_texts`); on a GPU one."""
+        import torch
+
+        return torch.get_num_threads() if self.model.device.type == "cpu" else 1
+
     def embed_batch(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=len(texts), convert_to_tensor=True, show_progress_bar=False)
+        """What ``model.encode(texts)`` gives (the model's default prompt included), with only the
+        tokenization serialised between threads."""
+        import torch
+        from sentence_transformers.util import batch_to_device
+
+        model = self.model
+        prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
+        with self._tokenizer_lock:
+            features = model.preprocess(texts, prompt=prompt)
+        with torch.inference_mode():
+            vectors = model(batch_to_device(features, model.device))["sentence_embedding"]
         # numpy has no bfloat16: convert on the torch side
         return vectors.float().cpu().numpy()
 
@@ -222,6 +245,9 @@ class OnnxInt8Encoder:
 
     def dimension(self) -> int:
         return self.dim
+
+    def parallel_batches(self) -> int:
+        return 1  # onnxruntime spreads one batch over the cores itself
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         features = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np")
@@ -263,7 +289,7 @@ def load_model(model: str, device: str, max_seq_length: int | None, precision: s
     from sentence_transformers import SentenceTransformer
 
     model_kwargs = {"dtype": torch.bfloat16} if precision == "bfloat16" else None
-    encoder = SentenceTransformer(resolve_model_path(model), device=resolve_device(device), model_kwargs=model_kwargs)
+    encoder = SentenceTransformer(resolve_model_path(model), device=resolve_device(device), model_kwargs=model_kwargs).eval()
     if max_seq_length:
         encoder.max_seq_length = max_seq_length
     return TorchEncoder(encoder, precision)
@@ -429,25 +455,53 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int, max_batch_tokens
 
 
 def encode_texts(
-    encoder, texts: Sequence[str], batch_size: int = BATCH_SIZE, progress: Progress | None = None, max_batch_tokens: int | None = MAX_BATCH_TOKENS
+    encoder,
+    texts: Sequence[str],
+    batch_size: int = BATCH_SIZE,
+    progress: Progress | None = None,
+    max_batch_tokens: int | None = MAX_BATCH_TOKENS,
+    parallel: int | None = None,
 ) -> np.ndarray:
     """L2-normalised float32 embeddings, one row per text in input order.
 
-    Texts are encoded in batches sorted by token length (:func:`length_sorted_batches`);
-    ``progress`` is called after each batch.
+    Texts are encoded in batches sorted by token length (:func:`length_sorted_batches`),
+    ``parallel`` batches at once (default: the encoder's ``parallel_batches()``), each in its own
+    thread; ``progress`` is called after each batch, in order.
     """
     if len(texts) == 0:
         return np.zeros((0, encoder.dimension()), dtype=np.float32)
     texts = list(texts)
     batches = length_sorted_batches(token_lengths(encoder.tokenizer, texts, encoder.max_seq_length), batch_size, max_batch_tokens)
     out = np.empty((len(texts), encoder.dimension()), dtype=np.float32)
+    parallel = encoder.parallel_batches() if parallel is None else parallel
     start, done = time.perf_counter(), 0
-    for positions in batches:
-        out[positions] = encoder.embed_batch([texts[i] for i in positions])
-        done += len(positions)
-        if progress is not None:
-            progress(done, len(texts), time.perf_counter() - start)
+    with _batch_map(min(parallel, len(batches))) as batch_map:
+        for positions, vectors in zip(batches, batch_map(lambda positions: encoder.embed_batch([texts[i] for i in positions]), batches)):
+            out[positions] = vectors
+            done += len(positions)
+            if progress is not None:
+                progress(done, len(texts), time.perf_counter() - start)
     return l2_normalise(out)
+
+
+@contextlib.contextmanager
+def _batch_map(parallel: int) -> Iterator[Callable]:
+    """``map`` over batches, in order: in this thread, or in ``parallel`` threads that each run torch
+    on one thread. Threads sharing a small batch wait on each other in every layer; separate batches
+    on separate cores do not (3,000 comments of the large benchmark on 2 cores: bf16 506 vs 438
+    texts/s, float32 287 vs 244; the same vectors, up to float32 rounding on some small batches)."""
+    if parallel <= 1:
+        yield map
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="encode", initializer=torch.set_num_threads, initargs=(1,))
+    try:
+        yield pool.map
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after an error, the batches not started are dropped
+        torch.set_num_threads(threads)  # torch keeps the last setting for threads started later
 
 
 def format_progress(done: int, total: int, seconds: float) -> str:

@@ -10,7 +10,9 @@ round (so a busy machine slows them alike):
 - ``float32``, ``bfloat16``, ``int8``: the project's ``encode_texts`` (token-length-sorted
   batches of at most 64 texts and ``MAX_BATCH_TOKENS`` padded word pieces) with each backend;
 - ``float32-64`` (only when asked for in ``--backends``): float32 in length-sorted batches of 64
-  texts whatever their length, the batching before the token budget.
+  texts whatever their length, the batching before the token budget;
+- any project backend with ``-serial`` (only when asked for, e.g. ``bfloat16-serial``): one batch at
+  a time on every torch thread, instead of one batch per thread at once.
 
 Sets: ``comments`` (cleaned review and search texts), ``items`` (title + description) and
 ``long items`` (the item texts of one subtopic joined, several hundred word pieces, so truncation at
@@ -39,6 +41,7 @@ from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample
 ROOT = Path("data/benchmarks/embedding")
 BACKENDS = ("bare float32", "float32", "bfloat16", "int8")
 UNBUDGETED = "float32-64"  # float32 without the token budget per batch
+SERIAL = "-serial"  # suffix: one batch at a time (encode_texts' parallel=1)
 
 
 def text_sets(corpus: pl.DataFrame, n: int, seed: int = 0) -> dict[str, list[str]]:
@@ -65,10 +68,12 @@ def bare_encoder(path: str):
 
 
 def project_encoder(name: str):
-    precision = "float32" if name == UNBUDGETED else name
-    budget = None if name == UNBUDGETED else emb.MAX_BATCH_TOKENS
+    backend = name.removesuffix(SERIAL)
+    precision = "float32" if backend == UNBUDGETED else backend
+    budget = None if backend == UNBUDGETED else emb.MAX_BATCH_TOKENS
+    parallel = 1 if name.endswith(SERIAL) else None
     encoder = emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, precision)
-    return lambda texts: emb.encode_texts(encoder, texts, batch_size=emb.BATCH_SIZE, max_batch_tokens=budget)
+    return lambda texts: emb.encode_texts(encoder, texts, batch_size=emb.BATCH_SIZE, max_batch_tokens=budget, parallel=parallel)
 
 
 def paired_run(sets: dict[str, list[str]], encoders: dict, rounds: int) -> tuple[dict, dict]:
@@ -159,7 +164,7 @@ def main(argv=None) -> int:
     parser.add_argument("--recovery", choices=["none", "kmeans", "project"], default="kmeans")
     parser.add_argument("--recovery-points", type=int, default=1500, help="a seeded sample of the sample's items and comments")
     parser.add_argument("--recovery-seeds", type=int, default=5, help="samples (and clustering seeds) the recovery is measured over")
-    parser.add_argument("--backends", default="", help="comma-separated, of " + ", ".join([*BACKENDS[1:], UNBUDGETED]) + "; default: all but " + UNBUDGETED + ", "
+    parser.add_argument("--backends", default="", help="comma-separated, of " + ", ".join([*BACKENDS[1:], UNBUDGETED]) + " (each may end in " + SERIAL + "); default: all but " + UNBUDGETED + ", "
                         "bfloat16 only where the CPU has bf16 units (emulated elsewhere: many times slower)")
     args = parser.parse_args(argv)
 

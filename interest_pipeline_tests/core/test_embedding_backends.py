@@ -100,6 +100,64 @@ def test_progress_is_reported_after_each_batch(float32_encoder):
     assert emb.format_progress(2048, 5601, 2048 / 210) == "2,048 / 5,601 texts, 210/s"
 
 
+def test_parallel_batches_give_the_same_vectors_in_order_and_leave_torch_threads_as_they_were(small_sample, float32_encoder):
+    import torch
+
+    texts = _real_sentences(small_sample, n=60)
+    threads = torch.get_num_threads()
+    calls = []
+    one_at_a_time = emb.encode_texts(float32_encoder, texts, batch_size=8, parallel=1)
+    three_at_once = emb.encode_texts(float32_encoder, texts, batch_size=8, parallel=3, progress=lambda done, total, s: calls.append(done))
+    # a batch on one torch thread gives the numbers of the same batch on several, up to float32
+    # rounding (the BLAS may order its sums by the thread count): the vectors do not depend on it
+    np.testing.assert_allclose(three_at_once, one_at_a_time, atol=1e-6)
+    assert calls == sorted(calls) and calls[-1] == len(texts) and len(calls) == -(-len(texts) // 8)
+    assert torch.get_num_threads() == threads
+    assert float32_encoder.parallel_batches() == threads  # on the CPU: one batch per torch thread
+
+
+def test_a_failing_batch_stops_a_parallel_encode_and_restores_torch_threads(float32_encoder):
+    import torch
+
+    class FailsOnOneText:
+        """The real encoder, with a fault that real texts do not produce (a batch that raises)."""
+
+        tokenizer, max_seq_length, dimension, parallel_batches = (
+            float32_encoder.tokenizer, float32_encoder.max_seq_length, float32_encoder.dimension, float32_encoder.parallel_batches,
+        )
+        batches = []
+
+        def embed_batch(self, texts):
+            self.batches.append(len(texts))
+            if any(t.startswith("broken") for t in texts):
+                raise RuntimeError("out of memory in this batch")
+            return float32_encoder.embed_batch(texts)
+
+    threads = torch.get_num_threads()
+    # the longest text, so its batch is the first (batches run longest first)
+    texts = [f"review number {i} of a pair of shoes, comfortable and light" for i in range(200)] + ["broken " + "very " * 40 + "long"]
+    encoder = FailsOnOneText()
+    with pytest.raises(RuntimeError, match="out of memory in this batch"):
+        emb.encode_texts(encoder, texts, batch_size=4, parallel=2)
+    assert torch.get_num_threads() == threads
+    assert sum(encoder.batches) < len(texts)  # the batches not yet started were dropped
+
+
+def test_embed_batch_equals_the_models_encode_with_its_default_prompt(small_sample):
+    """``embed_batch`` runs the model's own preprocessing and forward pass: the vectors of
+    ``SentenceTransformer.encode``, a configured default prompt included."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = _real_sentences(small_sample, n=10)
+    path = emb.resolve_model_path(emb.PACKAGED_MODEL)
+    for prompts in ({}, {"query": "query: "}):
+        model = SentenceTransformer(path, device="cpu", prompts=prompts, default_prompt_name=next(iter(prompts), None))
+        encoder = emb.TorchEncoder(model, "float32")
+        np.testing.assert_allclose(encoder.embed_batch(texts), model.encode(texts, batch_size=len(texts)), atol=2e-6)
+    plain = emb.TorchEncoder(SentenceTransformer(path, device="cpu"), "float32").embed_batch(texts)
+    assert np.abs(plain - encoder.embed_batch(texts)).max() > 1e-3  # the prompt made a difference
+
+
 def test_progress_logger_writes_the_first_and_last_batch_and_at_most_one_line_per_interval():
     lines, now = [], [0.0]
     report = emb.progress_logger(lines.append, min_interval_s=5.0, clock=lambda: now[0])
