@@ -225,6 +225,8 @@ class TorchEncoder:
             features = model.preprocess(texts, prompt=prompt)
         with torch.inference_mode():
             vectors = model(batch_to_device(features, model.device))["sentence_embedding"]
+        if model.truncate_dim:  # as encode does for a model loaded with truncate_dim
+            vectors = vectors[:, : model.truncate_dim]
         # numpy has no bfloat16: convert on the torch side
         return vectors.float().cpu().numpy()
 
@@ -500,8 +502,10 @@ def _batch_map(parallel: int) -> Iterator[Callable]:
     try:
         yield pool.map
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # after an error, the batches not started are dropped
-        torch.set_num_threads(threads)  # torch keeps the last setting for threads started later
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)  # after an error, the batches not started are dropped
+        finally:
+            torch.set_num_threads(threads)  # the workers' setting would otherwise hold for threads started later
 
 
 def format_progress(done: int, total: int, seconds: float) -> str:

@@ -2,6 +2,8 @@
 
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -100,19 +102,42 @@ def test_progress_is_reported_after_each_batch(float32_encoder):
     assert emb.format_progress(2048, 5601, 2048 / 210) == "2,048 / 5,601 texts, 210/s"
 
 
+def _torch_threads_of_a_new_thread() -> int:
+    """torch's thread count as a thread started now gets it (the workers' setting of one thread
+    would leak there, not into the calling thread)."""
+    import torch
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(torch.get_num_threads).result()
+
+
 def test_parallel_batches_give_the_same_vectors_in_order_and_leave_torch_threads_as_they_were(small_sample, float32_encoder):
     import torch
+
+    class RecordsItsThreads:
+        """The real encoder; notes the thread each batch runs in and that thread's torch threads."""
+
+        tokenizer, max_seq_length, dimension = float32_encoder.tokenizer, float32_encoder.max_seq_length, float32_encoder.dimension
+        seen = set()
+
+        def embed_batch(self, texts):
+            self.seen.add((threading.current_thread().name, torch.get_num_threads()))
+            return float32_encoder.embed_batch(texts)
 
     texts = _real_sentences(small_sample, n=60)
     threads = torch.get_num_threads()
     calls = []
     one_at_a_time = emb.encode_texts(float32_encoder, texts, batch_size=8, parallel=1)
-    three_at_once = emb.encode_texts(float32_encoder, texts, batch_size=8, parallel=3, progress=lambda done, total, s: calls.append(done))
+    encoder = RecordsItsThreads()
+    three_at_once = emb.encode_texts(encoder, texts, batch_size=8, parallel=3, progress=lambda done, total, s: calls.append(done))
+    names = {name for name, _ in encoder.seen}
+    assert len(names) == 3 and all(name.startswith("encode") for name in names), encoder.seen  # three workers ran batches
+    assert {n for _, n in encoder.seen} == {1}  # each on one torch thread
     # a batch on one torch thread gives the numbers of the same batch on several, up to float32
     # rounding (the BLAS may order its sums by the thread count): the vectors do not depend on it
     np.testing.assert_allclose(three_at_once, one_at_a_time, atol=1e-6)
     assert calls == sorted(calls) and calls[-1] == len(texts) and len(calls) == -(-len(texts) // 8)
-    assert torch.get_num_threads() == threads
+    assert torch.get_num_threads() == threads and _torch_threads_of_a_new_thread() == threads
     assert float32_encoder.parallel_batches() == threads  # on the CPU: one batch per torch thread
 
 
@@ -139,7 +164,7 @@ def test_a_failing_batch_stops_a_parallel_encode_and_restores_torch_threads(floa
     encoder = FailsOnOneText()
     with pytest.raises(RuntimeError, match="out of memory in this batch"):
         emb.encode_texts(encoder, texts, batch_size=4, parallel=2)
-    assert torch.get_num_threads() == threads
+    assert torch.get_num_threads() == threads and _torch_threads_of_a_new_thread() == threads
     assert sum(encoder.batches) < len(texts)  # the batches not yet started were dropped
 
 
@@ -156,6 +181,10 @@ def test_embed_batch_equals_the_models_encode_with_its_default_prompt(small_samp
         np.testing.assert_allclose(encoder.embed_batch(texts), model.encode(texts, batch_size=len(texts)), atol=2e-6)
     plain = emb.TorchEncoder(SentenceTransformer(path, device="cpu"), "float32").embed_batch(texts)
     assert np.abs(plain - encoder.embed_batch(texts)).max() > 1e-3  # the prompt made a difference
+    shortened = SentenceTransformer(path, device="cpu", truncate_dim=128)
+    vectors = emb.encode_texts(emb.TorchEncoder(shortened, "float32"), texts)
+    assert vectors.shape == (len(texts), 128)
+    np.testing.assert_allclose(vectors, shortened.encode(texts, normalize_embeddings=True), atol=2e-6)
 
 
 def test_progress_logger_writes_the_first_and_last_batch_and_at_most_one_line_per_interval():
