@@ -30,11 +30,12 @@ def prepare_dagster_home() -> Path:
 
 
 def _log_date_range(events_dir: Path) -> tuple[str, str]:
-    from interest_pipeline.core.events import log_date_of
-
+    from interest_pipeline.core.ingest.event_files import log_date_of
     from interest_pipeline.defs.ingest.partitions import daily_log_partitions
 
-    dated = sorted((d, p.name) for p in (events_dir.iterdir() if events_dir.is_dir() else []) if (d := log_date_of(p)) is not None)
+    dated = sorted(
+        (d, p.name) for p in (events_dir.iterdir() if events_dir.is_dir() else []) if (d := log_date_of(p)) is not None
+    )
     if not dated:
         raise SystemExit(f"no event files named with a date (e.g. events_2026-10-01.csv) in {events_dir}")
     first_partition = daily_log_partitions.start.date()
@@ -75,7 +76,9 @@ def run(args: argparse.Namespace) -> int:
     keys = partition_keys_between(log_partitions, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
     print(f"ingesting log dates {first} .. {last} ({len(keys):,d} partitions, one run) ...", flush=True)
     ingest_ok = execute_recorded(
-        defs.resolve_job_def("ingest_job"), instance, tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]}
+        defs.resolve_job_def("ingest_job"),
+        instance,
+        tags={ASSET_PARTITION_RANGE_START_TAG: keys[0], ASSET_PARTITION_RANGE_END_TAG: keys[-1]},
     )
     if not ingest_ok:
         print("ingest_job failed; see the run in the Dagster UI", file=sys.stderr)
@@ -95,7 +98,10 @@ def summary(args: argparse.Namespace) -> int:
     warehouse = setting_value("INTEREST_PIPELINE_WAREHOUSE")
     tracking = setting_value("MLFLOW_TRACKING_URI")
     with connect_with_retry(warehouse, read_only=True) as conn:
-        tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()]
+        tables = [
+            r[0]
+            for r in conn.execute("SELECT table_name FROM information_schema.tables ORDER BY table_name").fetchall()
+        ]
         print(f"warehouse {warehouse}:")
         for table in tables:
             count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
@@ -119,9 +125,16 @@ def summary(args: argparse.Namespace) -> int:
                 f"DBCV {m.get('dbcv_relative_validity', float('nan')):.3f}, clusters {m.get('n_fine_clusters', 0):.0f} fine / "
                 f"{m.get('n_coarse_clusters', 0):.0f} coarse, noise {m.get('noise_fraction', float('nan')):.1%}"
             )
-            catalogue = {k.removeprefix("catalogue/"): v for k, v in sorted(m.items()) if k.startswith("catalogue/") and not k.endswith("/items")}
+            catalogue = {
+                k.removeprefix("catalogue/"): v
+                for k, v in sorted(m.items())
+                if k.startswith("catalogue/") and not k.endswith("/items")
+            }
             if catalogue:
-                print("    agreement with the catalogue's own categories: " + ", ".join(f"{k} {v:.3f}" for k, v in catalogue.items()))
+                print(
+                    "    agreement with the catalogue's own categories: "
+                    + ", ".join(f"{k} {v:.3f}" for k, v in catalogue.items())
+                )
     events_dir = Path(setting_value("INTEREST_PIPELINE_EVENTS_DIR"))
     truth_dir = events_dir.parent / "truth"
     if truth_dir.is_dir():
@@ -152,16 +165,22 @@ def print_evaluation(conn) -> None:
         f"{users.get('cold_start', 0)} cold-start users scored apart):"
     )
     print("  " + f"{'method':18s}" + "".join(f"{k:>22s}" if len(k) > 12 else f"{k:>13s}" for k in columns))
+
     def cell(method: str, metric: str) -> str:
         width = 22 if len(metric) > 12 else 13
         value = values.get((method, metric))
-        return f"{value:{width}.4f}" if value is not None and value == value else f"{'-':>{width}s}"  # popularity has no difference to itself
+        return (
+            f"{value:{width}.4f}" if value is not None and value == value else f"{'-':>{width}s}"
+        )  # popularity has no difference to itself
 
     for method in ranking:
         print("  " + f"{method:18s}" + "".join(cell(method, k) for k in columns))
     next_interest = [(m, k, v) for m, k, v, *_ in rows if k.startswith("hit@1_")]
     if next_interest:
-        print("\nnext-interest Hit@1: " + ", ".join(f"{m} {k.removeprefix('hit@1_')} {v:.4f}" for m, k, v in next_interest))
+        print(
+            "\nnext-interest Hit@1: "
+            + ", ".join(f"{m} {k.removeprefix('hit@1_')} {v:.4f}" for m, k, v in next_interest)
+        )
     expansion = [(m, v) for m, k, v, *_ in rows if k == "expansion_precision"]
     if expansion:
         print("\nexpansion precision (share of suggested subtopics engaged with in the test events):")
@@ -173,17 +192,23 @@ def print_recovery(warehouse: str, truth_dir: Path) -> None:
     """On generated data, how well the discovered structure matches the planted one."""
     import polars as pl
 
-    from interest_pipeline.core.recovery import drift_separation, planted_recovery
+    from interest_pipeline.core.clustering.agreement import drift_separation, planted_recovery
     from interest_pipeline.defs.warehouse import connect_with_retry
 
     with connect_with_retry(warehouse, read_only=True) as conn:
-        topics = conn.execute("SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics").pl()
+        topics = conn.execute(
+            "SELECT content_id, content_kind, subtopic_id, topic_id, is_noise FROM interest_topics"
+        ).pl()
         core = conn.execute(
             "SELECT user_id, node_id FROM user_interest_layers WHERE level = 'subtopic' AND tier_long = 'core'"
         ).pl()
-        layers = conn.execute("SELECT user_id, level, drift_score FROM user_interest_layers WHERE source = 'activity'").pl()
+        layers = conn.execute(
+            "SELECT user_id, level, drift_score FROM user_interest_layers WHERE source = 'activity'"
+        ).pl()
     truth_users = pl.read_csv(truth_dir / "users.csv")
-    scores = planted_recovery(topics, core, pl.read_csv(truth_dir / "items.csv"), pl.read_csv(truth_dir / "texts.csv"), truth_users)
+    scores = planted_recovery(
+        topics, core, pl.read_csv(truth_dir / "items.csv"), pl.read_csv(truth_dir / "texts.csv"), truth_users
+    )
     scores.update(drift_separation(layers, truth_users))
     print(f"\nagreement with the planted truth in {truth_dir}:")
     for key, value in scores.items():
@@ -191,7 +216,9 @@ def print_recovery(warehouse: str, truth_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="interest_pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="interest_pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run_parser = commands.add_parser("run", help="ingest every log date found and build everything downstream")
     run_parser.add_argument("--start", help="first log date to ingest (default: the earliest file)")

@@ -118,16 +118,25 @@ class SampleSpec:
 
 # Region code, IANA zone, standard UTC offset in hours (for the daily rhythm) and user share.
 _LOCATIONS = [
-    ("DE", "Europe/Berlin", 1.0, 0.14), ("GB", "Europe/London", 0.0, 0.12), ("FR", "Europe/Paris", 1.0, 0.07),
-    ("ES", "Europe/Madrid", 1.0, 0.05), ("PT", "Europe/Lisbon", 0.0, 0.02), ("US-CA", "America/Los_Angeles", -8.0, 0.10),
-    ("US-NY", "America/New_York", -5.0, 0.11), ("US-TX", "America/Chicago", -6.0, 0.07), ("BR", "America/Sao_Paulo", -3.0, 0.07),
-    ("IN", "Asia/Kolkata", 5.5, 0.09), ("CN", "Asia/Shanghai", 8.0, 0.07), ("JP", "Asia/Tokyo", 9.0, 0.05),
+    ("DE", "Europe/Berlin", 1.0, 0.14),
+    ("GB", "Europe/London", 0.0, 0.12),
+    ("FR", "Europe/Paris", 1.0, 0.07),
+    ("ES", "Europe/Madrid", 1.0, 0.05),
+    ("PT", "Europe/Lisbon", 0.0, 0.02),
+    ("US-CA", "America/Los_Angeles", -8.0, 0.10),
+    ("US-NY", "America/New_York", -5.0, 0.11),
+    ("US-TX", "America/Chicago", -6.0, 0.07),
+    ("BR", "America/Sao_Paulo", -3.0, 0.07),
+    ("IN", "Asia/Kolkata", 5.5, 0.09),
+    ("CN", "Asia/Shanghai", 8.0, 0.07),
+    ("JP", "Asia/Tokyo", 9.0, 0.05),
     ("AU-NSW", "Australia/Sydney", 10.0, 0.04),
 ]
 _CN = 10  # index of CN in _LOCATIONS
 _UTC_CLIENT_SHARE = 0.08  # clients that log in UTC ("Z") whatever their location
 _HOUR_WEIGHTS = np.array(
-    [1, .6, .4, .3, .3, .5, 1.2, 2, 2.5, 2.6, 2.7, 3, 3.4, 3.2, 2.8, 2.7, 2.8, 3.2, 3.8, 4.5, 5, 4.6, 3.5, 2], dtype=float
+    [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1.2, 2, 2.5, 2.6, 2.7, 3, 3.4, 3.2, 2.8, 2.7, 2.8, 3.2, 3.8, 4.5, 5, 4.6, 3.5, 2],
+    dtype=float,
 )
 
 EVENT_TYPES = ("view", "click", "favorite", "add_to_cart", "purchase", "rate", "review", "search")
@@ -174,7 +183,7 @@ def _parse(template: str) -> list[tuple[bool, str]]:
     parts, pos = [], 0
     for m in _SLOT_RE.finditer(template):
         if m.start() > pos:
-            parts.append((False, template[pos:m.start()]))
+            parts.append((False, template[pos : m.start()]))
         parts.append((True, m.group(1)))
         pos = m.end()
     if pos < len(template):
@@ -207,7 +216,10 @@ class _Writer:
         self.topic_of = [_TOPIC_IDS.index(s.split("/")[0]) for s in _SUB_IDS]
         self.topic = [{k: _split(TOPICS[t][k]) for k in (*KINDS, "zh", "zh_use")} for t in _TOPIC_IDS]
         self.generic = {k: _split(v) for k, v in GENERIC.items()}
-        self.siblings = [[o for o in range(len(_SUB_IDS)) if o != s and self.topic_of[o] == self.topic_of[s]] for s in range(len(_SUB_IDS))]
+        self.siblings = [
+            [o for o in range(len(_SUB_IDS)) if o != s and self.topic_of[o] == self.topic_of[s]]
+            for s in range(len(_SUB_IDS))
+        ]
         self.brands = brands
         self.item_brand: str | None = None
         self.zh_generic = {k: _split(v) for k, v in ZH_GENERIC.items()}
@@ -240,7 +252,9 @@ class _Writer:
     def _product(self, s: int, rnd: random.Random, w) -> str:
         if w is self.QUERY_WEIGHTS:
             return self._word("product", s, rnd, w)
-        return self._word("product", s, rnd, self.TITLE_PRODUCT_WEIGHTS if w is self.TITLE_WEIGHTS else self.PRODUCT_WEIGHTS)
+        return self._word(
+            "product", s, rnd, self.TITLE_PRODUCT_WEIGHTS if w is self.TITLE_WEIGHTS else self.PRODUCT_WEIGHTS
+        )
 
     def _slot(self, name: str, s: int, rnd: random.Random, w, section: str) -> str:
         if name == "P":
@@ -392,7 +406,13 @@ class _Writer:
                     out.append(text)
                 elif text == "zn":
                     r = rnd.random()
-                    pool = self.sub[s]["zh"] if r < 0.7 else self.topic[self.topic_of[s]]["zh"] if r < 0.88 else self.sub[self._other(s, rnd)]["zh"]
+                    pool = (
+                        self.sub[s]["zh"]
+                        if r < 0.7
+                        else self.topic[self.topic_of[s]]["zh"]
+                        if r < 0.88
+                        else self.sub[self._other(s, rnd)]["zh"]
+                    )
                     out.append(rnd.choice(pool))
                 elif text == "zt":
                     out.append(rnd.choice(self.topic[self.topic_of[s]]["zh_use"]))
@@ -417,15 +437,36 @@ class _Writer:
 
 
 def _make_brands(rng: np.random.Generator, n_topics: int, per_topic: int = 8) -> list[list[str]]:
-    heads = ["Vel", "Nor", "Tre", "Kal", "Zen", "Ori", "Lum", "Bri", "Ast", "Mar", "Fen", "Quo", "Sol", "Dra", "Ivo", "Tal", "Brook", "Pax"]
+    heads = [
+        "Vel",
+        "Nor",
+        "Tre",
+        "Kal",
+        "Zen",
+        "Ori",
+        "Lum",
+        "Bri",
+        "Ast",
+        "Mar",
+        "Fen",
+        "Quo",
+        "Sol",
+        "Dra",
+        "Ivo",
+        "Tal",
+        "Brook",
+        "Pax",
+    ]
     tails = ["ora", "vik", "kko", "ix", "ano", "eto", "lux", "wyn", "dal", "ter", "ena", "forge", "ly", "mont"]
     names = [h + t for h in heads for t in tails]
     picked = rng.choice(len(names), size=n_topics * per_topic, replace=False)
-    return [[names[i] for i in picked[t * per_topic:(t + 1) * per_topic]] for t in range(n_topics)]
+    return [[names[i] for i in picked[t * per_topic : (t + 1) * per_topic]] for t in range(n_topics)]
 
 
 def _id_series(prefix: str, values: np.ndarray, width: int) -> pl.Series:
-    return pl.select((pl.lit(prefix) + pl.Series("v", values, dtype=pl.Int64).cast(pl.String).str.zfill(width)).alias("v")).to_series()
+    return pl.select(
+        (pl.lit(prefix) + pl.Series("v", values, dtype=pl.Int64).cast(pl.String).str.zfill(width)).alias("v")
+    ).to_series()
 
 
 def _format_timestamps(epoch: np.ndarray, zone_of_row: np.ndarray, zones: list[str]) -> pl.Series:
@@ -454,8 +495,14 @@ def _day_format(day_number: int) -> str:
 
 
 _SHARES = (
-    "bad_row_share", "duplicate_share", "chinese_comment_share", "generic_comment_share", "flood_comment_share",
-    "duplicate_comment_share", "long_comment_share", "catalogue_label_noise",
+    "bad_row_share",
+    "duplicate_share",
+    "chinese_comment_share",
+    "generic_comment_share",
+    "flood_comment_share",
+    "duplicate_comment_share",
+    "long_comment_share",
+    "catalogue_label_noise",
 )
 
 
@@ -498,6 +545,7 @@ def _scale_to_total(weights: np.ndarray, total: float, cap: float) -> np.ndarray
     The cap on heavy users takes events away, so the others make up for it; where even
     all at the cap falls short, all are at the cap.
     """
+
     def capped_sum(c: float) -> float:
         return float(np.minimum(c * weights, cap).sum())
 
@@ -619,7 +667,9 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     user_device = rng_user.choice(3, size=n_users, p=_DEVICE_P)
     # Sparse users: a heavy-tailed log-normal scaled so that its sample mean is the spec's.
     cap = max(1.0, float(int(40 * spec.mean_events_per_user)))
-    activity = _scale_to_total(rng_user.lognormal(0.0, _ACTIVITY_SIGMA, n_users), spec.mean_events_per_user * n_users, cap)
+    activity = _scale_to_total(
+        rng_user.lognormal(0.0, _ACTIVITY_SIGMA, n_users), spec.mean_events_per_user * n_users, cap
+    )
     n_events = np.clip(np.rint(activity), 1, cap).astype(np.int64)
     k_core = rng_user.integers(1, 4, n_users)
     k_per = rng_user.integers(2, 5, n_users)
@@ -628,7 +678,11 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     # Only the first 8 columns (3 core + 4 peripheral + 1 emerging at most) are ever used.
     gumbel = np.log(popularity)[None, :] - np.log(-np.log(rng_user.random((n_users, n_sub))))
     n_cols = min(n_sub, 8)
-    top = np.argpartition(-gumbel, n_cols - 1, axis=1)[:, :n_cols] if n_sub > n_cols else np.tile(np.arange(n_sub), (n_users, 1))
+    top = (
+        np.argpartition(-gumbel, n_cols - 1, axis=1)[:, :n_cols]
+        if n_sub > n_cols
+        else np.tile(np.arange(n_sub), (n_users, 1))
+    )
     top_order = np.argsort(-np.take_along_axis(gumbel, top, axis=1), axis=1, kind="stable")
     interest = np.take_along_axis(top, top_order, axis=1).astype(np.int16)
 
@@ -638,10 +692,12 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     weekday = np.array([(spec.start_date + dt.timedelta(days=d)).weekday() for d in range(spec.n_days)])
     day_p = np.where(weekday >= 5, 1.15, 1.0)
     day = rng_event.choice(spec.n_days, size=n_total, p=day_p / day_p.sum())
-    local_sec = rng_event.choice(24, size=n_total, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()) * 3600 + rng_event.integers(0, 3600, n_total)
+    local_sec = rng_event.choice(24, size=n_total, p=_HOUR_WEIGHTS / _HOUR_WEIGHTS.sum()) * 3600 + rng_event.integers(
+        0, 3600, n_total
+    )
     std_offset = np.array([int(l[2] * 3600) for l in _LOCATIONS])
     utc_sec = (local_sec - std_offset[user_loc[ev_user]]) % 86400
-    start_epoch = int(dt.datetime.combine(spec.start_date, dt.time(), dt.timezone.utc).timestamp())
+    start_epoch = int(dt.datetime.combine(spec.start_date, dt.time(), dt.UTC).timestamp())
     epoch = start_epoch + day.astype(np.int64) * 86400 + utc_sec
 
     # ---- drifters: users with some activity in the last third get an emerging subtopic ----
@@ -650,7 +706,9 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     late_count = np.bincount(ev_user[late], minlength=n_users)
     eligible = np.flatnonzero(late_count >= 3)
     n_drift = min(len(eligible), int(round(_DRIFTER_SHARE * n_users)))
-    drifters = np.sort(rng_user.choice(eligible, size=n_drift, replace=False)) if n_drift else np.array([], dtype=np.int64)
+    drifters = (
+        np.sort(rng_user.choice(eligible, size=n_drift, replace=False)) if n_drift else np.array([], dtype=np.int64)
+    )
     is_drifter = np.zeros(n_users, dtype=bool)
     is_drifter[drifters] = True
 
@@ -684,11 +742,20 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     )
     rate_rating = rng_event.choice([1, 2, 3, 4, 5], size=n_total, p=[0.05, 0.07, 0.15, 0.33, 0.40])
     rating = np.where(ev_type == _REVIEW_T, review_rating, np.where(ev_type == _RATE, rate_rating, 0))
-    ev_device = np.where(rng_event.random(n_total) < 0.85, user_device[ev_user], rng_event.choice(3, size=n_total, p=_DEVICE_P))
+    ev_device = np.where(
+        rng_event.random(n_total) < 0.85, user_device[ev_user], rng_event.choice(3, size=n_total, p=_DEVICE_P)
+    )
 
     # Time order; event ids follow it.
     order = np.lexsort((ev_user, epoch))
-    ev_user, epoch, day, ev_sub, ev_type, ev_item = ev_user[order], epoch[order], day[order], ev_sub[order], ev_type[order], ev_item[order]
+    ev_user, epoch, day, ev_sub, ev_type, ev_item = (
+        ev_user[order],
+        epoch[order],
+        day[order],
+        ev_sub[order],
+        ev_type[order],
+        ev_item[order],
+    )
     sentiment, rating, ev_device = sentiment[order], rating[order], ev_device[order]
     event_width = max(7, len(str(n_total)))
     event_ids = _id_series("e", np.arange(1, n_total + 1), event_width)
@@ -712,10 +779,12 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     n_flood = min(len(en_reviews) - n_generic, int(round(spec.flood_comment_share * n_reviews)))
     text_kind = np.zeros(n_total, dtype=np.int8)
     text_kind[en_reviews[:n_generic]] = _GENERIC
-    text_kind[en_reviews[n_generic:n_generic + n_flood]] = _FLOOD
+    text_kind[en_reviews[n_generic : n_generic + n_flood]] = _FLOOD
     rating[text_kind == _FLOOD] = 5  # template praise comes with full marks
-    interest_en = en_reviews[n_generic + n_flood:]
-    copy_of = _copied_reviews(np.sort(interest_en), ev_sub, ev_user, int(round(spec.duplicate_comment_share * n_reviews)), rng_kind)
+    interest_en = en_reviews[n_generic + n_flood :]
+    copy_of = _copied_reviews(
+        np.sort(interest_en), ev_sub, ev_user, int(round(spec.duplicate_comment_share * n_reviews)), rng_kind
+    )
     not_copied = interest_en[copy_of[interest_en] < 0]
     n_long = min(len(not_copied), int(round(spec.long_comment_share * n_reviews)))
     is_long = np.zeros(n_total, dtype=bool)
@@ -724,9 +793,18 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     texts: list[str] = []
     text_pos = np.full(n_total, -1, dtype=np.int64)
     text_pos[text_rows] = np.arange(len(text_rows))
-    text_fields = (text_rows, ev_type[text_rows], planted[ev_sub[text_rows]], sentiment[text_rows], is_zh[text_rows],
-                   ev_item[text_rows], text_kind[text_rows], copy_of[text_rows], is_long[text_rows])
-    for row, t, s, sent, zh, item, kind, source, long in zip(*(a.tolist() for a in text_fields)):
+    text_fields = (
+        text_rows,
+        ev_type[text_rows],
+        planted[ev_sub[text_rows]],
+        sentiment[text_rows],
+        is_zh[text_rows],
+        ev_item[text_rows],
+        text_kind[text_rows],
+        copy_of[text_rows],
+        is_long[text_rows],
+    )
+    for _row, t, s, sent, zh, item, kind, source, long in zip(*(a.tolist() for a in text_fields)):
         if t == _SEARCH:
             texts.append(writer.query(s, text_rnd))
         elif zh:
@@ -747,13 +825,17 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     columns = {
         "event_id": event_ids,
         "user_id": user_ids.gather(ev_user),
-        "item_id": pl.select(pl.when(pl.Series(ev_item >= 0)).then(item_ids.gather(np.maximum(ev_item, 0)))).to_series(),
+        "item_id": pl.select(
+            pl.when(pl.Series(ev_item >= 0)).then(item_ids.gather(np.maximum(ev_item, 0)))
+        ).to_series(),
         "event_type": pl.Series(EVENT_TYPES).gather(ev_type),
         "timestamp": _format_timestamps(epoch, zone, zone_names),
         "device": pl.Series(_DEVICES).gather(ev_device),
         "location": pl.Series([l[0] for l in _LOCATIONS]).gather(ev_loc),
         "rating": pl.select(pl.when(pl.Series(rating > 0)).then(pl.Series(rating).cast(pl.String))).to_series(),
-        "text": pl.Series("text", [None] * n_total, dtype=pl.String).scatter(text_rows, pl.Series(texts, dtype=pl.String)),
+        "text": pl.Series("text", [None] * n_total, dtype=pl.String).scatter(
+            text_rows, pl.Series(texts, dtype=pl.String)
+        ),
     }
 
     # ---- planted defects and duplicates ----
@@ -766,7 +848,9 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
         rows = bad_rows[bad_kind == k]
         if len(rows):
             chosen = rng_bad.integers(0, len(values), len(rows))
-            columns[column] = columns[column].scatter(rows, pl.Series([values[i] for i in chosen.tolist()], dtype=pl.String))
+            columns[column] = columns[column].scatter(
+                rows, pl.Series([values[i] for i in chosen.tolist()], dtype=pl.String)
+            )
     events = pl.DataFrame({name: s.alias(name) for name, s in columns.items()})
 
     is_bad = np.zeros(n_total, dtype=bool)
@@ -812,16 +896,27 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     item_vocab = planted[item_sub]
     category = topic_names.gather(vocab_topic[item_label])
     subcategory = sub_names.gather(item_label)
-    pl.DataFrame({
-        "item_id": item_ids, "title": titles, "description": descriptions,
-        "category": category, "subcategory": subcategory,
-        "category_path": pl.select(pl.concat_str([category, subcategory], separator=" > ")).to_series(),
-        "brand": item_brand, "price": price,
-    }).write_csv(out_dir / "items.csv")
-    pl.DataFrame({
-        "item_id": item_ids, "subtopic_id": sub_ids.gather(item_vocab), "subtopic_name": sub_names.gather(item_vocab),
-        "topic_id": topic_ids.gather(vocab_topic[item_vocab]), "topic_name": topic_names.gather(vocab_topic[item_vocab]),
-    }).write_csv(truth_dir / "items.csv")
+    pl.DataFrame(
+        {
+            "item_id": item_ids,
+            "title": titles,
+            "description": descriptions,
+            "category": category,
+            "subcategory": subcategory,
+            "category_path": pl.select(pl.concat_str([category, subcategory], separator=" > ")).to_series(),
+            "brand": item_brand,
+            "price": price,
+        }
+    ).write_csv(out_dir / "items.csv")
+    pl.DataFrame(
+        {
+            "item_id": item_ids,
+            "subtopic_id": sub_ids.gather(item_vocab),
+            "subtopic_name": sub_names.gather(item_vocab),
+            "topic_id": topic_ids.gather(vocab_topic[item_vocab]),
+            "topic_name": topic_names.gather(vocab_topic[item_vocab]),
+        }
+    ).write_csv(truth_dir / "items.csv")
 
     # Users in long format: core, then peripheral, then (drifters only) emerging.
     n_roles = k_core + k_per + is_drifter
@@ -829,26 +924,34 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     role_col = np.arange(len(role_user)) - np.repeat(np.cumsum(n_roles) - n_roles, n_roles)
     role = np.where(role_col < k_core[role_user], 0, np.where(role_col < (k_core + k_per)[role_user], 1, 2))
     role_sub = planted[interest[role_user, role_col].astype(np.int64)]
-    pl.DataFrame({
-        "user_id": user_ids.gather(role_user), "subtopic_id": sub_ids.gather(role_sub),
-        "topic_id": topic_ids.gather(vocab_topic[role_sub]), "role": pl.Series(["core", "peripheral", "emerging"]).gather(role),
-    }).write_csv(truth_dir / "users.csv")
+    pl.DataFrame(
+        {
+            "user_id": user_ids.gather(role_user),
+            "subtopic_id": sub_ids.gather(role_sub),
+            "topic_id": topic_ids.gather(vocab_topic[role_sub]),
+            "role": pl.Series(["core", "peripheral", "emerging"]).gather(role),
+        }
+    ).write_csv(truth_dir / "users.csv")
     # Generic and flood comments belong to no interest: empty subtopic and topic.
     text_sub = planted[ev_sub[text_rows]]
     on_interest = pl.Series(text_kind[text_rows] == _INTEREST)
-    pl.DataFrame({
-        "event_id": event_ids.gather(text_rows),
-        "subtopic_id": pl.select(pl.when(on_interest).then(sub_ids.gather(text_sub))).to_series(),
-        "topic_id": pl.select(pl.when(on_interest).then(topic_ids.gather(vocab_topic[text_sub]))).to_series(),
-        "kind": pl.Series(_TEXT_KINDS).gather(text_kind[text_rows]),
-    }).write_csv(truth_dir / "texts.csv")
+    pl.DataFrame(
+        {
+            "event_id": event_ids.gather(text_rows),
+            "subtopic_id": pl.select(pl.when(on_interest).then(sub_ids.gather(text_sub))).to_series(),
+            "topic_id": pl.select(pl.when(on_interest).then(topic_ids.gather(vocab_topic[text_sub]))).to_series(),
+            "kind": pl.Series(_TEXT_KINDS).gather(text_kind[text_rows]),
+        }
+    ).write_csv(truth_dir / "texts.csv")
     defect_rows = np.concatenate([bad_rows, dup_rows])
     defect_kind = np.concatenate([bad_kind, np.full(n_dup, len(_DEFECTS))])
     defect_order = np.lexsort((defect_kind, defect_rows))
-    pl.DataFrame({
-        "event_id": event_ids.gather(defect_rows[defect_order]),
-        "defect": pl.Series([*_DEFECTS, "duplicate"]).gather(defect_kind[defect_order]),
-    }).write_csv(truth_dir / "defects.csv")
+    pl.DataFrame(
+        {
+            "event_id": event_ids.gather(defect_rows[defect_order]),
+            "defect": pl.Series([*_DEFECTS, "duplicate"]).gather(defect_kind[defect_order]),
+        }
+    ).write_csv(truth_dir / "defects.csv")
 
     return {
         "users": n_users,
@@ -876,7 +979,9 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Write a deterministic sample of behaviour logs, comments and planted truth.")
+    parser = argparse.ArgumentParser(
+        description="Write a deterministic sample of behaviour logs, comments and planted truth."
+    )
     parser.add_argument("--out", type=Path, default=Path("data/sample"), help="output folder (default: data/sample)")
     defaults = SampleSpec()
     parser.add_argument("--users", type=int, default=defaults.n_users)
@@ -887,8 +992,12 @@ def main(argv=None) -> int:
     parser.add_argument("--start-date", type=dt.date.fromisoformat, default=defaults.start_date)
     args = parser.parse_args(argv)
     spec = SampleSpec(
-        n_users=args.users, n_items=args.items, n_days=args.days, seed=args.seed,
-        mean_events_per_user=args.events_per_user, start_date=args.start_date,
+        n_users=args.users,
+        n_items=args.items,
+        n_days=args.days,
+        seed=args.seed,
+        mean_events_per_user=args.events_per_user,
+        start_date=args.start_date,
     )
     try:
         summary = generate_sample(args.out, spec)

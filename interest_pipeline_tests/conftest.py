@@ -35,5 +35,9 @@ def pipeline_run(tmp_path_factory, small_sample) -> PipelineRun:
     resources = make_resources(root, small_sample)
     last = SMALL_SPEC.start_date + dt.timedelta(days=SMALL_SPEC.n_days - 1)
     with DagsterInstance.ephemeral() as instance:
-        ingest, model = run_pipeline(build_definitions(resources), instance, SMALL_SPEC.start_date.isoformat(), last.isoformat())
-    return PipelineRun(root, small_sample, root / "warehouse.duckdb", f"sqlite:///{root / 'mlflow.db'}", resources, ingest, model)
+        ingest, model = run_pipeline(
+            build_definitions(resources), instance, SMALL_SPEC.start_date.isoformat(), last.isoformat()
+        )
+    return PipelineRun(
+        root, small_sample, root / "warehouse.duckdb", f"sqlite:///{root / 'mlflow.db'}", resources, ingest, model
+    )

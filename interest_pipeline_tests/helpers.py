@@ -38,7 +38,9 @@ def make_resources(root: Path, sample_dir: Path) -> dict:
         "warehouse": DuckDBResource(database=str(root / "warehouse.duckdb")),
         "event_source": EventSource(events_dir=str(sample_dir / "events"), items_path=str(sample_dir / "items.csv")),
         "embedder": SentenceEmbedder(device="cpu"),
-        "mlflow": MlflowTracking(tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "mlflow-artifacts")),
+        "mlflow": MlflowTracking(
+            tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "mlflow-artifacts")
+        ),
     }
 
 

@@ -37,13 +37,22 @@ class TableDiff:
 
     def same(self, tolerance: float) -> bool:
         return (
-            self.rows[0] == self.rows[1] and not self.keys_only_left and not self.keys_only_right
-            and not self.unequal_columns and self.max_float_difference <= tolerance
+            self.rows[0] == self.rows[1]
+            and not self.keys_only_left
+            and not self.keys_only_right
+            and not self.unequal_columns
+            and self.max_float_difference <= tolerance
         )
 
     def as_dict(self) -> dict:
-        return {"table": self.table, "rows": list(self.rows), "keys_only_left": self.keys_only_left, "keys_only_right": self.keys_only_right,
-                "max_float_difference": self.max_float_difference, "unequal_columns": self.unequal_columns}
+        return {
+            "table": self.table,
+            "rows": list(self.rows),
+            "keys_only_left": self.keys_only_left,
+            "keys_only_right": self.keys_only_right,
+            "max_float_difference": self.max_float_difference,
+            "unequal_columns": self.unequal_columns,
+        }
 
 
 def _is_float(dtype: pl.DataType) -> bool:

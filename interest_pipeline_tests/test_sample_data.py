@@ -46,7 +46,10 @@ def events(sample):
 @pytest.fixture(scope="module")
 def truth(sample):
     out, _ = sample
-    return {name: pl.read_csv(out / "truth" / f"{name}.csv", infer_schema=False) for name in ("items", "users", "texts", "defects")}
+    return {
+        name: pl.read_csv(out / "truth" / f"{name}.csv", infer_schema=False)
+        for name in ("items", "users", "texts", "defects")
+    }
 
 
 def clean_events(events: pl.DataFrame, truth) -> pl.DataFrame:
@@ -113,7 +116,14 @@ def test_columns_as_documented(sample):
             assert list(schema) == EVENT_COLUMNS
             assert all(t == pl.String for t in schema.values())
     assert pl.read_csv(out / "items.csv").columns == [
-        "item_id", "title", "description", "category", "subcategory", "category_path", "brand", "price"
+        "item_id",
+        "title",
+        "description",
+        "category",
+        "subcategory",
+        "category_path",
+        "brand",
+        "price",
     ]
     assert pl.read_csv(out / "items.csv")["price"].dtype == pl.Float64
     expected = {
@@ -154,7 +164,10 @@ def test_vocabulary_of_event_fields(events, truth):
     assert all(1 <= len(q.split()) <= 4 for q in search["text"])
     rated = clean.filter(pl.col("event_type").is_in(["rate", "review"]))
     assert set(rated["rating"].cast(pl.Int64)) <= {1, 2, 3, 4, 5}
-    assert clean.filter(~pl.col("event_type").is_in(["rate", "review"]))["rating"].null_count() == clean.height - rated.height
+    assert (
+        clean.filter(~pl.col("event_type").is_in(["rate", "review"]))["rating"].null_count()
+        == clean.height - rated.height
+    )
     assert clean.filter(pl.col("event_type") != "search")["item_id"].null_count() == 0
 
 
@@ -164,7 +177,7 @@ def test_timestamps_fall_on_the_file_day_and_use_local_offsets(events, truth):
     for ts, name in zip(clean["timestamp"], clean["file"]):
         parsed = parse_ts(ts)
         assert parsed is not None and parsed.tzinfo is not None, ts
-        assert parsed.astimezone(dt.timezone.utc).date().isoformat() == FILE_RE.match(name).group(1)
+        assert parsed.astimezone(dt.UTC).date().isoformat() == FILE_RE.match(name).group(1)
         offsets[ts[19:]] += 1
     assert "Z" in offsets and len(offsets) >= 5
     assert any(o.startswith("-") for o in offsets) and any(o.startswith("+") for o in offsets)
@@ -194,8 +207,10 @@ def test_items_and_truth_are_consistent(sample, events, truth):
     assert texts["event_id"].is_unique().all()
     with_text = clean.filter(pl.col("event_type").is_in(["review", "search"]))
     assert set(with_text["event_id"]) <= set(texts["event_id"])
-    reviews = with_text.filter(pl.col("event_type") == "review").join(texts, on="event_id").join(
-        t_items.select("item_id", pl.col("subtopic_id").alias("item_subtopic")), on="item_id"
+    reviews = (
+        with_text.filter(pl.col("event_type") == "review")
+        .join(texts, on="event_id")
+        .join(t_items.select("item_id", pl.col("subtopic_id").alias("item_subtopic")), on="item_id")
     )
     on_interest = reviews.filter(pl.col("kind") == "interest")
     assert on_interest.height > 0 and (on_interest["subtopic_id"] == on_interest["item_subtopic"]).all()
@@ -207,8 +222,10 @@ def test_items_and_truth_are_consistent(sample, events, truth):
     users = truth["users"]
     assert users["user_id"].n_unique() == SPEC.n_users
     per_user = users.group_by("user_id").agg(
-        (pl.col("role") == "core").sum().alias("core"), (pl.col("role") == "peripheral").sum().alias("peripheral"),
-        pl.col("subtopic_id").n_unique().alias("distinct"), pl.len().alias("n"),
+        (pl.col("role") == "core").sum().alias("core"),
+        (pl.col("role") == "peripheral").sum().alias("peripheral"),
+        pl.col("subtopic_id").n_unique().alias("distinct"),
+        pl.len().alias("n"),
     )
     assert per_user["core"].is_between(1, 3).all() and per_user["peripheral"].is_between(2, 4).all()
     assert (per_user["distinct"] == per_user["n"]).all()
@@ -333,7 +350,9 @@ def test_text_overlaps_across_topics_but_stays_on_subtopic(events, truth):
 
 def test_item_events_concentrate_on_core_interests(events, truth):
     users = truth["users"]
-    focus = users.filter(pl.col("role").is_in(["core", "emerging"])).select("user_id", "subtopic_id", pl.lit(True).alias("focus"))
+    focus = users.filter(pl.col("role").is_in(["core", "emerging"])).select(
+        "user_id", "subtopic_id", pl.lit(True).alias("focus")
+    )
     acts = (
         clean_events(events, truth)
         .filter(pl.col("event_type") != "search")
@@ -352,10 +371,14 @@ def wide(tmp_path_factory):
     """A sample whose catalogue holds every subtopic, with its reviews joined to their truth."""
     out = tmp_path_factory.mktemp("wide")
     summary = generate_sample(out, WIDE_SPEC)
-    events = pl.concat([read_events(p) for p in sorted((out / "events").iterdir())]).unique("event_id", keep="first", maintain_order=True)
+    events = pl.concat([read_events(p) for p in sorted((out / "events").iterdir())]).unique(
+        "event_id", keep="first", maintain_order=True
+    )
     truth = {name: pl.read_csv(out / "truth" / f"{name}.csv", infer_schema=False) for name in ("items", "texts")}
     # Generic and flood texts are all reviews, also where a planted defect broke the event type.
-    reviews = events.join(truth["texts"], on="event_id").filter((pl.col("kind") != "interest") | (pl.col("event_type") == "review"))
+    reviews = events.join(truth["texts"], on="event_id").filter(
+        (pl.col("kind") != "interest") | (pl.col("event_type") == "review")
+    )
     return out, summary, events, truth, reviews
 
 
@@ -377,12 +400,17 @@ def test_vocabulary_is_large_uneven_and_shares_words_between_siblings():
     sharing = 0
     for topic_id in TOPICS:
         seen = collections.Counter(
-            w for s, sub in SUBTOPICS.items() if s.split("/")[0] == topic_id
+            w
+            for s, sub in SUBTOPICS.items()
+            if s.split("/")[0] == topic_id
             for w in {w for p in str(sub["product"]).lower().split("|") for w in p.split()}
         )
         sharing += any(n >= 2 for n in seen.values())
     assert sharing >= 0.8 * len(TOPICS)
-    assert "running" in SUBTOPICS["sports/trail_running"]["product"] and "running" in SUBTOPICS["sports/running_watches"]["product"]
+    assert (
+        "running" in SUBTOPICS["sports/trail_running"]["product"]
+        and "running" in SUBTOPICS["sports/running_watches"]["product"]
+    )
 
 
 def test_subtopic_popularity_is_long_tailed(wide, tmp_path):
@@ -415,10 +443,31 @@ def test_activity_is_sparse_with_a_heavy_tail(sample, events, truth):
 
 
 def test_cli_writes_a_sample(tmp_path, capsys):
-    assert main(["--out", str(tmp_path / "cli"), "--users", "30", "--items", "30", "--days", "2", "--seed", "5", "--events-per-user", "4"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path / "cli"),
+                "--users",
+                "30",
+                "--items",
+                "30",
+                "--days",
+                "2",
+                "--seed",
+                "5",
+                "--events-per-user",
+                "4",
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["users"] == 30 and summary["files"] == 2
-    assert sorted(p.name for p in (tmp_path / "cli" / "events").iterdir()) == ["events_2026-10-01.csv", "events_2026-10-02.csv"]
+    assert sorted(p.name for p in (tmp_path / "cli" / "events").iterdir()) == [
+        "events_2026-10-01.csv",
+        "events_2026-10-02.csv",
+    ]
 
 
 def test_rejects_too_few_items_and_plants_fewer_subtopics_in_a_small_catalogue(tmp_path):
@@ -427,9 +476,15 @@ def test_rejects_too_few_items_and_plants_fewer_subtopics_in_a_small_catalogue(t
     summary = generate_sample(tmp_path, SampleSpec(n_users=30, n_items=2 * len(TOPICS), n_days=2))
     assert summary["subtopics"] == summary["topics"] == len(TOPICS)
     t_items = pl.read_csv(tmp_path / "truth" / "items.csv")
-    assert t_items.group_by("topic_id").agg(pl.col("subtopic_id").n_unique())["subtopic_id"].to_list() == [1] * len(TOPICS)
-    for bad in ({"generic_comment_share": 1.5}, {"catalogue_label_noise": -0.1}, {"subtopic_zipf": -1.0},
-                {"generic_comment_share": 0.6, "flood_comment_share": 0.6}):
+    assert t_items.group_by("topic_id").agg(pl.col("subtopic_id").n_unique())["subtopic_id"].to_list() == [1] * len(
+        TOPICS
+    )
+    for bad in (
+        {"generic_comment_share": 1.5},
+        {"catalogue_label_noise": -0.1},
+        {"subtopic_zipf": -1.0},
+        {"generic_comment_share": 0.6, "flood_comment_share": 0.6},
+    ):
         with pytest.raises(ValueError):
             generate_sample(tmp_path, SampleSpec(n_items=60, **bad))
 
@@ -439,7 +494,9 @@ def normalised(text: str) -> str:
 
 
 def subtopic_phrase_re() -> re.Pattern:
-    phrases = {p.lower() for sub in SUBTOPICS.values() for k in ("product", "feature", "use") for p in str(sub[k]).split("|")}
+    phrases = {
+        p.lower() for sub in SUBTOPICS.values() for k in ("product", "feature", "use") for p in str(sub[k]).split("|")
+    }
     return re.compile("|".join(rf"\b{re.escape(p)}\b" for p in sorted(phrases, key=len, reverse=True)))
 
 
@@ -451,7 +508,9 @@ def test_generic_comments_belong_to_no_interest(wide):
     assert generic["item_id"].null_count() == 0  # still a review of an item
     interest_words = subtopic_phrase_re()
     assert not any(interest_words.search(t.lower()) for t in generic["text"])
-    service = re.compile(r"\b(delivery|price|packag\w*|seller|shop|refund|value|customer service|dispatch|parcel|arrived)\b")
+    service = re.compile(
+        r"\b(delivery|price|packag\w*|seller|shop|refund|value|customer service|dispatch|parcel|arrived)\b"
+    )
     assert sum(bool(service.search(t.lower())) for t in generic["text"]) >= 0.6 * generic.height
     interest = reviews.filter(pl.col("kind") == "interest")
     assert sum(bool(interest_words.search(t.lower())) for t in interest["text"]) >= 0.5 * interest.height
@@ -470,13 +529,21 @@ def test_flood_comments_repeat_templates_with_near_duplicates(wide, tmp_path):
     assert flood["user_id"].n_unique() >= 0.5 * flood.height  # posted by many users
 
     # Every kind of variant, on a sample flooded enough to show them all.
-    generate_sample(tmp_path, SampleSpec(n_users=150, n_items=60, n_days=8, flood_comment_share=0.6, generic_comment_share=0.0))
-    texts = pl.read_csv(tmp_path / "truth" / "texts.csv").filter(pl.col("kind") == "flood").join(
-        pl.concat([read_events(p) for p in (tmp_path / "events").iterdir()]).unique("event_id"), on="event_id"
-    )["text"]
+    generate_sample(
+        tmp_path, SampleSpec(n_users=150, n_items=60, n_days=8, flood_comment_share=0.6, generic_comment_share=0.0)
+    )
+    texts = (
+        pl.read_csv(tmp_path / "truth" / "texts.csv")
+        .filter(pl.col("kind") == "flood")
+        .join(pl.concat([read_events(p) for p in (tmp_path / "events").iterdir()]).unique("event_id"), on="event_id")[
+            "text"
+        ]
+    )
     templates = set(FLOOD_COMMENTS)
     assert templates & set(texts)
-    assert any(t.lower() == t and t.lower() in {x.lower() for x in templates} and t not in templates for t in texts)  # case
+    assert any(
+        t.lower() == t and t.lower() in {x.lower() for x in templates} and t not in templates for t in texts
+    )  # case
     assert any(not t.isascii() for t in texts)  # an emoji
     assert {normalised(t) for t in texts} - {normalised(t) for t in templates}  # a word swapped
 
@@ -491,7 +558,9 @@ def test_copied_interest_comments_keep_the_truth_of_the_copied_one(wide):
         & (pl.col("text").str.split(" ").list.len() >= 12)
         & pl.col("text").map_elements(lambda t: bool(interest_words.search(t.lower())), return_dtype=pl.Boolean)
     )
-    groups = repeated.group_by("text").agg(pl.col("subtopic_id").n_unique().alias("subs"), pl.col("user_id").n_unique().alias("users"), pl.len())
+    groups = repeated.group_by("text").agg(
+        pl.col("subtopic_id").n_unique().alias("subs"), pl.col("user_id").n_unique().alias("users"), pl.len()
+    )
     assert summary["copied_comments"] == round(WIDE_SPEC.duplicate_comment_share * summary["comments"])
     assert (groups["len"] - 1).sum() >= 0.25 * summary["copied_comments"] > 0
     assert (groups["subs"] == 1).all() and (groups["users"] == groups["len"]).all()
@@ -499,7 +568,9 @@ def test_copied_interest_comments_keep_the_truth_of_the_copied_one(wide):
 
 def test_long_comments_drift_into_a_sibling_subtopic(wide):
     _, summary, _, _, reviews = wide
-    interest = reviews.filter(pl.col("kind") == "interest").with_columns(pl.col("text").str.split(" ").list.len().alias("words"))
+    interest = reviews.filter(pl.col("kind") == "interest").with_columns(
+        pl.col("text").str.split(" ").list.len().alias("words")
+    )
     long = interest.filter(pl.col("words") >= 80)
     assert long.height >= summary["long_comments"] == round(WIDE_SPEC.long_comment_share * summary["comments"])
     assert long["words"].max() <= 200 and interest.filter(pl.col("words") < 80)["words"].max() <= 60
@@ -528,8 +599,14 @@ def test_catalogue_subcategory_carries_label_noise(wide, tmp_path):
 
 def test_new_shares_can_be_switched_off(tmp_path):
     spec = SampleSpec(
-        n_users=200, n_items=120, n_days=4, generic_comment_share=0.0, flood_comment_share=0.0,
-        duplicate_comment_share=0.0, long_comment_share=0.0, catalogue_label_noise=0.0,
+        n_users=200,
+        n_items=120,
+        n_days=4,
+        generic_comment_share=0.0,
+        flood_comment_share=0.0,
+        duplicate_comment_share=0.0,
+        long_comment_share=0.0,
+        catalogue_label_noise=0.0,
     )
     summary = generate_sample(tmp_path, spec)
     assert summary["generic_comments"] == summary["flood_comments"] == summary["copied_comments"] == 0

@@ -3,7 +3,7 @@
 A table kept incrementally (:mod:`interest_pipeline.defs.incremental`) rebuilds a key from all its
 input rows when they changed. For the user features that is the user's whole history, although a
 new day usually only appends to it. This module tells the two apart, for a build that keeps
-per key a decayed sum (:mod:`interest_pipeline.core.decayed_sums`):
+per key a decayed sum (:mod:`interest_pipeline.core.features.decayed_sums`):
 
 - per (table, key) the state of the last build is stored: the number of input rows and the sum of
   their hashes (the two halves of the key's fingerprint), the time of the newest input row, and
@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.decayed_sums import DecayedSums
+from interest_pipeline.core.features.decayed_sums import DecayedSums
 from interest_pipeline.defs.incremental import Changes, key_fingerprint, row_hash
 from interest_pipeline.defs.warehouse import read_frame, table_exists
 
@@ -50,14 +50,22 @@ class KeyTotals:
         return changes.changed.filter(~changes.changed.is_in(appended["key"].implode())), appended
 
 
-def key_totals(conn: duckdb.DuckDBPyConnection, table: str, source_sql: str, key_sql: str, ts_sql: str, columns: Sequence[str]) -> KeyTotals:
+def key_totals(
+    conn: duckdb.DuckDBPyConnection, table: str, source_sql: str, key_sql: str, ts_sql: str, columns: Sequence[str]
+) -> KeyTotals:
     """Per key of ``source_sql``: its fingerprint (as :func:`key_fingerprints` computes it over
     ``columns``) and whether its rows are the stored ones of ``table`` plus later rows (by ``ts_sql``)."""
     hashed = row_hash(columns)
     if table_exists(conn, APPEND_STATE_TABLE):
-        stored, params = f"(SELECT key, n_rows, hash_sum, last_ts FROM {APPEND_STATE_TABLE} WHERE table_name = ?)", [table]
+        stored, params = (
+            f"(SELECT key, n_rows, hash_sum, last_ts FROM {APPEND_STATE_TABLE} WHERE table_name = ?)",
+            [table],
+        )
     else:
-        stored, params = "(SELECT NULL::VARCHAR AS key, NULL::BIGINT AS n_rows, NULL::HUGEINT AS hash_sum, NULL::TIMESTAMP AS last_ts WHERE false)", []
+        stored, params = (
+            "(SELECT NULL::VARCHAR AS key, NULL::BIGINT AS n_rows, NULL::HUGEINT AS hash_sum, NULL::TIMESTAMP AS last_ts WHERE false)",
+            [],
+        )
     later = "r.ts > s.last_ts"
     conn.execute(
         f"""
@@ -81,7 +89,10 @@ def key_totals(conn: duckdb.DuckDBPyConnection, table: str, source_sql: str, key
 def stored_sums(conn: duckdb.DuckDBPyConnection, table: str, keys: pl.Series, unit_vectors: np.ndarray) -> DecayedSums:
     """The decayed sums of ``keys`` as the last build left them: the table's unit vectors
     (``unit_vectors``, rows aligned with ``keys``) scaled by the stored norms."""
-    conn.register("_keys", pl.DataFrame({"key": keys, "position": np.arange(keys.len())}, schema={"key": pl.String, "position": pl.Int64}))
+    conn.register(
+        "_keys",
+        pl.DataFrame({"key": keys, "position": np.arange(keys.len())}, schema={"key": pl.String, "position": pl.Int64}),
+    )
     try:
         state = read_frame(
             conn,
@@ -92,7 +103,9 @@ def stored_sums(conn: duckdb.DuckDBPyConnection, table: str, keys: pl.Series, un
         conn.unregister("_keys")
     if state.height != keys.len():
         raise ValueError(f"{table}: {keys.len() - state.height} appended key(s) without a stored state")
-    return DecayedSums.from_stored(keys.to_list(), unit_vectors, state["norm"].to_numpy(), state["reference_ts"].to_numpy())
+    return DecayedSums.from_stored(
+        keys.to_list(), unit_vectors, state["norm"].to_numpy(), state["reference_ts"].to_numpy()
+    )
 
 
 def store_state(conn: duckdb.DuckDBPyConnection, changes: Changes, sums: DecayedSums) -> None:
@@ -103,10 +116,13 @@ def store_state(conn: duckdb.DuckDBPyConnection, changes: Changes, sums: Decayed
         f"CREATE TABLE IF NOT EXISTS {APPEND_STATE_TABLE} (table_name VARCHAR NOT NULL, key VARCHAR NOT NULL, n_rows BIGINT NOT NULL, "
         "hash_sum HUGEINT NOT NULL, last_ts TIMESTAMP, reference_ts TIMESTAMP, norm DOUBLE NOT NULL)"
     )
-    conn.register("_sums", pl.DataFrame(
-        {"key": sums.keys, "reference_ts": sums.reference_ts, "norm": sums.norms},
-        schema={"key": pl.String, "reference_ts": pl.Datetime("us"), "norm": pl.Float64},
-    ))
+    conn.register(
+        "_sums",
+        pl.DataFrame(
+            {"key": sums.keys, "reference_ts": sums.reference_ts, "norm": sums.norms},
+            schema={"key": pl.String, "reference_ts": pl.Datetime("us"), "norm": pl.Float64},
+        ),
+    )
     try:
         written = "" if changes.full else " SEMI JOIN _dropped d ON d.key = t.key"
         only_dropped = "" if changes.full else " AND key IN (SELECT key FROM _dropped)"
@@ -120,11 +136,15 @@ def store_state(conn: duckdb.DuckDBPyConnection, changes: Changes, sums: Decayed
         conn.unregister("_sums")
 
 
-def read_appended_rows(conn: duckdb.DuckDBPyConnection, sql: str, appended: pl.DataFrame, key_column: str, ts_column: str) -> pl.DataFrame:
+def read_appended_rows(
+    conn: duckdb.DuckDBPyConnection, sql: str, appended: pl.DataFrame, key_column: str, ts_column: str
+) -> pl.DataFrame:
     """The rows of ``sql`` later than their key's stored newest row, for the ``appended`` keys.
     ``sql`` marks with ``{only_new}`` the place after its FROM clause where the filter goes."""
     conn.register("_appended", appended.rename({"key": key_column}))
     try:
-        return read_frame(conn, sql.format(only_new=f"JOIN _appended _a USING ({key_column}) WHERE {ts_column} > _a.stored_last_ts"))
+        return read_frame(
+            conn, sql.format(only_new=f"JOIN _appended _a USING ({key_column}) WHERE {ts_column} > _a.stored_last_ts")
+        )
     finally:
         conn.unregister("_appended")

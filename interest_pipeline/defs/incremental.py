@@ -79,7 +79,11 @@ def stored_context(conn: duckdb.DuckDBPyConnection, table: str) -> str | None:
 
 
 def find_changes(
-    conn: duckdb.DuckDBPyConnection, table: str, fingerprints: pl.DataFrame, context: Mapping[str, object], full_refresh: bool = False
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    fingerprints: pl.DataFrame,
+    context: Mapping[str, object],
+    full_refresh: bool = False,
 ) -> Changes:
     """Compare this build's ``fingerprints`` (key, fingerprint) and ``context`` with those stored for ``table``."""
     fingerprints = fingerprints.select(pl.col("key").cast(pl.String), pl.col("fingerprint").cast(pl.UInt64))
@@ -96,13 +100,23 @@ def find_changes(
     elif previous != now:
         reason = "parameters or shared inputs changed"
     if reason:
-        return Changes(table, True, reason, fingerprints, fingerprints["key"], pl.Series("key", [], dtype=pl.String), now)
+        return Changes(
+            table, True, reason, fingerprints, fingerprints["key"], pl.Series("key", [], dtype=pl.String), now
+        )
     stored = read_frame(conn, f"SELECT key, fingerprint FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [table]).cast(
         {"key": pl.String, "fingerprint": pl.UInt64}
     )
     changed = fingerprints.join(stored, on=["key", "fingerprint"], how="anti")["key"]
     removed = stored.join(fingerprints, on="key", how="anti")["key"]
-    return Changes(table, False, "inputs of some keys changed" if changed.len() or removed.len() else "nothing changed", fingerprints, changed, removed, now)
+    return Changes(
+        table,
+        False,
+        "inputs of some keys changed" if changed.len() or removed.len() else "nothing changed",
+        fingerprints,
+        changed,
+        removed,
+        now,
+    )
 
 
 def store_changes(
@@ -123,7 +137,9 @@ def store_changes(
     table = quote_identifier(changes.table)
     conn.register("_rows", rows)
     conn.register("_fingerprints", changes.fingerprints)
-    conn.register("_dropped", pl.DataFrame({"key": pl.concat([changes.changed, changes.removed])}, schema={"key": pl.String}))
+    conn.register(
+        "_dropped", pl.DataFrame({"key": pl.concat([changes.changed, changes.removed])}, schema={"key": pl.String})
+    )
     try:
         conn.execute("BEGIN TRANSACTION")
         if changes.full:
@@ -134,20 +150,32 @@ def store_changes(
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
         if also is not None:
             also(conn)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS_TABLE} (table_name VARCHAR NOT NULL, key VARCHAR NOT NULL, fingerprint UBIGINT NOT NULL)")
+        conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS_TABLE} (table_name VARCHAR NOT NULL, key VARCHAR NOT NULL, fingerprint UBIGINT NOT NULL)"
+        )
         if changes.full:
             conn.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE table_name = ?", [changes.table])
-            conn.execute(f"INSERT INTO {FINGERPRINTS_TABLE} SELECT ?, key, fingerprint FROM _fingerprints", [changes.table])
+            conn.execute(
+                f"INSERT INTO {FINGERPRINTS_TABLE} SELECT ?, key, fingerprint FROM _fingerprints", [changes.table]
+            )
         else:
-            conn.execute(f"DELETE FROM {FINGERPRINTS_TABLE} WHERE table_name = ? AND key IN (SELECT key FROM _dropped)", [changes.table])
+            conn.execute(
+                f"DELETE FROM {FINGERPRINTS_TABLE} WHERE table_name = ? AND key IN (SELECT key FROM _dropped)",
+                [changes.table],
+            )
             conn.execute(
                 f"INSERT INTO {FINGERPRINTS_TABLE} SELECT ?, f.key, f.fingerprint FROM _fingerprints f SEMI JOIN _dropped d ON d.key = f.key",
                 [changes.table],
             )
         store_context(conn, changes.table, changes.context)
         if parameters is not None:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {PARAMETERS_TABLE} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)")
-            conn.execute(f"INSERT OR REPLACE INTO {PARAMETERS_TABLE} VALUES (?, ?)", [changes.table, json.dumps(parameters, sort_keys=True)])
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {PARAMETERS_TABLE} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)"
+            )
+            conn.execute(
+                f"INSERT OR REPLACE INTO {PARAMETERS_TABLE} VALUES (?, ?)",
+                [changes.table, json.dumps(parameters, sort_keys=True)],
+            )
         conn.execute("COMMIT")
     except Exception:
         conn.execute("ROLLBACK")
@@ -157,13 +185,17 @@ def store_changes(
             conn.unregister(name)
 
 
-def read_for_changes(conn: duckdb.DuckDBPyConnection, sql: str, changes: Changes, key_column: str = "user_id") -> pl.DataFrame:
+def read_for_changes(
+    conn: duckdb.DuckDBPyConnection, sql: str, changes: Changes, key_column: str = "user_id"
+) -> pl.DataFrame:
     """The rows of ``sql`` for the keys to rebuild: every row on a full build. ``sql`` marks with
     ``{only_changed}`` the place after its FROM clause where the key filter goes."""
     return read_for_keys(conn, sql, None if changes.full else changes.changed, key_column)
 
 
-def read_for_keys(conn: duckdb.DuckDBPyConnection, sql: str, keys: pl.Series | None, key_column: str = "user_id") -> pl.DataFrame:
+def read_for_keys(
+    conn: duckdb.DuckDBPyConnection, sql: str, keys: pl.Series | None, key_column: str = "user_id"
+) -> pl.DataFrame:
     """The rows of ``sql`` (with ``{only_changed}`` as in :func:`read_for_changes`) of ``keys``; every row for None."""
     if keys is None:
         return read_frame(conn, sql.format(only_changed=""))
@@ -178,7 +210,10 @@ def upstream_fingerprints_sql(*tables: str) -> str:
     """SQL for key, fingerprint combining the stored input fingerprints of ``tables`` (full join on
     the key): a table built row by row from those tables needs a key again exactly when one of
     them rebuilt it, without hashing their rows (with their contexts in the build's context)."""
-    parts = [f"(SELECT key, fingerprint AS f{i} FROM {FINGERPRINTS_TABLE} WHERE table_name = '{t}') t{i}" for i, t in enumerate(tables)]
+    parts = [
+        f"(SELECT key, fingerprint AS f{i} FROM {FINGERPRINTS_TABLE} WHERE table_name = '{t}') t{i}"
+        for i, t in enumerate(tables)
+    ]
     joined = parts[0] + "".join(f" FULL JOIN {part} USING (key)" for part in parts[1:])
     return f"SELECT key, hash({', '.join(f'f{i}' for i in range(len(tables)))}) AS fingerprint FROM {joined}"
 
@@ -191,15 +226,21 @@ def table_fingerprint(conn: duckdb.DuckDBPyConnection, table: str, columns: Sequ
     return str(value)
 
 
-def key_fingerprints(conn: duckdb.DuckDBPyConnection, source_sql: str, key_sql: str, columns: Sequence[str]) -> pl.DataFrame:
+def key_fingerprints(
+    conn: duckdb.DuckDBPyConnection, source_sql: str, key_sql: str, columns: Sequence[str]
+) -> pl.DataFrame:
     """key, fingerprint of the rows of ``source_sql`` (a query or a table name) grouped by ``key_sql``."""
     return read_frame(
-        conn, f"SELECT ({key_sql})::VARCHAR AS key, {key_fingerprint(row_hash(columns))} AS fingerprint FROM ({source_sql}) GROUP BY ALL"
+        conn,
+        f"SELECT ({key_sql})::VARCHAR AS key, {key_fingerprint(row_hash(columns))} AS fingerprint FROM ({source_sql}) GROUP BY ALL",
     )
 
 
 def whole_table_context(
-    conn: duckdb.DuckDBPyConnection, inputs: Mapping[str, str], context: Mapping[str, object], upstream: Sequence[str] = ()
+    conn: duckdb.DuckDBPyConnection,
+    inputs: Mapping[str, str],
+    context: Mapping[str, object],
+    upstream: Sequence[str] = (),
 ) -> str:
     """For a table rebuilt whole from all its inputs: one fingerprint of every row it reads
     (``inputs``: name -> query), of ``context`` and of the code version. When it equals the stored
@@ -211,14 +252,25 @@ def whole_table_context(
     queries, upstream_contexts = dict(inputs), {}
     for table in upstream:
         upstream_contexts[table] = stored_context(conn, table)
-        queries[table] = upstream_fingerprints_sql(table) if upstream_contexts[table] is not None else f"SELECT * FROM {quote_identifier(table)}"
-    hashed = {name: str(conn.execute(f"SELECT {key_fingerprint('hash(q)')} FROM ({sql}) q").fetchone()[0]) for name, sql in queries.items()}
-    return context_fingerprint({**context, "inputs": hashed, "upstream": upstream_contexts, "code_version": package_code_version()})
+        queries[table] = (
+            upstream_fingerprints_sql(table)
+            if upstream_contexts[table] is not None
+            else f"SELECT * FROM {quote_identifier(table)}"
+        )
+    hashed = {
+        name: str(conn.execute(f"SELECT {key_fingerprint('hash(q)')} FROM ({sql}) q").fetchone()[0])
+        for name, sql in queries.items()
+    }
+    return context_fingerprint(
+        {**context, "inputs": hashed, "upstream": upstream_contexts, "code_version": package_code_version()}
+    )
 
 
 def store_context(conn: duckdb.DuckDBPyConnection, table: str, context: str) -> None:
     """Inside the build's transaction: the context ``table`` was built with (:func:`find_changes`'s, or :func:`whole_table_context`)."""
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {CONTEXT_TABLE} (table_name VARCHAR PRIMARY KEY, context VARCHAR NOT NULL)")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {CONTEXT_TABLE} (table_name VARCHAR PRIMARY KEY, context VARCHAR NOT NULL)"
+    )
     conn.execute(f"INSERT OR REPLACE INTO {CONTEXT_TABLE} VALUES (?, ?)", [table, context])
 
 
@@ -226,5 +278,6 @@ class RebuildConfig(Config):
     """Run config of an asset kept up to date incrementally."""
 
     full_refresh: bool = Field(
-        default=False, description="Rebuild every row, not only those whose inputs changed since the last build (the result is the same)."
+        default=False,
+        description="Rebuild every row, not only those whose inputs changed since the last build (the result is the same).",
     )

@@ -78,7 +78,9 @@ def release_slots_of_dead_runs(instance: DagsterInstance) -> list[str]:
             pid = _run_pid(instance, run_id)
             if pid is None or pid == os.getpid() or _process_alive(pid):
                 continue
-            instance.report_run_failed(run, f"process {pid} of the run is gone (killed or crashed); its pool slots are freed")
+            instance.report_run_failed(
+                run, f"process {pid} of the run is gone (killed or crashed); its pool slots are freed"
+            )
         storage.free_concurrency_slots_for_run(run_id)
         released.append(run_id)
     return released

@@ -28,7 +28,10 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 def remote_job_origin(job_name: str, working_directory: str | None = None) -> RemoteJobOrigin:
     """The origin the web UI records for ``job_name`` of this code location."""
     location = location_origin_from_module_name(
-        DEFINITIONS_MODULE, attribute=None, working_directory=working_directory or os.getcwd(), location_name=CODE_LOCATION_NAME
+        DEFINITIONS_MODULE,
+        attribute=None,
+        working_directory=working_directory or os.getcwd(),
+        location_name=CODE_LOCATION_NAME,
     )
     return RemoteJobOrigin(RemoteRepositoryOrigin(location, SINGLETON_REPOSITORY_NAME), job_name)
 
@@ -36,7 +39,9 @@ def remote_job_origin(job_name: str, working_directory: str | None = None) -> Re
 def execute_recorded(job: JobDefinition, instance: DagsterInstance, tags: Mapping[str, str] | None = None) -> bool:
     """Run ``job`` (of the module's ``defs``) in this process as a run of the code location; True on success."""
     working_directory = os.getcwd()
-    recon_job = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory).get_reconstructable_job(job.name)
+    recon_job = ReconstructableRepository.for_module(
+        DEFINITIONS_MODULE, "defs", working_directory
+    ).get_reconstructable_job(job.name)
     run = instance.create_run_for_job(
         job_def=job,
         run_config=IN_PROCESS,

@@ -16,10 +16,12 @@ from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from interest_pipeline.core import embedding as emb
-from interest_pipeline.core.events import EventFileError, event_files_by_date, files_not_ingested
-from interest_pipeline.core.privacy import parse_switch, pseudonym_key_bytes, settings_from_environment
-
+from interest_pipeline.core.ingest.event_files import event_files_by_date, files_not_ingested
+from interest_pipeline.core.ingest.event_schema import EventFileError
+from interest_pipeline.core.ingest.privacy import parse_switch, pseudonym_key_bytes, settings_from_environment
+from interest_pipeline.core.text import encoding
+from interest_pipeline.core.text import models as embedding_models
+from interest_pipeline.core.text import precision as embedding_precision
 
 ALLOW_EMPTY_PARTITIONS_VARIABLE = "INTEREST_PIPELINE_ALLOW_EMPTY_PARTITIONS"
 
@@ -32,9 +34,18 @@ class Warehouse(DuckDBResource):
 class EventSource(ConfigurableResource):
     """Where the raw inputs land: one folder of daily event files and an item file."""
 
-    events_dir: str = Field(default="data/sample/events", description="Folder of event files named with their log date, e.g. events_2026-10-01.csv.")
-    items_path: str = Field(default="data/sample/items.csv", description="Item catalogue (CSV, JSONL or Parquet): item_id, title, description, optional category fields.")
-    landing_dir: str = Field(default="data/landing", description="Folder watched by the landing sensor; its files are ingested with those of events_dir.")
+    events_dir: str = Field(
+        default="data/sample/events",
+        description="Folder of event files named with their log date, e.g. events_2026-10-01.csv.",
+    )
+    items_path: str = Field(
+        default="data/sample/items.csv",
+        description="Item catalogue (CSV, JSONL or Parquet): item_id, title, description, optional category fields.",
+    )
+    landing_dir: str = Field(
+        default="data/landing",
+        description="Folder watched by the landing sensor; its files are ingested with those of events_dir.",
+    )
     allow_empty_partitions: bool = Field(
         default=False,
         description="Allow a run to empty stored partitions whose files are gone, and to run without the events folder "
@@ -75,16 +86,27 @@ class EventSource(ConfigurableResource):
 class PrivacySettings(ConfigurableResource):
     """What ingestion does to protect people: keyed pseudonyms for user ids, masked contact details."""
 
-    pseudonymise_user_ids: bool = Field(default=False, description="Replace user ids by an HMAC-SHA256 pseudonym at ingestion, so the warehouse and MLflow never hold raw ids.")
-    pseudonym_key: str = Field(default="", description="Secret key of the pseudonyms (set INTEREST_PIPELINE_PSEUDONYM_KEY); the same key keeps pseudonyms stable across partitions.")
-    mask_contact_details: bool = Field(default=True, description="Mask e-mail addresses and phone numbers in user text before it is stored or embedded.")
+    pseudonymise_user_ids: bool = Field(
+        default=False,
+        description="Replace user ids by an HMAC-SHA256 pseudonym at ingestion, so the warehouse and MLflow never hold raw ids.",
+    )
+    pseudonym_key: str = Field(
+        default="",
+        description="Secret key of the pseudonyms (set INTEREST_PIPELINE_PSEUDONYM_KEY); the same key keeps pseudonyms stable across partitions.",
+    )
+    mask_contact_details: bool = Field(
+        default=True,
+        description="Mask e-mail addresses and phone numbers in user text before it is stored or embedded.",
+    )
 
     @classmethod
-    def from_environment(cls, environ=None) -> "PrivacySettings":
+    def from_environment(cls, environ=None) -> PrivacySettings:
         """The settings from INTEREST_PIPELINE_PSEUDONYMISE, _PSEUDONYM_KEY and _MASK_CONTACT_DETAILS;
         an undocumented switch value or a blank key raises."""
         pseudonymise, key, mask = settings_from_environment(os.environ if environ is None else environ)
-        return cls(pseudonymise_user_ids=pseudonymise, pseudonym_key=key if pseudonymise else "", mask_contact_details=mask)
+        return cls(
+            pseudonymise_user_ids=pseudonymise, pseudonym_key=key if pseudonymise else "", mask_contact_details=mask
+        )
 
     def setup_for_execution(self, context) -> None:
         # Refuse to start a run that would store raw ids by mistake: a blank key, or a switch in
@@ -101,11 +123,18 @@ class PrivacySettings(ConfigurableResource):
 class SentenceEmbedder(ConfigurableResource):
     """A sentence-transformers model, loaded offline; the packaged all-MiniLM-L6-v2 by default."""
 
-    model: str = Field(default=emb.PACKAGED_MODEL, description="Sentence-transformers model name or local path; the default is the packaged all-MiniLM-L6-v2.")
+    model: str = Field(
+        default=embedding_models.PACKAGED_MODEL,
+        description="Sentence-transformers model name or local path; the default is the packaged all-MiniLM-L6-v2.",
+    )
     device: str = Field(default="auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
-    batch_size: int = Field(default=emb.BATCH_SIZE, ge=1, description="Texts per forward pass (texts are batched by token length).")
+    batch_size: int = Field(
+        default=encoding.BATCH_SIZE, ge=1, description="Texts per forward pass (texts are batched by token length)."
+    )
     max_batch_tokens: int = Field(
-        default=emb.MAX_BATCH_TOKENS, ge=1, description="Padded word pieces per forward pass (texts x the batch's longest text); long texts go in smaller batches."
+        default=encoding.MAX_BATCH_TOKENS,
+        ge=1,
+        description="Padded word pieces per forward pass (texts x the batch's longest text); long texts go in smaller batches.",
     )
     max_seq_length: int = Field(default=256, description="Word pieces kept per text; longer texts are truncated.")
     precision: str = Field(
@@ -116,15 +145,17 @@ class SentenceEmbedder(ConfigurableResource):
 
     def resolved_precision(self) -> str:
         """The precision the vectors are made with (``auto`` resolved and guarded)."""
-        return emb.guarded_precision(self.model, self.device, self.max_seq_length, self.precision)
+        return embedding_models.guarded_precision(self.model, self.device, self.max_seq_length, self.precision)
 
     def cache_key(self) -> str:
         """Embeddings are reusable only for the same model, truncation length and precision (backend)."""
-        return f"{self.model}|max_seq_length={self.max_seq_length}{emb.precision_key(self.resolved_precision())}"
+        return f"{self.model}|max_seq_length={self.max_seq_length}{embedding_precision.precision_key(self.resolved_precision())}"
 
-    def encode(self, texts: list[str], progress: emb.Progress | None = None) -> np.ndarray:
-        encoder = emb.load_model(self.model, self.device, self.max_seq_length, self.resolved_precision())
-        return emb.encode_texts(encoder, texts, batch_size=self.batch_size, progress=progress, max_batch_tokens=self.max_batch_tokens)
+    def encode(self, texts: list[str], progress: encoding.Progress | None = None) -> np.ndarray:
+        encoder = embedding_models.load_model(self.model, self.device, self.max_seq_length, self.resolved_precision())
+        return encoding.encode_texts(
+            encoder, texts, batch_size=self.batch_size, progress=progress, max_batch_tokens=self.max_batch_tokens
+        )
 
 
 class TrackedRun:
@@ -182,8 +213,13 @@ NOTE_TAG = "mlflow.note.content"
 class MlflowTracking(ConfigurableResource):
     """Opens one MLflow run per clustering materialization, in an experiment named after the asset."""
 
-    tracking_uri: str = Field(default="sqlite:///data/mlflow.db", description="MLflow tracking URI (a SQLite store by default; a tracking server in larger deployments).")
-    artifact_root: str = Field(default="data/mlflow-artifacts", description="Folder or URI for artifacts of new experiments.")
+    tracking_uri: str = Field(
+        default="sqlite:///data/mlflow.db",
+        description="MLflow tracking URI (a SQLite store by default; a tracking server in larger deployments).",
+    )
+    artifact_root: str = Field(
+        default="data/mlflow-artifacts", description="Folder or URI for artifacts of new experiments."
+    )
     ui_url: str = Field(
         default="http://127.0.0.1:5000",
         description="Base URL of the MLflow UI on this store (INTEREST_PIPELINE_MLFLOW_UI_URL); run links in the Dagster metadata point there.",
@@ -223,7 +259,11 @@ class MlflowTracking(ConfigurableResource):
 
     @contextlib.contextmanager
     def start_run(
-        self, experiment: str, run_name: str, tags: dict[str, str] | None = None, experiment_description: str | None = None
+        self,
+        experiment: str,
+        run_name: str,
+        tags: dict[str, str] | None = None,
+        experiment_description: str | None = None,
     ) -> Iterator[TrackedRun]:
         """An open run, FINISHED when the block ends and FAILED when it raises; open it before the
         heavy work so that the run's duration in MLflow is the step's."""
@@ -245,5 +285,7 @@ class MlflowTracking(ConfigurableResource):
             try:
                 local = client.download_artifacts(run_id, path, folder)
             except Exception as error:  # MLflow raises several types for a missing run or file
-                raise FileNotFoundError(f"MLflow run {run_id} at {self.tracking_uri}: cannot read artifact {path!r} ({error})") from error
+                raise FileNotFoundError(
+                    f"MLflow run {run_id} at {self.tracking_uri}: cannot read artifact {path!r} ({error})"
+                ) from error
             return Path(local).read_bytes()

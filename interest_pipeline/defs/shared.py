@@ -7,8 +7,8 @@ import datetime as dt
 
 import duckdb
 
-from interest_pipeline.core.embedding import series_to_vectors
-from interest_pipeline.core.features import Embeddings, TextEmbeddings, UserFeatureParams, UserHistory
+from interest_pipeline.core.common.vectors import series_to_vectors
+from interest_pipeline.core.features.user_features import Embeddings, TextEmbeddings, UserFeatureParams, UserHistory
 from interest_pipeline.defs.params import from_record
 from interest_pipeline.defs.warehouse import read_frame, read_parameters
 
@@ -50,12 +50,17 @@ def reference_time(conn: duckdb.DuckDBPyConnection) -> dt.datetime:
 def read_user_history(conn: duckdb.DuckDBPyConnection) -> UserHistory:
     """Every event, every comment embedding and every item embedding, in a fixed order."""
     events = read_frame(
-        conn, "SELECT event_id, user_id, item_id, event_type, event_ts FROM raw_behavior_logs ORDER BY user_id, event_ts, event_id"
+        conn,
+        "SELECT event_id, user_id, item_id, event_type, event_ts FROM raw_behavior_logs ORDER BY user_id, event_ts, event_id",
     )
     items = read_frame(conn, "SELECT item_id, embedding FROM item_embeddings ORDER BY item_id")
     item_vectors = series_to_vectors(items["embedding"], 0)
-    comments = read_frame(conn, "SELECT comment_id, user_id, event_ts, embedding FROM comment_embeddings ORDER BY comment_id")
-    texts = TextEmbeddings(comments.select("user_id", "event_ts"), series_to_vectors(comments["embedding"], item_vectors.shape[1]))
+    comments = read_frame(
+        conn, "SELECT comment_id, user_id, event_ts, embedding FROM comment_embeddings ORDER BY comment_id"
+    )
+    texts = TextEmbeddings(
+        comments.select("user_id", "event_ts"), series_to_vectors(comments["embedding"], item_vectors.shape[1])
+    )
     return UserHistory(events, texts, Embeddings(items["item_id"].to_list(), item_vectors))
 
 

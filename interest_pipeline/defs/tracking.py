@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetKey
 
-from interest_pipeline.core.phases import PhaseLog
+from interest_pipeline.core.common.phases import PhaseLog
 
 RUN_ID_TAG = "dagster.run_id"
 ASSET_KEY_TAG = "dagster.asset_key"
@@ -24,12 +24,16 @@ PARTITION_RANGE_TAG = "dagster.partition_range"
 CODE_VERSION_TAG = "dagster.code_version"
 
 # Dagster's run tags for one run over a partition range, and for one partition.
-_RANGE_START, _RANGE_END, _PARTITION = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end", "dagster/partition"
+_RANGE_START, _RANGE_END, _PARTITION = (
+    "dagster/asset_partition_range_start",
+    "dagster/asset_partition_range_end",
+    "dagster/partition",
+)
 
 
 def mlflow_run_name(asset: str, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{asset}-{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}"
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{asset}-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,7 +46,12 @@ def package_code_version() -> str:
         version = "unknown"
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""

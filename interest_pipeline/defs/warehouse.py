@@ -16,7 +16,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.embedding import series_to_vectors, text_hashes, vectors_to_series
+from interest_pipeline.core.common.vectors import series_to_vectors, vectors_to_series
+from interest_pipeline.core.text.encoding import text_hashes
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -54,7 +55,12 @@ def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
 
 
 def table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [row[0] for row in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]
+        ).fetchall()
+    ]
 
 
 # What each table was built with (its asset's parameters), one JSON record per table, written in
@@ -81,8 +87,13 @@ def replace_table(
         conn.execute("BEGIN TRANSACTION")
         conn.execute(f"CREATE OR REPLACE TABLE {_quote(table)} AS SELECT * FROM _incoming")
         if parameters is not None:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {_quote(PARAMETERS_TABLE)} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)")
-            conn.execute(f"INSERT OR REPLACE INTO {_quote(PARAMETERS_TABLE)} VALUES (?, ?)", [table, json.dumps(parameters, sort_keys=True)])
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {_quote(PARAMETERS_TABLE)} (table_name VARCHAR PRIMARY KEY, parameters VARCHAR NOT NULL)"
+            )
+            conn.execute(
+                f"INSERT OR REPLACE INTO {_quote(PARAMETERS_TABLE)} VALUES (?, ?)",
+                [table, json.dumps(parameters, sort_keys=True)],
+            )
         if also is not None:
             also(conn)
         conn.execute("COMMIT")
@@ -97,9 +108,13 @@ def read_parameters(conn: duckdb.DuckDBPyConnection, table: str) -> dict:
     """The parameters ``table`` was last built with, as stored by :func:`replace_table`."""
     row = None
     if table_exists(conn, PARAMETERS_TABLE):
-        row = conn.execute(f"SELECT parameters FROM {_quote(PARAMETERS_TABLE)} WHERE table_name = ?", [table]).fetchone()
+        row = conn.execute(
+            f"SELECT parameters FROM {_quote(PARAMETERS_TABLE)} WHERE table_name = ?", [table]
+        ).fetchone()
     if row is None:
-        raise LookupError(f"no parameters are stored for table {table!r} (table {PARAMETERS_TABLE}): materialize {table} again")
+        raise LookupError(
+            f"no parameters are stored for table {table!r} (table {PARAMETERS_TABLE}): materialize {table} again"
+        )
     return json.loads(row[0])
 
 
@@ -134,7 +149,9 @@ def stored_partitions(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> l
     found: set = set()
     for table in ("raw_behavior_logs", "rejected_events"):
         if table_exists(conn, table):
-            rows = conn.execute(f"SELECT DISTINCT log_date FROM {_quote(table)} WHERE log_date IN (SELECT UNNEST(?))", [list(log_dates)])
+            rows = conn.execute(
+                f"SELECT DISTINCT log_date FROM {_quote(table)} WHERE log_date IN (SELECT UNNEST(?))", [list(log_dates)]
+            )
             found.update(r[0] for r in rows.fetchall())
     return sorted(found)
 
@@ -200,7 +217,9 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
         "CREATE TABLE IF NOT EXISTS embedding_cache (model VARCHAR NOT NULL, text_hash VARCHAR NOT NULL, embedding FLOAT[] NOT NULL)"
     )
     hashes = text_hashes(texts)
-    distinct = pl.DataFrame({"text_hash": hashes, "text": texts}, schema={"text_hash": pl.String, "text": pl.String}).unique("text_hash", keep="first", maintain_order=True)
+    distinct = pl.DataFrame(
+        {"text_hash": hashes, "text": texts}, schema={"text_hash": pl.String, "text": pl.String}
+    ).unique("text_hash", keep="first", maintain_order=True)
     conn.register("_wanted", distinct.select("text_hash"))
     cached = read_frame(
         conn,
@@ -215,7 +234,9 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
     new_vectors = encode(missing["text"].to_list()) if missing.height else None
     seconds = time.perf_counter() - start
     if missing.height:
-        fresh = missing.select(pl.lit(model_key).alias("model"), "text_hash").with_columns(vectors_to_series("embedding", new_vectors))
+        fresh = missing.select(pl.lit(model_key).alias("model"), "text_hash").with_columns(
+            vectors_to_series("embedding", new_vectors)
+        )
         conn.register("_fresh", fresh)
         conn.execute(
             "INSERT INTO embedding_cache SELECT f.model, f.text_hash, f.embedding FROM _fresh f"
@@ -226,7 +247,9 @@ def embed_with_cache(conn: duckdb.DuckDBPyConnection, texts: list[str], model_ke
 
     dim = new_vectors.shape[1] if new_vectors is not None else None
     lookup = cached.with_row_index("_row")
-    order = pl.DataFrame({"text_hash": hashes}, schema={"text_hash": pl.String}).join(lookup.select("text_hash", "_row"), on="text_hash", how="left", maintain_order="left")
+    order = pl.DataFrame({"text_hash": hashes}, schema={"text_hash": pl.String}).join(
+        lookup.select("text_hash", "_row"), on="text_hash", how="left", maintain_order="left"
+    )
     matrix = series_to_vectors(lookup["embedding"], dim)
     vectors = matrix[order["_row"].to_numpy()] if len(hashes) else matrix[:0]
     return EmbeddingOutcome(

@@ -34,6 +34,7 @@ from interest_pipeline.importers.common import (
     ChunkBuffer,
     Conversion,
     ImportInputError,
+    InputFiles,
     Rejects,
     concat_events,
     iter_lines,
@@ -123,7 +124,9 @@ def meta_record(record: dict) -> dict:
     return {
         "parent_asin": as_text(record.get("parent_asin")),
         "title": as_text(record.get("title")),
-        "description": " ".join(p for p in (joined(record.get("description"), " "), joined(record.get("features"), "; ")) if p),
+        "description": " ".join(
+            p for p in (joined(record.get("description"), " "), joined(record.get("features"), "; ")) if p
+        ),
         "main_category": as_text(record.get("main_category")),
         "category_path": joined(record.get("categories"), " > "),
         "store": as_text(record.get("store")),
@@ -143,10 +146,17 @@ def review_events(reviews: pl.DataFrame) -> pl.DataFrame:
         .then(pl.concat_str([title, separator, body]))
         .otherwise(pl.coalesce(title, body))
     )
-    asin = pl.coalesce(pl.when(blank("asin")).then(None).otherwise(pl.col("asin").str.strip_chars()), pl.col("parent_asin").fill_null(""))
+    asin = pl.coalesce(
+        pl.when(blank("asin")).then(None).otherwise(pl.col("asin").str.strip_chars()),
+        pl.col("parent_asin").fill_null(""),
+    )
     key = pl.format("{}-{}-{}", pl.col("user_id").fill_null("").str.strip_chars(), asin, pl.col("timestamp_ms"))
     timestamp = pl.from_epoch(pl.col("timestamp_ms"), time_unit="ms").cast(pl.Datetime("ms"))
-    common = [prefixed("user_id", PREFIX).alias("user_id"), prefixed("parent_asin", PREFIX).alias("item_id"), timestamp.alias("timestamp")]
+    common = [
+        prefixed("user_id", PREFIX).alias("user_id"),
+        prefixed("parent_asin", PREFIX).alias("item_id"),
+        timestamp.alias("timestamp"),
+    ]
     review = reviews.select(
         (pl.lit("amz-review-") + key).alias("event_id"),
         *common,
@@ -231,24 +241,21 @@ def read_rows(path: Path, kind: str, rejects: Rejects, rows_read: dict[str, int]
 
 def convert(paths: list[Path]) -> Conversion:
     """Map Amazon Reviews 2023 review and metadata files (any number of each, ``.gz`` accepted)."""
-    rejects = Rejects()
-    kinds: dict[str, str] = {}
-    rows_read: dict[str, int] = {}
+    inputs = InputFiles()
     event_frames, item_frames = [], []
-    for path in paths:
-        kind = sniff_kind(path)
-        kinds[str(path)] = kind or "empty"
-        rows_read.setdefault(str(path), 0)
-        if kind is None:
-            # No JSON object at all: either empty, or nothing in it can be read.
-            bad = Rejects()
-            list(json_objects(path, bad, {}))
-            if bad.rows:
-                raise ImportInputError(f"{path}: no line is a JSON object (line {bad.rows[0]['line']}: {bad.rows[0]['reason']})")
-            continue
-        for chunk in read_rows(path, kind, rejects, rows_read):
-            if kind == "reviews":
-                event_frames.append(review_events(chunk))
-            else:
-                item_frames.append(meta_items(chunk))
-    return Conversion.assemble(event_frames, item_frames, rejects, rows_read, kinds)
+    for kind, chunk in inputs.chunks(paths, sniff_kind, read_rows, unrecognised=_refuse_unreadable):
+        if kind == "reviews":
+            event_frames.append(review_events(chunk))
+        else:
+            item_frames.append(meta_items(chunk))
+    return inputs.conversion(event_frames, item_frames)
+
+
+def _refuse_unreadable(path: Path) -> None:
+    """A file with no JSON object at all is fine when empty; one where nothing can be read is an error."""
+    bad = Rejects()
+    list(json_objects(path, bad, {}))
+    if bad.rows:
+        raise ImportInputError(
+            f"{path}: no line is a JSON object (line {bad.rows[0]['line']}: {bad.rows[0]['reason']})"
+        )

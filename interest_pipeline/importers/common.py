@@ -11,14 +11,24 @@ from __future__ import annotations
 import gzip
 import hashlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 # The product's event columns (README, "Inputs"); ``timestamp`` is a UTC datetime until written.
-EVENT_COLUMNS: tuple[str, ...] = ("event_id", "user_id", "item_id", "event_type", "timestamp", "device", "location", "rating", "text")
+EVENT_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "user_id",
+    "item_id",
+    "event_type",
+    "timestamp",
+    "device",
+    "location",
+    "rating",
+    "text",
+)
 EVENT_SCHEMA: dict[str, pl.DataType] = {c: pl.String() for c in EVENT_COLUMNS} | {"timestamp": pl.Datetime("ms")}
 
 REJECT_SCHEMA: dict[str, pl.DataType] = {
@@ -72,10 +82,10 @@ class Conversion:
         cls,
         event_frames: list[pl.DataFrame],
         item_frames: list[pl.DataFrame],
-        rejects: "Rejects",
+        rejects: Rejects,
         rows_read: dict[str, int],
         file_kinds: dict[str, str],
-    ) -> "Conversion":
+    ) -> Conversion:
         """The adapters' common last step: concatenate events, merge catalogue rows."""
         items, merged = merge_items(item_frames)
         return cls(
@@ -86,6 +96,40 @@ class Conversion:
             file_kinds=file_kinds,
             item_rows_merged=merged,
         )
+
+
+# How an adapter tells a file's kind (None: nothing recognisable in it) and reads its rows in chunks.
+SniffKind = Callable[[Path], "str | None"]
+ReadRows = Callable[[Path, str, Rejects, dict[str, int]], Iterator[pl.DataFrame]]
+
+
+@dataclass
+class InputFiles:
+    """What every adapter does with its input files: recognise each file's kind, read its rows in
+    chunks, count them and keep what cannot be mapped; the adapter maps the chunks."""
+
+    rejects: Rejects = field(default_factory=Rejects)
+    kinds: dict[str, str] = field(default_factory=dict)
+    rows_read: dict[str, int] = field(default_factory=dict)
+
+    def chunks(
+        self, paths: list[Path], sniff: SniffKind, read: ReadRows, unrecognised: Callable[[Path], None] | None = None
+    ) -> Iterator[tuple[str, pl.DataFrame]]:
+        """``(kind, rows)`` for every chunk of every recognised file; ``unrecognised`` is called
+        for a file of no known kind (which is otherwise skipped as empty)."""
+        for path in paths:
+            kind = sniff(path)
+            self.kinds[str(path)] = kind or "empty"
+            self.rows_read.setdefault(str(path), 0)
+            if kind is None:
+                if unrecognised is not None:
+                    unrecognised(path)
+                continue
+            for chunk in read(path, kind, self.rejects, self.rows_read):
+                yield kind, chunk
+
+    def conversion(self, event_frames: list[pl.DataFrame], item_frames: list[pl.DataFrame]) -> Conversion:
+        return Conversion.assemble(event_frames, item_frames, self.rejects, self.rows_read, self.kinds)
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:

@@ -38,6 +38,7 @@ from interest_pipeline.importers.common import (
     ChunkBuffer,
     Conversion,
     ImportInputError,
+    InputFiles,
     Rejects,
     iter_lines,
     prefixed,
@@ -57,6 +58,7 @@ SNIFF_LINES = 1000
 
 ROW_COLUMNS = {"source_file": pl.String(), "line": pl.Int64()}
 
+
 def _raw_line() -> pl.Expr:
     """The behaviour line as read (its five fields joined by tabs again)."""
     return pl.concat_str([pl.col(c).fill_null("") for c in BEHAVIOR_FIELDS], separator="\t").alias("raw_line")
@@ -65,12 +67,16 @@ def _raw_line() -> pl.Expr:
 def _user_key() -> pl.Expr:
     """Whose history this is: the user, or the impression row itself when the user id is empty."""
     user = pl.col("user_id").fill_null("").str.strip_chars()
-    return pl.when(user == "").then(pl.lit("@") + pl.col("impression_id").fill_null("").str.strip_chars()).otherwise(user)
+    return (
+        pl.when(user == "").then(pl.lit("@") + pl.col("impression_id").fill_null("").str.strip_chars()).otherwise(user)
+    )
 
 
 def parse_behaviors(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split raw behaviour rows into rows with a parsed time (``ts``) and rejected rows."""
-    parsed = raw.with_columns(pl.col("time").str.strip_chars().str.to_datetime(TIME_FORMAT, strict=False, time_unit="ms").alias("ts"))
+    parsed = raw.with_columns(
+        pl.col("time").str.strip_chars().str.to_datetime(TIME_FORMAT, strict=False, time_unit="ms").alias("ts")
+    )
     bad = parsed.filter(pl.col("ts").is_null()).select(
         "source_file",
         "line",
@@ -85,7 +91,11 @@ def impression_events(rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One click or view per labelled impression token; unlabelled tokens as rejects."""
     tokens = (
         rows.with_columns(
-            pl.col("impressions").fill_null("").str.split(" ").list.eval(pl.element().filter(pl.element() != "")).alias("token")
+            pl.col("impressions")
+            .fill_null("")
+            .str.split(" ")
+            .list.eval(pl.element().filter(pl.element() != ""))
+            .alias("token")
         )
         .with_columns(pl.int_ranges(1, pl.col("token").list.len() + 1).alias("position"))
         .explode("token", "position")
@@ -210,7 +220,13 @@ def read_rows(path: Path, kind: str, rejects: Rejects, rows_read: dict[str, int]
             continue
         values = text.split("\t")
         if len(values) != len(fields):
-            rejects.add(path, number, text, "wrong number of fields", f"expected {len(fields)} tab-separated fields, found {len(values)}")
+            rejects.add(
+                path,
+                number,
+                text,
+                "wrong number of fields",
+                f"expected {len(fields)} tab-separated fields, found {len(values)}",
+            )
             continue
         n_good += 1
         buffer.append({**dict(zip(fields, values)), "source_file": str(path), "line": number})
@@ -225,28 +241,20 @@ def read_rows(path: Path, kind: str, rejects: Rejects, rows_read: dict[str, int]
 
 def convert(paths: list[Path]) -> Conversion:
     """Map MIND behaviour and news files (any number of each, ``.gz`` accepted)."""
-    rejects = Rejects()
-    kinds: dict[str, str] = {}
-    rows_read: dict[str, int] = {}
+    inputs = InputFiles()
     event_frames, item_frames, pairs, firsts = [], [], [], []
-    for path in paths:
-        kind = sniff_kind(path)
-        kinds[str(path)] = kind or "empty"
-        rows_read.setdefault(str(path), 0)
-        if kind is None:
+    for kind, chunk in inputs.chunks(paths, sniff_kind, read_rows):
+        if kind == "news":
+            item_frames.append(news_items(chunk))
             continue
-        for chunk in read_rows(path, kind, rejects, rows_read):
-            if kind == "news":
-                item_frames.append(news_items(chunk))
-                continue
-            rows, bad_time = parse_behaviors(chunk)
-            rejects.add_frame(bad_time)
-            events, bad_tokens = impression_events(rows)
-            event_frames.append(events)
-            rejects.add_frame(bad_tokens)
-            rejects.add_frame(empty_rows(rows))
-            pairs.append(history_pairs(rows))
-            firsts.append(first_impressions(rows))
+        rows, bad_time = parse_behaviors(chunk)
+        inputs.rejects.add_frame(bad_time)
+        events, bad_tokens = impression_events(rows)
+        event_frames.append(events)
+        inputs.rejects.add_frame(bad_tokens)
+        inputs.rejects.add_frame(empty_rows(rows))
+        pairs.append(history_pairs(rows))
+        firsts.append(first_impressions(rows))
     if pairs:
         event_frames.append(history_events(pl.concat(pairs), pl.concat(firsts)))
-    return Conversion.assemble(event_frames, item_frames, rejects, rows_read, kinds)
+    return inputs.conversion(event_frames, item_frames)

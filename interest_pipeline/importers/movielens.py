@@ -34,6 +34,7 @@ from interest_pipeline.importers.common import (
     ChunkBuffer,
     Conversion,
     ImportInputError,
+    InputFiles,
     Rejects,
     iter_lines,
     prefixed,
@@ -55,7 +56,9 @@ ROW_COLUMNS = {"source_file": pl.String(), "line": pl.Int64()}
 
 
 def _timestamp() -> pl.Expr:
-    return pl.from_epoch(pl.col("timestamp").str.strip_chars().cast(pl.Int64, strict=False), time_unit="s").cast(pl.Datetime("ms"))
+    return pl.from_epoch(pl.col("timestamp").str.strip_chars().cast(pl.Int64, strict=False), time_unit="s").cast(
+        pl.Datetime("ms")
+    )
 
 
 def star_rating(column: pl.Expr) -> pl.Expr:
@@ -106,7 +109,9 @@ def tag_events(rows: pl.DataFrame) -> pl.DataFrame:
 def movie_items(rows: pl.DataFrame) -> pl.DataFrame:
     genres = pl.col("genres").fill_null("").str.strip_chars()
     genres = pl.when(genres == NO_GENRES).then(pl.lit("")).otherwise(genres)
-    genre_list = genres.str.split("|").list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+    genre_list = genres.str.split("|").list.eval(
+        pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != "")
+    )
     return rows.select(
         prefixed("movieid", PREFIX).alias("item_id"),
         pl.col("title").fill_null("").str.strip_chars().alias("title"),
@@ -126,7 +131,9 @@ def _header_kind(path: Path) -> str | None:
         header = tuple(c.strip().strip('"').lower() for c in (text or "").lstrip("\ufeff").split(","))
         if header not in HEADERS:
             expected = "; ".join(",".join(h) for h in HEADERS)
-            raise ImportInputError(f"{path}: not a MovieLens ratings, tags or movies file: header {text!r}; expected one of: {expected}")
+            raise ImportInputError(
+                f"{path}: not a MovieLens ratings, tags or movies file: header {text!r}; expected one of: {expected}"
+            )
         return HEADERS[header]
     return None
 
@@ -195,14 +202,22 @@ def read_rows(path: Path, kind: str, rejects: Rejects, rows_read: dict[str, int]
             if len(pending) < MAX_RECORD_LINES:
                 continue
             n_rows += 1
-            rejects.add(path, start, record, "unterminated quoted field", f"no closing quote within {MAX_RECORD_LINES} lines")
+            rejects.add(
+                path, start, record, "unterminated quoted field", f"no closing quote within {MAX_RECORD_LINES} lines"
+            )
             pending = []
             continue
         pending = []
         n_rows += 1
         values = split_record(record)
         if len(values) != len(fields):
-            rejects.add(path, start, record, "wrong number of fields", f"expected {len(fields)} comma-separated fields, found {len(values)}")
+            rejects.add(
+                path,
+                start,
+                record,
+                "wrong number of fields",
+                f"expected {len(fields)} comma-separated fields, found {len(values)}",
+            )
             continue
         n_good += 1
         buffer.append({**dict(zip(fields, values)), "source_file": str(path), "line": start, "raw_line": record})
@@ -214,27 +229,21 @@ def read_rows(path: Path, kind: str, rejects: Rejects, rows_read: dict[str, int]
     if len(buffer):
         yield buffer.take()
     if n_rows and not n_good:
-        raise ImportInputError(f"{path}: no row has the {len(fields)} fields of a MovieLens {kind} file ({','.join(fields)})")
+        raise ImportInputError(
+            f"{path}: no row has the {len(fields)} fields of a MovieLens {kind} file ({','.join(fields)})"
+        )
     rows_read[str(path)] = rows_read.get(str(path), 0) + n_rows
 
 
 def convert(paths: list[Path]) -> Conversion:
     """Map MovieLens ratings, tags and movies files (``.gz`` accepted)."""
-    rejects = Rejects()
-    kinds: dict[str, str] = {}
-    rows_read: dict[str, int] = {}
+    inputs = InputFiles()
     event_frames, item_frames = [], []
-    for path in paths:
-        kind = _header_kind(path)
-        kinds[str(path)] = kind or "empty"
-        rows_read.setdefault(str(path), 0)
-        if kind is None:
+    for kind, chunk in inputs.chunks(paths, _header_kind, read_rows):
+        if kind == "movies":
+            item_frames.append(movie_items(chunk))
             continue
-        for chunk in read_rows(path, kind, rejects, rows_read):
-            if kind == "movies":
-                item_frames.append(movie_items(chunk))
-                continue
-            rows, undated = split_undated(chunk, kind)
-            rejects.add_frame(undated)
-            event_frames.append(rating_events(rows) if kind == "ratings" else tag_events(rows))
-    return Conversion.assemble(event_frames, item_frames, rejects, rows_read, kinds)
+        rows, undated = split_undated(chunk, kind)
+        inputs.rejects.add_frame(undated)
+        event_frames.append(rating_events(rows) if kind == "ratings" else tag_events(rows))
+    return inputs.conversion(event_frames, item_frames)

@@ -57,7 +57,9 @@ def write_daily_events(events: pl.DataFrame, out_dir: Path) -> dict[dt.date, int
     )
     written: dict[dt.date, int] = {}
     for (day,), part in ordered.partition_by("_day", as_dict=True, maintain_order=True).items():
-        rows = part.select(format_timestamp(pl.col("timestamp")).alias("timestamp"), *[c for c in EVENT_COLUMNS if c != "timestamp"])
+        rows = part.select(
+            format_timestamp(pl.col("timestamp")).alias("timestamp"), *[c for c in EVENT_COLUMNS if c != "timestamp"]
+        )
         _write_csv_atomically(rows.select(list(EVENT_COLUMNS)), out_dir / event_file_name(day))
         written[day] = part.height
     return dict(sorted(written.items()))

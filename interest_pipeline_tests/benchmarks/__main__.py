@@ -19,7 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from interest_pipeline.core.embedding import PRECISIONS  # noqa: E402
+from interest_pipeline.core.text.precision import PRECISIONS  # noqa: E402
 from interest_pipeline_tests.benchmarks import comparisons, report  # noqa: E402
 from interest_pipeline_tests.benchmarks.measure import StepProbe  # noqa: E402
 from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_pipeline, temporary_instance, timed  # noqa: E402
@@ -28,18 +28,32 @@ from interest_pipeline_tests.benchmarks.scales import SCALES, Scale, spec_as_dic
 
 def _parse(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m interest_pipeline_tests.benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m interest_pipeline_tests.benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--scale", choices=list(SCALES), default="small")
     parser.add_argument("--out", type=Path, help="output folder (default: data/benchmarks/<scale>)")
     parser.add_argument("--skip-warm", action="store_true", help="skip the second (warm) run")
     parser.add_argument("--device", default="auto", help="embedding device: auto (GPU when present), cpu, cuda")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto", help="embedding precision (default auto: bf16 where the CPU has bf16 units, or on a GPU)")
     parser.add_argument(
-        "--comparison-points", type=int, default=0,
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="embedding precision (default auto: bf16 where the CPU has bf16 units, or on a GPU)",
+    )
+    parser.add_argument(
+        "--comparison-points",
+        type=int,
+        default=0,
         help="topic comparison (b) on a seeded sample of this many items + texts, the same for both methods (0: all)",
     )
-    parser.add_argument("--bare-encode-texts", type=int, default=0, help="bare encode (a) on a seeded sample of this many distinct texts (0: all)")
+    parser.add_argument(
+        "--bare-encode-texts",
+        type=int,
+        default=0,
+        help="bare encode (a) on a seeded sample of this many distinct texts (0: all)",
+    )
     return parser.parse_args(argv)
 
 
@@ -64,7 +78,9 @@ def _runs_and_embedding(
     with temporary_instance() as instance, StepProbe(instance) as probe:
         for name in ("cold", "warm") if warm else ("cold",):
             done = timed(f"{name} run")
-            jobs = run_pipeline(definitions, instance, probe, scale.first_log_date, scale.last_log_date, workspace.tracking_uri)
+            jobs = run_pipeline(
+                definitions, instance, probe, scale.first_log_date, scale.last_log_date, workspace.tracking_uri
+            )
             runs.append({"name": name, "jobs": [j.as_dict() for j in jobs]})
             done()
             if name == "cold":
@@ -95,7 +111,7 @@ def main(argv=None) -> int:
     workspace = Workspace((args.out or Path("data/benchmarks") / scale.name).resolve())
     workspace.out.mkdir(parents=True, exist_ok=True)
 
-    from interest_pipeline.core.embedding import resolve_device
+    from interest_pipeline.core.text.precision import resolve_device
 
     device = resolve_device(args.device)
     print(f"benchmark scale {scale.name} ({scale.target}) in {workspace.out}", flush=True)
@@ -105,7 +121,12 @@ def main(argv=None) -> int:
     workspace.clear_outputs()
 
     runs, embedding = _runs_and_embedding(
-        scale, workspace, device, warm=not args.skip_warm, bare_encode_texts=args.bare_encode_texts, precision=args.precision
+        scale,
+        workspace,
+        device,
+        warm=not args.skip_warm,
+        bare_encode_texts=args.bare_encode_texts,
+        precision=args.precision,
     )
     clustering = _clustering_comparisons(workspace, runs[0], args.comparison_points)
 
@@ -113,13 +134,17 @@ def main(argv=None) -> int:
         "scale": scale.name,
         "target": scale.target,
         "spec": spec_as_dict(scale.spec),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "total_seconds": round(time.perf_counter() - started, 1),
         "load_average_start": load_start,
         "load_average_end": report.load_average(),
         "device": device,
         "precision": workspace.resources(device, args.precision)["embedder"].resolved_precision(),
-        "options": {"skip_warm": args.skip_warm, "comparison_points": args.comparison_points, "bare_encode_texts": args.bare_encode_texts},
+        "options": {
+            "skip_warm": args.skip_warm,
+            "comparison_points": args.comparison_points,
+            "bare_encode_texts": args.bare_encode_texts,
+        },
         "machine": report.machine(),
         "sample": sample,
         "out": str(workspace.out),

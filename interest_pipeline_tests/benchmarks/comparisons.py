@@ -16,9 +16,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.clustering import NOISE, ClusteringParams, two_level_clustering
-from interest_pipeline.core.embedding import PACKAGED_MODEL, resolve_model_path, series_to_vectors
-from interest_pipeline.core.recovery import agreement
+from interest_pipeline.core.clustering.agreement import agreement
+from interest_pipeline.core.clustering.density_clustering import NOISE, ClusteringParams, two_level_clustering
+from interest_pipeline.core.common.vectors import series_to_vectors
+from interest_pipeline.core.text.models import PACKAGED_MODEL, resolve_model_path
 from interest_pipeline_tests.benchmarks.measure import measured
 
 # BERTopic's default reduction and clustering (random_state fixed for repeatable runs,
@@ -73,7 +74,9 @@ def sample_rows(n: int, max_n: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=max_n, replace=False))
 
 
-def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_size: int = 64, max_texts: int = 0) -> dict:
+def embedding_comparison(
+    warehouse: Path, asset_step: dict, device: str, batch_size: int = 64, max_texts: int = 0
+) -> dict:
     """Bare encode of the same texts (or a seeded sample of ``max_texts`` of them) vs the cold asset, as texts per second."""
     from sentence_transformers import SentenceTransformer
 
@@ -82,7 +85,9 @@ def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_s
     with measured() as load:
         model = SentenceTransformer(resolve_model_path(PACKAGED_MODEL), device=device)
     with measured() as encode:
-        vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        vectors = model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
     bare_rate = len(texts) / encode.wall_s
 
     meta = asset_step["metadata"].get("comment_embeddings", {})
@@ -101,7 +106,11 @@ def embedding_comparison(warehouse: Path, asset_step: dict, device: str, batch_s
         "batch_size": batch_size,
         "max_seq_length": int(model.max_seq_length),
         "bare_load_seconds": round(load.wall_s, 3),
-        "bare": {**encode.as_dict(), "texts_per_second": round(bare_rate, 1), "texts_per_cpu_second": round(bare_cpu_rate, 1)},
+        "bare": {
+            **encode.as_dict(),
+            "texts_per_second": round(bare_rate, 1),
+            "texts_per_cpu_second": round(bare_cpu_rate, 1),
+        },
         "asset_texts_embedded": embedded,
         "asset_distinct_texts": int(meta.get("distinct_texts", 0)),
         "asset_encode_seconds": encode_seconds,
@@ -195,8 +204,10 @@ def topic_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None, 
             **{
                 k: round(v, 4)
                 for k, v in _scores(
-                    stored["subtopic_id"].to_list(), stored["topic_id"].to_list(),
-                    stored["subtopic_id_found"].to_list(), stored["topic_id_found"].to_list(),
+                    stored["subtopic_id"].to_list(),
+                    stored["topic_id"].to_list(),
+                    stored["subtopic_id_found"].to_list(),
+                    stored["topic_id_found"].to_list(),
                 ).items()
             },
         }
@@ -243,7 +254,9 @@ def segment_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None
     users = _query(warehouse, USERS_SQL).with_row_index("_row")
     truth = users.select("_row", "user_id").join(_user_truth(truth_dir), on="user_id", how="inner").sort("_row")
     if truth.height == 0:
-        raise ValueError("no user of the warehouse is in truth/users.csv: are user ids pseudonymised (INTEREST_PIPELINE_PSEUDONYMISE)?")
+        raise ValueError(
+            "no user of the warehouse is in truth/users.csv: are user ids pseudonymised (INTEREST_PIPELINE_PSEUDONYMISE)?"
+        )
     scored = truth["_row"].to_numpy()
     true_sub, true_topic = truth["subtopic_id"].to_list(), truth["topic_id"].to_list()
     dim = next(len(v) for v in users["fused"].drop_nulls().head(1))
@@ -266,17 +279,23 @@ def segment_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None
     rows = [
         _summary(
             "project: user_segments clustering (fused X, UMAP -> HDBSCAN leaf -> Ward)",
-            project_usage, fine, raw_noise,
+            project_usage,
+            fine,
+            raw_noise,
             _scores(true_sub, true_topic, fine[scored], coarse[scored]),
         ),
         _summary(
             f"K-Means k={k} on [X_u, X_t] (zeros where missing)",
-            kmeans_usage, kmeans, np.zeros(len(kmeans), dtype=bool),
+            kmeans_usage,
+            kmeans,
+            np.zeros(len(kmeans), dtype=bool),
             _scores(true_sub, true_topic, kmeans[scored], kmeans[scored]),
         ),
     ]
     stored = _query(warehouse, "SELECT user_id, segment_coarse, segment_fine, is_noise FROM user_segments")
-    stored = truth.join(stored, on="user_id", how="inner").with_columns(pl.col("segment_fine", "segment_coarse").fill_null("none"))
+    stored = truth.join(stored, on="user_id", how="inner").with_columns(
+        pl.col("segment_fine", "segment_coarse").fill_null("none")
+    )
     rows.append(
         {
             "method": "user_segments table of the pipeline run (whole step)",
@@ -287,8 +306,10 @@ def segment_comparison(warehouse: Path, truth_dir: Path, asset_step: dict | None
             **{
                 k: round(v, 4)
                 for k, v in _scores(
-                    stored["subtopic_id"].to_list(), stored["topic_id"].to_list(),
-                    stored["segment_fine"].to_list(), stored["segment_coarse"].to_list(),
+                    stored["subtopic_id"].to_list(),
+                    stored["topic_id"].to_list(),
+                    stored["segment_fine"].to_list(),
+                    stored["segment_coarse"].to_list(),
                 ).items()
             },
         }

@@ -41,7 +41,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from interest_pipeline.core import embedding as emb  # noqa: E402
+from interest_pipeline.core.text import precision as embedding_precision  # noqa: E402
 from interest_pipeline_tests.benchmarks.measure import StepProbe  # noqa: E402
 from interest_pipeline_tests.benchmarks.pipeline import Workspace, run_job, temporary_instance  # noqa: E402
 from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample  # noqa: E402
@@ -74,7 +74,10 @@ def _summary(job) -> dict:
 
 
 def _print_job(name: str, summary: dict) -> None:
-    print(f"{name}: {summary['wall_s']:.1f} s, peak RSS {summary['peak_rss_mb']:,d} MB, other load {summary['others_cores']:.2f} cores", flush=True)
+    print(
+        f"{name}: {summary['wall_s']:.1f} s, peak RSS {summary['peak_rss_mb']:,d} MB, other load {summary['others_cores']:.2f} cores",
+        flush=True,
+    )
     for step, seconds in sorted(summary["steps"].items(), key=lambda kv: -kv[1]):
         print(f"    {step:32s} {seconds:8.1f} s", flush=True)
 
@@ -85,7 +88,9 @@ _PRECISION_ENV = "INTEREST_PIPELINE_BENCHMARK_PRECISION"
 
 def launched_daily_job():
     """The benchmark's daily job for ``execute_job``: each step process rebuilds it from the out folder."""
-    return _definitions(Workspace(Path(os.environ[_OUT_ENV])), os.environ.get(_PRECISION_ENV, "auto")).resolve_job_def("daily_update_benchmark")
+    return _definitions(Workspace(Path(os.environ[_OUT_ENV])), os.environ.get(_PRECISION_ENV, "auto")).resolve_job_def(
+        "daily_update_benchmark"
+    )
 
 
 def launched_daily_update(workspace: Workspace, executor: str, precision: str = "auto") -> dict:
@@ -97,7 +102,10 @@ def launched_daily_update(workspace: Workspace, executor: str, precision: str = 
 
     os.environ[_OUT_ENV] = str(workspace.out.resolve())
     os.environ[_PRECISION_ENV] = precision
-    run_config = {**QUIET_CONSOLE, **({"execution": {"config": {"multiprocess": {}}}} if executor == "multiprocess" else {})}
+    run_config = {
+        **QUIET_CONSOLE,
+        **({"execution": {"config": {"multiprocess": {}}}} if executor == "multiprocess" else {}),
+    }
     with temporary_instance() as instance:
         started = time.perf_counter()
         with execute_job(reconstructable(launched_daily_job), instance=instance, run_config=run_config) as result:
@@ -139,7 +147,9 @@ def full_recompute(workspace: Workspace, copy: Path, precision: str = "auto") ->
     with duckdb.connect(str(target.warehouse)) as conn:
         for table in DAILY_ASSETS:
             conn.execute(f'DROP TABLE IF EXISTS "{table}"')
-        if conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'asset_parameters'").fetchone()[0]:
+        if conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'asset_parameters'"
+        ).fetchone()[0]:
             conn.execute("DELETE FROM asset_parameters WHERE table_name IN (SELECT UNNEST(?))", [list(DAILY_ASSETS)])
     definitions = _definitions(target, precision)
     with temporary_instance() as instance, StepProbe(instance) as probe:
@@ -157,7 +167,9 @@ def take_out_day(warehouse: Path, day: str) -> dict:
             "SELECT c.text_hash FROM comment_embeddings c JOIN raw_behavior_logs e ON e.event_id = c.comment_id WHERE e.log_date = ?::DATE "
             "EXCEPT SELECT c.text_hash FROM comment_embeddings c JOIN raw_behavior_logs e ON e.event_id = c.comment_id WHERE e.log_date <> ?::DATE"
         )
-        texts = conn.execute(f"DELETE FROM embedding_cache WHERE text_hash IN ({only_that_day})", [day, day]).fetchone()[0]
+        texts = conn.execute(
+            f"DELETE FROM embedding_cache WHERE text_hash IN ({only_that_day})", [day, day]
+        ).fetchone()[0]
         events = conn.execute("DELETE FROM raw_behavior_logs WHERE log_date = ?::DATE", [day]).fetchone()[0]
         conn.execute("DELETE FROM rejected_events WHERE log_date = ?::DATE", [day])
         conn.execute("COMMIT")
@@ -169,16 +181,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", choices=list(SCALES), default="medium")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--no-compare", action="store_true", help="skip the full recompute and the table comparison")
-    parser.add_argument("--replay-last-day", action="store_true", help="reuse the out folder of an earlier full run (see above)")
-    parser.add_argument("--launched", choices=["in_process", "multiprocess"], help="run the daily update as a launched run (see above)")
-    parser.add_argument("--precision", choices=emb.PRECISIONS, default="auto", help="embedding precision (default auto: bf16 where the CPU has bf16 units)")
+    parser.add_argument(
+        "--replay-last-day", action="store_true", help="reuse the out folder of an earlier full run (see above)"
+    )
+    parser.add_argument(
+        "--launched", choices=["in_process", "multiprocess"], help="run the daily update as a launched run (see above)"
+    )
+    parser.add_argument(
+        "--precision",
+        choices=embedding_precision.PRECISIONS,
+        default="auto",
+        help="embedding precision (default auto: bf16 where the CPU has bf16 units)",
+    )
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     workspace = Workspace(args.out or Path("data/benchmarks") / f"daily_{scale.name}")
     last = scale.last_log_date
     day_before = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()
     definitions = _definitions(workspace, args.precision)
-    results: dict = {"scale": scale.name, "precision": workspace.resources("cpu", args.precision)["embedder"].resolved_precision()}
+    results: dict = {
+        "scale": scale.name,
+        "precision": workspace.resources("cpu", args.precision)["embedder"].resolved_precision(),
+    }
     print(f"embedding precision: {results['precision']} (asked for {args.precision})", flush=True)
 
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
@@ -188,42 +212,71 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(workspace.out / "full_recompute", ignore_errors=True)
         with temporary_instance() as instance, StepProbe(instance) as probe:
             back = _summary(run_job(definitions, instance, probe, "daily_update_benchmark", {}, workspace.tracking_uri))
-        print(f"{last} taken out again ({results['taken_out']}); daily tables back to {day_before} in {back['wall_s']:.1f} s", flush=True)
+        print(
+            f"{last} taken out again ({results['taken_out']}); daily tables back to {day_before} in {back['wall_s']:.1f} s",
+            flush=True,
+        )
     else:
         workspace.out.mkdir(parents=True, exist_ok=True)
         workspace.clear_outputs()
         shutil.rmtree(workspace.sample, ignore_errors=True)
         sample = write_sample(scale, workspace.sample)
         results["sample"] = {k: v for k, v in sample.items() if isinstance(v, int | float | str)}
-        print(f"{args.scale}: {sample['events']:,d} events, {sample['texts']:,d} texts; cold build on {scale.first_log_date} .. {day_before}, then {last}", flush=True)
+        print(
+            f"{args.scale}: {sample['events']:,d} events, {sample['texts']:,d} texts; cold build on {scale.first_log_date} .. {day_before}, then {last}",
+            flush=True,
+        )
     with temporary_instance() as instance, StepProbe(instance) as probe:
         if not args.replay_last_day:
             started = time.perf_counter()
-            run_job(definitions, instance, probe, "ingest_job",
-                    {ASSET_PARTITION_RANGE_START_TAG: scale.first_log_date, ASSET_PARTITION_RANGE_END_TAG: day_before}, workspace.tracking_uri)
-            print(f"ingest of {scale.first_log_date} .. {day_before}: {time.perf_counter() - started:.1f} s", flush=True)
-            results["cold"] = _summary(run_job(definitions, instance, probe, "interest_model_job", {}, workspace.tracking_uri))
+            run_job(
+                definitions,
+                instance,
+                probe,
+                "ingest_job",
+                {ASSET_PARTITION_RANGE_START_TAG: scale.first_log_date, ASSET_PARTITION_RANGE_END_TAG: day_before},
+                workspace.tracking_uri,
+            )
+            print(
+                f"ingest of {scale.first_log_date} .. {day_before}: {time.perf_counter() - started:.1f} s", flush=True
+            )
+            results["cold"] = _summary(
+                run_job(definitions, instance, probe, "interest_model_job", {}, workspace.tracking_uri)
+            )
             _print_job("cold interest_model_job", results["cold"])
-        results["ingest_new_day"] = _summary(run_job(definitions, instance, probe, "ingest_job", {"dagster/partition": last}, workspace.tracking_uri))
+        results["ingest_new_day"] = _summary(
+            run_job(definitions, instance, probe, "ingest_job", {"dagster/partition": last}, workspace.tracking_uri)
+        )
         _print_job(f"ingest of {last}", results["ingest_new_day"])
         if args.launched:
             results["daily_update"] = launched_daily_update(workspace, args.launched, args.precision)
-            print(f"daily update (every eager asset), launched, {args.launched}: {results['daily_update']['wall_s']:.1f} s "
-                  f"in {results['daily_update']['step_processes']} step process(es)", flush=True)
+            print(
+                f"daily update (every eager asset), launched, {args.launched}: {results['daily_update']['wall_s']:.1f} s "
+                f"in {results['daily_update']['step_processes']} step process(es)",
+                flush=True,
+            )
         else:
-            results["daily_update"] = _summary(run_job(definitions, instance, probe, "daily_update_benchmark", {}, workspace.tracking_uri))
+            results["daily_update"] = _summary(
+                run_job(definitions, instance, probe, "daily_update_benchmark", {}, workspace.tracking_uri)
+            )
             _print_job("daily update (every eager asset)", results["daily_update"])
     if not args.no_compare:
         import duckdb
 
         results["full_recompute"], copy = full_recompute(workspace, workspace.out / "full_recompute", args.precision)
         _print_job("full recompute of the same assets", results["full_recompute"])
-        with duckdb.connect(str(workspace.warehouse), read_only=True) as daily, duckdb.connect(str(copy), read_only=True) as full:
+        with (
+            duckdb.connect(str(workspace.warehouse), read_only=True) as daily,
+            duckdb.connect(str(copy), read_only=True) as full,
+        ):
             diffs = [diff_tables(daily, full, table) for table in DAILY_ASSETS]
         results["comparison"] = [d.as_dict() for d in diffs]
         for d in diffs:
             verdict = "same" if d.same(FLOAT_TOLERANCE) else "DIFFERENT"
-            print(f"    {d.table:32s} {d.rows[0]:>10,d} rows  max float diff {d.max_float_difference:.2e}  {verdict} {d.unequal_columns or ''}", flush=True)
+            print(
+                f"    {d.table:32s} {d.rows[0]:>10,d} rows  max float diff {d.max_float_difference:.2e}  {verdict} {d.unequal_columns or ''}",
+                flush=True,
+            )
     name = "results_replay.json" if args.replay_last_day else "results.json"
     (workspace.out / name).write_text(json.dumps(results, indent=2, default=str))
     print(f"results: {workspace.out / name}")

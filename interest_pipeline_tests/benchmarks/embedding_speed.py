@@ -35,7 +35,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core import embedding as emb
+from interest_pipeline.core.text import encoding
+from interest_pipeline.core.text import models as embedding_models
+from interest_pipeline.core.text import precision as embedding_precision
 from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample
 
 ROOT = Path("data/benchmarks/embedding")
@@ -52,8 +54,16 @@ def text_sets(corpus: pl.DataFrame, n: int, seed: int = 0) -> dict[str, list[str
 
     comments = corpus.filter(pl.col("content_kind") == "comment")["text_clean"].unique(maintain_order=True).to_list()
     items = corpus.filter(pl.col("content_kind") == "item")
-    joined = items.group_by("subtopic_id", maintain_order=True).agg(pl.col("text_clean").str.join(" "))["text_clean"].to_list()
-    return {"comments": sample(comments, n), "items": sample(items["text_clean"].to_list(), n), "long items": sample(joined, max(8, n // 4))}
+    joined = (
+        items.group_by("subtopic_id", maintain_order=True)
+        .agg(pl.col("text_clean").str.join(" "))["text_clean"]
+        .to_list()
+    )
+    return {
+        "comments": sample(comments, n),
+        "items": sample(items["text_clean"].to_list(), n),
+        "long items": sample(joined, max(8, n // 4)),
+    }
 
 
 def bare_encoder(path: str):
@@ -62,7 +72,9 @@ def bare_encoder(path: str):
     model = SentenceTransformer(path, device="cpu")
 
     def encode(texts: list[str]) -> np.ndarray:
-        return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return model.encode(
+            texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
 
     return model, encode
 
@@ -70,10 +82,12 @@ def bare_encoder(path: str):
 def project_encoder(name: str):
     backend = name.removesuffix(SERIAL)
     precision = "float32" if backend == UNBUDGETED else backend
-    budget = None if backend == UNBUDGETED else emb.MAX_BATCH_TOKENS
+    budget = None if backend == UNBUDGETED else encoding.MAX_BATCH_TOKENS
     parallel = 1 if name.endswith(SERIAL) else None
-    encoder = emb.load_model(emb.PACKAGED_MODEL, "cpu", 256, precision)
-    return lambda texts: emb.encode_texts(encoder, texts, batch_size=emb.BATCH_SIZE, max_batch_tokens=budget, parallel=parallel)
+    encoder = embedding_models.load_model(embedding_models.PACKAGED_MODEL, "cpu", 256, precision)
+    return lambda texts: encoding.encode_texts(
+        encoder, texts, batch_size=encoding.BATCH_SIZE, max_batch_tokens=budget, parallel=parallel
+    )
 
 
 def paired_run(sets: dict[str, list[str]], encoders: dict, rounds: int) -> tuple[dict, dict]:
@@ -82,7 +96,7 @@ def paired_run(sets: dict[str, list[str]], encoders: dict, rounds: int) -> tuple
     vectors = {}
     names = list(encoders)
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for set_name, texts in sets.items():
             for name in order:
                 start = time.perf_counter()
@@ -93,13 +107,18 @@ def paired_run(sets: dict[str, list[str]], encoders: dict, rounds: int) -> tuple
 
 
 def speed_table(sets, encoders, seconds, vectors) -> str:
-    lines = ["| texts | backend | texts/s (median) | x bare float32 | cosine min | cosine mean |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| texts | backend | texts/s (median) | x bare float32 | cosine min | cosine mean |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for set_name, texts in sets.items():
         bare_rate = len(texts) / float(np.median(seconds[set_name, "bare float32"]))
         for name in encoders:
             rate = len(texts) / float(np.median(seconds[set_name, name]))
-            low, mean = emb.min_and_mean_cosine(vectors[set_name, "bare float32"], vectors[set_name, name])
-            lines.append(f"| {set_name} ({len(texts)}) | {name} | {rate:,.1f} | {rate / bare_rate:.2f} | {low:.4f} | {mean:.4f} |")
+            low, mean = vectors.min_and_mean_cosine(vectors[set_name, "bare float32"], vectors[set_name, name])
+            lines.append(
+                f"| {set_name} ({len(texts)}) | {name} | {rate:,.1f} | {rate / bare_rate:.2f} | {low:.4f} | {mean:.4f} |"
+            )
     return "\n".join(lines)
 
 
@@ -109,7 +128,7 @@ def length_table(sets, tokenizer, limit: int) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for set_name, texts in sets.items():
-        lengths = emb.token_lengths(tokenizer, texts)
+        lengths = encoding.token_lengths(tokenizer, texts)
         kept = np.minimum(lengths, limit)
         p99 = int(np.percentile(kept, 99))
         saved = 1 - np.minimum(kept, p99).sum() / kept.sum()  # tokens, as a first-order share of the work
@@ -123,8 +142,8 @@ def length_table(sets, tokenizer, limit: int) -> str:
 def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points: int, seeds: int = 1) -> str:
     """Planted-subtopic NMI per backend over ``seeds`` seeded samples of points (and clustering
     seeds): mean, spread, and each backend's paired difference to float32 on the same samples."""
-    from interest_pipeline.core.distinct import near_duplicate_key
-    from interest_pipeline.core.recovery import agreement
+    from interest_pipeline.core.clustering.agreement import agreement
+    from interest_pipeline.core.text.near_duplicates import near_duplicate_key
     from interest_pipeline_tests.benchmarks import taxonomy
     from interest_pipeline_tests.benchmarks.comparisons import sample_rows
 
@@ -147,13 +166,21 @@ def recovery_table(corpus: pl.DataFrame, encoders: dict, method: str, max_points
             nmi[name].append(agreement(truth, fine[scored])["nmi"])
         print(f"recovery seed {seed}: " + ", ".join(f"{n} {nmi[n][-1]:.4f}" for n in names), flush=True)
     points = min(corpus.height, max_points)
-    lines = [f"| backend | subtopic NMI ({method}, {points:,} points, {seeds} seeds): mean ± sd | paired difference to float32: mean [min, max] |",
-             "| --- | --- | --- |"]
+    lines = [
+        f"| backend | subtopic NMI ({method}, {points:,} points, {seeds} seeds): mean ± sd | paired difference to float32: mean [min, max] |",
+        "| --- | --- | --- |",
+    ]
     for name in names:
         scores = np.array(nmi[name])
         paired = scores - np.array(nmi["float32"]) if "float32" in nmi else None
-        difference = "—" if paired is None or name == "float32" else f"{paired.mean():+.4f} [{paired.min():+.4f}, {paired.max():+.4f}]"
-        lines.append(f"| {name} | {scores.mean():.4f} ± {scores.std(ddof=1) if seeds > 1 else 0.0:.4f} | {difference} |")
+        difference = (
+            "—"
+            if paired is None or name == "float32"
+            else f"{paired.mean():+.4f} [{paired.min():+.4f}, {paired.max():+.4f}]"
+        )
+        lines.append(
+            f"| {name} | {scores.mean():.4f} ± {scores.std(ddof=1) if seeds > 1 else 0.0:.4f} | {difference} |"
+        )
     return "\n".join(lines)
 
 
@@ -162,10 +189,24 @@ def main(argv=None) -> int:
     parser.add_argument("--texts", type=int, default=400, help="texts per set (the long set has a quarter of them)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--recovery", choices=["none", "kmeans", "project"], default="kmeans")
-    parser.add_argument("--recovery-points", type=int, default=1500, help="a seeded sample of the sample's items and comments")
-    parser.add_argument("--recovery-seeds", type=int, default=5, help="samples (and clustering seeds) the recovery is measured over")
-    parser.add_argument("--backends", default="", help="comma-separated, of " + ", ".join([*BACKENDS[1:], UNBUDGETED]) + " (each may end in " + SERIAL + "); default: all but " + UNBUDGETED + ", "
-                        "bfloat16 only where the CPU has bf16 units (emulated elsewhere: many times slower)")
+    parser.add_argument(
+        "--recovery-points", type=int, default=1500, help="a seeded sample of the sample's items and comments"
+    )
+    parser.add_argument(
+        "--recovery-seeds", type=int, default=5, help="samples (and clustering seeds) the recovery is measured over"
+    )
+    parser.add_argument(
+        "--backends",
+        default="",
+        help="comma-separated, of "
+        + ", ".join([*BACKENDS[1:], UNBUDGETED])
+        + " (each may end in "
+        + SERIAL
+        + "); default: all but "
+        + UNBUDGETED
+        + ", "
+        "bfloat16 only where the CPU has bf16 units (emulated elsewhere: many times slower)",
+    )
     args = parser.parse_args(argv)
 
     from interest_pipeline_tests.benchmarks.taxonomy import build_corpus
@@ -176,12 +217,15 @@ def main(argv=None) -> int:
     corpus = build_corpus(sample)
     sets = text_sets(corpus, args.texts)
     start = time.perf_counter()
-    model, bare = bare_encoder(emb.resolve_model_path(emb.PACKAGED_MODEL))
-    has_bf16 = bool(emb.cpu_flags() & emb.BF16_CPU_FLAGS)
+    model, bare = bare_encoder(embedding_models.resolve_model_path(embedding_models.PACKAGED_MODEL))
+    has_bf16 = bool(embedding_precision.cpu_flags() & embedding_precision.BF16_CPU_FLAGS)
     chosen = args.backends.split(",") if args.backends else [b for b in BACKENDS[1:] if b != "bfloat16" or has_bf16]
     encoders = {"bare float32": bare, **{p: project_encoder(p) for p in chosen}}
-    print(f"backends loaded in {time.perf_counter() - start:.1f} s (int8: exported and quantized on first use, then cached); "
-          f"flags: {sorted(emb.cpu_flags() & (emb.BF16_CPU_FLAGS | {'avx512_vnni', 'avx512f', 'avx2'}))}; auto picks {emb.choose_precision('auto', 'cpu')}", flush=True)
+    print(
+        f"backends loaded in {time.perf_counter() - start:.1f} s (int8: exported and quantized on first use, then cached); "
+        f"flags: {sorted(embedding_precision.cpu_flags() & (embedding_precision.BF16_CPU_FLAGS | {'avx512_vnni', 'avx512f', 'avx2'}))}; auto picks {embedding_precision.choose_precision('auto', 'cpu')}",
+        flush=True,
+    )
     seconds, vectors = paired_run(sets, encoders, args.rounds)
     print()
     print(speed_table(sets, encoders, seconds, vectors))

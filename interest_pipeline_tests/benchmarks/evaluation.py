@@ -27,7 +27,9 @@ from interest_pipeline.sample_data import SampleSpec  # noqa: E402
 SAMPLES: dict[str, SampleSpec] = {
     "bundled": SampleSpec(),
     # Ends before the default partitions' end (today); the partitions start with it.
-    "sparse": SampleSpec(n_users=1500, n_items=800, n_days=270, start_date=dt.date(2026, 3, 1), mean_events_per_user=8, seed=5),
+    "sparse": SampleSpec(
+        n_users=1500, n_items=800, n_days=270, start_date=dt.date(2026, 3, 1), mean_events_per_user=8, seed=5
+    ),
 }
 
 
@@ -50,7 +52,9 @@ def build_warehouse(spec: SampleSpec, out: Path) -> Path:
     last = spec.start_date + dt.timedelta(days=spec.n_days - 1)
     definitions = build_definitions(workspace.resources("cpu"))
     with temporary_instance() as instance, StepProbe(instance) as probe:
-        run_pipeline(definitions, instance, probe, spec.start_date.isoformat(), last.isoformat(), workspace.tracking_uri)
+        run_pipeline(
+            definitions, instance, probe, spec.start_date.isoformat(), last.isoformat(), workspace.tracking_uri
+        )
     (out / "built").write_text("ok\n")
     return workspace.warehouse
 
@@ -65,29 +69,35 @@ TABLE_METRICS = ("ndcg@10", "recall@20", "auc", "mrr")
 
 def read_holdout_data(warehouse: Path):
     """The evaluation's inputs as the asset reads them, and the feature parameters."""
-    from interest_pipeline.core.holdout import Taxonomy
-    from interest_pipeline.core.holdout_evaluation import HoldoutData
+    import duckdb
+
+    from interest_pipeline.core.evaluation.holdout_evaluation import HoldoutData
+    from interest_pipeline.core.evaluation.scoring_methods import Taxonomy
     from interest_pipeline.defs.shared import read_feature_params, read_user_history
     from interest_pipeline.defs.warehouse import read_frame
-    import duckdb
 
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         history = read_user_history(conn)
         topics = read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics")
-        hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
+        hierarchy = read_frame(
+            conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id"
+        )
         features = read_feature_params(conn)
     return HoldoutData(history.events, history.texts, history.items, Taxonomy(topics, hierarchy)), features
 
 
 def evaluate_protocols(data, features, seeds: list[int]) -> dict[str, list]:
     """Per protocol, one HoldoutResult per seed (seed of the user sample, K-Means, random and the bootstrap)."""
-    from interest_pipeline.core.expansion import ExpansionParams
-    from interest_pipeline.core.holdout import EvaluationParams
-    from interest_pipeline.core.holdout_evaluation import evaluate_holdout
+    from interest_pipeline.core.evaluation.holdout_evaluation import evaluate_holdout
+    from interest_pipeline.core.evaluation.scoring_methods import EvaluationParams
+    from interest_pipeline.core.expansion.interest_expansion import ExpansionParams
 
     results = {}
     for name, settings in PROTOCOL_SETTINGS.items():
-        results[name] = [evaluate_holdout(data, EvaluationParams(seed=seed, **settings), ExpansionParams(), features) for seed in seeds]
+        results[name] = [
+            evaluate_holdout(data, EvaluationParams(seed=seed, **settings), ExpansionParams(), features)
+            for seed in seeds
+        ]
         print(f"  {name}: done", flush=True)
     return results
 
@@ -103,7 +113,7 @@ def _mean_sd(values: list[float]) -> str:
 
 def markdown_report(results: dict[str, list]) -> str:
     """One table per protocol (means ± sd over seeds), then next interest, tuning and expansion."""
-    from interest_pipeline.core.holdout_evaluation import METHODS, NEXT_INTEREST_METHODS
+    from interest_pipeline.core.evaluation.holdout_evaluation import METHODS, NEXT_INTEREST_METHODS
 
     lines = []
     for name, runs in results.items():
@@ -117,7 +127,9 @@ def markdown_report(results: dict[str, list]) -> str:
             + f"; long half-life {first.tuning.best.long_half_life_days:g} d, event half-life {first.tuning.best.event_half_life:g} "
             f"(validation nDCG@10 {first.tuning.best_score:.4f} on {first.tuning.n_validation_users} users).",
             "",
-            "| method | " + " | ".join(TABLE_METRICS) + " | nDCG@10 − popularity [95% CI] (seed 1) | cold-start nDCG@10 |",
+            "| method | "
+            + " | ".join(TABLE_METRICS)
+            + " | nDCG@10 − popularity [95% CI] (seed 1) | cold-start nDCG@10 |",
             "| --- | " + " | ".join("---" for _ in TABLE_METRICS) + " | --- | --- |",
         ]
         for m in METHODS:
@@ -127,21 +139,39 @@ def markdown_report(results: dict[str, list]) -> str:
             cold = _mean_sd([r.rankings["cold_start"][m]["ndcg@10"] for r in runs])
             lines.append(f"| {m} | " + " | ".join(cells) + f" | {ci} | {cold} |")
         shipped = [first.paired_to(b) for b in METHODS[1:] if b != "popularity"]
-        lines += ["", "blended_layers vs each baseline (nDCG@10, seed 1): " + "; ".join(
-            f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for p in shipped if p)]
-        lines += ["", "next-interest Hit@1 (users with history; event half-life "
-                  f"{first.next_interest_half_life:g}, {first.next_interest_weighting} weights, chosen on validation): " + "; ".join(
-            f"{level} ({n} users): " + ", ".join(f"{NEXT_INTEREST_METHODS[k]} {_mean_sd([r.next_interest[level][0][k] for r in runs])}" for k in hits)
-            for level, (hits, n) in first.next_interest.items())]
-        lines += ["", "expansion precision: " + ", ".join(f"{m} {_mean_sd([r.expansion[m][0] for r in runs])}" for m in first.expansion)
-                  + f"; take-up model: {first.takeup['reason']}", ""]
+        lines += [
+            "",
+            "blended_layers vs each baseline (nDCG@10, seed 1): "
+            + "; ".join(f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for p in shipped if p),
+        ]
+        lines += [
+            "",
+            "next-interest Hit@1 (users with history; event half-life "
+            f"{first.next_interest_half_life:g}, {first.next_interest_weighting} weights, chosen on validation): "
+            + "; ".join(
+                f"{level} ({n} users): "
+                + ", ".join(
+                    f"{NEXT_INTEREST_METHODS[k]} {_mean_sd([r.next_interest[level][0][k] for r in runs])}" for k in hits
+                )
+                for level, (hits, n) in first.next_interest.items()
+            ),
+        ]
+        lines += [
+            "",
+            "expansion precision: "
+            + ", ".join(f"{m} {_mean_sd([r.expansion[m][0] for r in runs])}" for m in first.expansion)
+            + f"; take-up model: {first.takeup['reason']}",
+            "",
+        ]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sample", choices=list(SAMPLES), default="bundled")
-    parser.add_argument("--out", type=Path, help="folder of the sample and its warehouse (default: data/benchmarks/evaluation-<sample>)")
+    parser.add_argument(
+        "--out", type=Path, help="folder of the sample and its warehouse (default: data/benchmarks/evaluation-<sample>)"
+    )
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--seeds", type=int, default=3, help="evaluation seeds (1, 2, ...)")
     args = parser.parse_args(argv)

@@ -60,7 +60,9 @@ def write_long_history(folder: Path, seed: int = 7) -> dict:
             when = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=int(seconds[k]))
             user, item = f"ml:u{users[k % len(users)]}", f"ml:m{items[k]}"
             if rng.random() < REVIEW_SHARE:
-                lines.append(f"e{event_number},{user},{item},review,{when:%Y-%m-%dT%H:%M:%SZ},,a quiet film with a fine cast\n")
+                lines.append(
+                    f"e{event_number},{user},{item},review,{when:%Y-%m-%dT%H:%M:%SZ},,a quiet film with a fine cast\n"
+                )
             else:
                 lines.append(f"e{event_number},{user},{item},rate,{when:%Y-%m-%dT%H:%M:%SZ},{rng.integers(1, 6)},\n")
         (events_dir / f"events_{day.isoformat()}.csv").write_text("".join(lines))
@@ -68,8 +70,13 @@ def write_long_history(folder: Path, seed: int = 7) -> dict:
         handle.write("item_id,title,description\n")
         handle.writelines(f"ml:m{i},Film {i},Genres: Drama\n" for i in range(N_ITEMS))
     last = FIRST_DAY + dt.timedelta(days=int(active[-1]))
-    return {"events": event_number, "days_with_files": N_ACTIVE_DAYS, "first": FIRST_DAY.isoformat(), "last": last.isoformat(),
-            "span_days": (last - FIRST_DAY).days + 1}
+    return {
+        "events": event_number,
+        "days_with_files": N_ACTIVE_DAYS,
+        "first": FIRST_DAY.isoformat(),
+        "last": last.isoformat(),
+        "span_days": (last - FIRST_DAY).days + 1,
+    }
 
 
 def ingest_once(sample: Path, out: Path, first: str, last: str) -> dict:
@@ -85,7 +92,9 @@ def ingest_once(sample: Path, out: Path, first: str, last: str) -> dict:
     resources = {
         **build_resources(),
         "warehouse": DuckDBResource(database=str(out / "warehouse.duckdb")),
-        "event_source": EventSource(events_dir=str(sample / "events"), items_path=str(sample / "items.csv"), landing_dir=str(out / "landing")),
+        "event_source": EventSource(
+            events_dir=str(sample / "events"), items_path=str(sample / "items.csv"), landing_dir=str(out / "landing")
+        ),
     }
     definitions = build_definitions(resources)
     keys = partition_keys_between(log_partitions, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
@@ -101,8 +110,13 @@ def ingest_once(sample: Path, out: Path, first: str, last: str) -> dict:
         )
         seconds = time.perf_counter() - started
     metadata = next(m.metadata for m in result.asset_materializations_for_node("raw_behavior_logs"))
-    return {"success": result.success, "partitions": len(keys), "seconds": round(seconds, 1),
-            "rows_accepted": metadata["run_rows_accepted"].value, "step_seconds": metadata["run_seconds"].value}
+    return {
+        "success": result.success,
+        "partitions": len(keys),
+        "seconds": round(seconds, 1),
+        "rows_accepted": metadata["run_rows_accepted"].value,
+        "step_seconds": metadata["run_seconds"].value,
+    }
 
 
 def _last_day(shape: dict, days: int | None) -> str:
@@ -119,7 +133,11 @@ def _child(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--grains", default="month", help="partition grains to time, comma-separated (day takes many minutes over the whole history)")
+    parser.add_argument(
+        "--grains",
+        default="month",
+        help="partition grains to time, comma-separated (day takes many minutes over the whole history)",
+    )
     parser.add_argument("--days", type=int, help="ingest only the first DAYS days of the history")
     parser.add_argument("--out", type=Path, default=Path("data/benchmarks/long_history"))
     parser.add_argument("--grain", help=argparse.SUPPRESS)  # set in the child process
@@ -132,23 +150,42 @@ def main(argv: list[str] | None = None) -> None:
         print(f"writing the long history under {args.out / 'sample'} ...", flush=True)
         shape_file.write_text(json.dumps(write_long_history(args.out / "sample")))
     shape = json.loads(shape_file.read_text())
-    print(f"{shape['events']:,d} events on {shape['days_with_files']:,d} days with files, {shape['first']} .. {shape['last']} "
-          f"({shape['span_days']:,d} days); ingesting {shape['first']} .. {_last_day(shape, args.days)}")
+    print(
+        f"{shape['events']:,d} events on {shape['days_with_files']:,d} days with files, {shape['first']} .. {shape['last']} "
+        f"({shape['span_days']:,d} days); ingesting {shape['first']} .. {_last_day(shape, args.days)}"
+    )
     print(f"{'grain':6s} {'partitions':>10s} {'run s':>7s} {'step s':>7s} {'rows/s':>8s} {'accepted':>9s}")
     for grain in args.grains.split(","):
-        env = {**os.environ, "INTEREST_PIPELINE_PARTITION_GRAIN": grain, "INTEREST_PIPELINE_START_DATE": shape["first"],
-               "MLFLOW_DISABLE_TELEMETRY": "true"}
+        env = {
+            **os.environ,
+            "INTEREST_PIPELINE_PARTITION_GRAIN": grain,
+            "INTEREST_PIPELINE_START_DATE": shape["first"],
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+        }
         child = subprocess.run(
-            [sys.executable, "-m", "interest_pipeline_tests.benchmarks.long_history", "--out", str(args.out), "--grain", grain]
+            [
+                sys.executable,
+                "-m",
+                "interest_pipeline_tests.benchmarks.long_history",
+                "--out",
+                str(args.out),
+                "--grain",
+                grain,
+            ]
             + (["--days", str(args.days)] if args.days else []),
-            env=env, capture_output=True, text=True,
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if child.returncode:
             print(f"{grain:6s} failed:\n{child.stderr[-3000:]}")
             continue
         result = json.loads(child.stdout.strip().splitlines()[-1])
-        print(f"{grain:6s} {result['partitions']:>10,d} {result['seconds']:>7.1f} {result['step_seconds']:>7.1f} "
-              f"{result['rows_accepted'] / result['seconds']:>8,.0f} {result['rows_accepted']:>9,d}", flush=True)
+        print(
+            f"{grain:6s} {result['partitions']:>10,d} {result['seconds']:>7.1f} {result['step_seconds']:>7.1f} "
+            f"{result['rows_accepted'] / result['seconds']:>8,.0f} {result['rows_accepted']:>9,d}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from interest_pipeline.core.privacy import mask_contact_details
+from interest_pipeline.core.ingest.privacy import mask_contact_details
 
 SHAPES = {
     "review text with contacts": "Great shoes, ordered on 2026-10-03 for $129.99; mail jo.doe@example.com or call +44 20 7946 0958. ",
@@ -49,7 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, unit in SHAPES.items():
         for size in sizes:
             seconds = measure(build(unit, size), repeats=5 if size <= 1_000_000 else 1)
-            print(f"{name:28s} {size:>12,d} {seconds:>9.4f} {size / 1e6 / seconds if seconds else float('inf'):>8.1f}", flush=True)
+            print(
+                f"{name:28s} {size:>12,d} {seconds:>9.4f} {size / 1e6 / seconds if seconds else float('inf'):>8.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -107,7 +107,13 @@ class Window:
         wall = time.perf_counter() - self.start_wall
         cpu = cpu_seconds() - self.start_cpu
         others = (machine_busy_seconds() - self.start_busy - cpu) / wall if wall > 0 else float("nan")
-        return Usage(wall_s=wall, cpu_s=cpu, peak_rss_mb=peak_rss_mb(), start_rss_mb=self.start_rss, others_cores=max(others, 0.0))
+        return Usage(
+            wall_s=wall,
+            cpu_s=cpu,
+            peak_rss_mb=peak_rss_mb(),
+            start_rss_mb=self.start_rss,
+            others_cores=max(others, 0.0),
+        )
 
 
 @contextlib.contextmanager

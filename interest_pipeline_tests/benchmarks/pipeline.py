@@ -193,7 +193,9 @@ def run_job(definitions, instance, probe: StepProbe, job: str, tags: dict, track
     """One in-process run of ``job``, measured as a whole and step by step; raises if it fails."""
     probe.take()
     window = Window()
-    result = definitions.resolve_job_def(job).execute_in_process(run_config=QUIET_CONSOLE, instance=instance, tags=tags, raise_on_error=False)
+    result = definitions.resolve_job_def(job).execute_in_process(
+        run_config=QUIET_CONSOLE, instance=instance, tags=tags, raise_on_error=False
+    )
     usage = window.close()
     steps = _steps_of(result, job, probe.take())
     # The probe resets the peak at every step start: the run's peak is the largest seen.
@@ -212,7 +214,10 @@ def run_pipeline(definitions, instance, probe: StepProbe, first: str, last: str,
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
     range_tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    return [run_job(definitions, instance, probe, job, tags, tracking_uri) for job, tags in (("ingest_job", range_tags), ("interest_model_job", {}))]
+    return [
+        run_job(definitions, instance, probe, job, tags, tracking_uri)
+        for job, tags in (("ingest_job", range_tags), ("interest_model_job", {}))
+    ]
 
 
 @contextlib.contextmanager

@@ -29,13 +29,21 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from interest_pipeline.core.clustering import NOISE, ClusteringParams, assign_noise_to_nearest, density_groups, group_clusters, two_level_clustering
-from interest_pipeline.core.clustering_at_scale import cluster_distinct
-from interest_pipeline.core.distinct import near_duplicate_key
-from interest_pipeline.core.embedding import PACKAGED_MODEL, encode_texts, load_model, text_hashes
-from interest_pipeline.core.recovery import agreement
-from interest_pipeline.core.items import item_text
-from interest_pipeline.core.text import tokenize_frame
+from interest_pipeline.core.clustering.agreement import agreement
+from interest_pipeline.core.clustering.at_scale import cluster_distinct
+from interest_pipeline.core.clustering.density_clustering import (
+    NOISE,
+    ClusteringParams,
+    assign_noise_to_nearest,
+    density_groups,
+    group_clusters,
+    two_level_clustering,
+)
+from interest_pipeline.core.common.tokenize import tokenize_frame
+from interest_pipeline.core.ingest.catalogue import item_text
+from interest_pipeline.core.text.encoding import encode_texts, text_hashes
+from interest_pipeline.core.text.models import PACKAGED_MODEL, load_model
+from interest_pipeline.core.text.near_duplicates import near_duplicate_key
 from interest_pipeline_tests.benchmarks.scales import SCALES, write_sample
 
 ROOT = Path("data/benchmarks/taxonomy")
@@ -65,17 +73,33 @@ def build_corpus(sample: Path) -> pl.DataFrame:
     items = pl.read_csv(sample / "items.csv", infer_schema=False)
     items = tokenize_frame(items.with_columns(item_text(items)), text_column="item_text")
     items = items.join(truth_items.select("item_id", "subtopic_id", "topic_id"), on="item_id").select(
-        pl.col("item_id").alias("content_id"), pl.lit("item").alias("content_kind"), pl.lit("interest").alias("kind"),
-        "text_clean", "tokens", "subtopic_id", "topic_id",
+        pl.col("item_id").alias("content_id"),
+        pl.lit("item").alias("content_kind"),
+        pl.lit("interest").alias("kind"),
+        "text_clean",
+        "tokens",
+        "subtopic_id",
+        "topic_id",
     )
-    texts = _read_events(sample / "events").filter(pl.col("text").is_not_null()).unique("event_id", keep="first", maintain_order=True)
+    texts = (
+        _read_events(sample / "events")
+        .filter(pl.col("text").is_not_null())
+        .unique("event_id", keep="first", maintain_order=True)
+    )
     texts = texts.join(truth_texts, on="event_id", how="inner")
     texts = tokenize_frame(texts, text_column="text").select(
-        pl.col("event_id").alias("content_id"), pl.lit("comment").alias("content_kind"), "kind",
-        "text_clean", "tokens", "subtopic_id", "topic_id",
+        pl.col("event_id").alias("content_id"),
+        pl.lit("comment").alias("content_kind"),
+        "kind",
+        "text_clean",
+        "tokens",
+        "subtopic_id",
+        "topic_id",
     )
     corpus = pl.concat([items, texts]).filter(pl.col("text_clean") != "")
-    return corpus.with_columns(pl.col("subtopic_id").replace("", None), pl.col("topic_id").replace("", None)).sort("content_kind", "content_id", descending=[True, False])
+    return corpus.with_columns(pl.col("subtopic_id").replace("", None), pl.col("topic_id").replace("", None)).sort(
+        "content_kind", "content_id", descending=[True, False]
+    )
 
 
 def embed(texts: list[str], cache_file: Path, precision: str) -> np.ndarray:
@@ -91,7 +115,9 @@ def embed(texts: list[str], cache_file: Path, precision: str) -> np.ndarray:
         encoder = load_model(PACKAGED_MODEL, "cpu", 256, precision)
         vectors = encode_texts(encoder, list(missing.values()))
         cache.update(zip(missing, vectors))
-        print(f"embedded {len(missing):,} distinct texts in {time.perf_counter() - start:.0f} s ({precision})", flush=True)
+        print(
+            f"embedded {len(missing):,} distinct texts in {time.perf_counter() - start:.0f} s ({precision})", flush=True
+        )
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache_file, hashes=np.array(list(cache)), vectors=np.vstack(list(cache.values())))
     return np.vstack([cache[h] for h in hashes]).astype(np.float32)
@@ -101,7 +127,12 @@ PREVIOUS = dict(n_components=5, umap_n_neighbors=30, min_samples=10, fine_select
 
 
 def previous_defaults(vectors: np.ndarray, seed: int):
-    params = ClusteringParams(**PREVIOUS, min_cluster_size=max(10, int(round(0.01 * len(vectors)))), random_state=seed, max_fit_points=len(vectors) + 1)
+    params = ClusteringParams(
+        **PREVIOUS,
+        min_cluster_size=max(10, int(round(0.01 * len(vectors)))),
+        random_state=seed,
+        max_fit_points=len(vectors) + 1,
+    )
     result = two_level_clustering(vectors, params)
     k = len(set(result.fine.tolist()) - {NOISE})
     mapping = group_clusters(vectors, result.fine, max(2, int(round(np.sqrt(k)))))
@@ -112,8 +143,14 @@ def umap10_eom8(vectors: np.ndarray, seed: int):
     import hdbscan
     import umap
 
-    reduced = umap.UMAP(n_components=10, n_neighbors=15, min_dist=0.0, metric="cosine", random_state=seed, n_jobs=1).fit_transform(vectors)
-    raw = hdbscan.HDBSCAN(min_cluster_size=8, cluster_selection_method="eom").fit(reduced.astype(np.float64)).labels_.astype(np.int64)
+    reduced = umap.UMAP(
+        n_components=10, n_neighbors=15, min_dist=0.0, metric="cosine", random_state=seed, n_jobs=1
+    ).fit_transform(vectors)
+    raw = (
+        hdbscan.HDBSCAN(min_cluster_size=8, cluster_selection_method="eom")
+        .fit(reduced.astype(np.float64))
+        .labels_.astype(np.int64)
+    )
     fine, _ = assign_noise_to_nearest(reduced, raw)
     mapping = density_groups(reduced, fine, 4 * 8, 8)
     return raw, fine, np.array([mapping.get(int(f), NOISE) for f in fine])
@@ -142,13 +179,26 @@ def score(corpus: pl.DataFrame, raw: np.ndarray, fine: np.ndarray, coarse: np.nd
         "subtopics": len(set(fine.tolist()) - {NOISE}),
         "topics": len(set(coarse.tolist()) - {NOISE}),
         "raw_noise": float((raw == NOISE).mean()),
-        "subtopic_nmi": sub["nmi"], "subtopic_ari": sub["ari"], "topic_nmi": top["nmi"], "topic_ari": top["ari"],
+        "subtopic_nmi": sub["nmi"],
+        "subtopic_ari": sub["ari"],
+        "topic_nmi": top["nmi"],
+        "topic_ari": top["ari"],
         "no_interest_flagged": float((raw[no_interest] == NOISE).mean()) if no_interest.any() else float("nan"),
         "seconds": seconds,
     }
 
 
-METRICS = ["subtopics", "topics", "raw_noise", "subtopic_nmi", "subtopic_ari", "topic_nmi", "topic_ari", "no_interest_flagged", "seconds"]
+METRICS = [
+    "subtopics",
+    "topics",
+    "raw_noise",
+    "subtopic_nmi",
+    "subtopic_ari",
+    "topic_nmi",
+    "topic_ari",
+    "no_interest_flagged",
+    "seconds",
+]
 
 
 def spread(runs: list[dict]) -> dict:
@@ -161,7 +211,9 @@ def as_markdown(title: str, table: dict[str, dict]) -> str:
         cells = []
         for m in METRICS:
             mean, sd = values[m]
-            cells.append(f"{mean:.0f} ± {sd:.0f}" if m in ("subtopics", "topics", "seconds") else f"{mean:.3f} ± {sd:.3f}")
+            cells.append(
+                f"{mean:.0f} ± {sd:.0f}" if m in ("subtopics", "topics", "seconds") else f"{mean:.3f} ± {sd:.3f}"
+            )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -170,27 +222,47 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default="small")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--precision", choices=["float32", "bfloat16", "int8"], default="bfloat16",
-                        help="embedding precision (every method uses the same vectors)")
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16", "int8"],
+        default="bfloat16",
+        help="embedding precision (every method uses the same vectors)",
+    )
     parser.add_argument("--methods", default="project,previous,umap10_eom8,kmeans")
-    parser.add_argument("--baseline-max-points", type=int, default=60_000,
-                        help="the previous defaults and the UMAP(10) recipe run on a seeded sample of this many points above it")
-    parser.add_argument("--sample", type=Path, help="use this sample folder instead of generating the scale's (results go beside it)")
+    parser.add_argument(
+        "--baseline-max-points",
+        type=int,
+        default=60_000,
+        help="the previous defaults and the UMAP(10) recipe run on a seeded sample of this many points above it",
+    )
+    parser.add_argument(
+        "--sample", type=Path, help="use this sample folder instead of generating the scale's (results go beside it)"
+    )
     args = parser.parse_args(argv)
 
     sample = args.sample or ROOT / args.scale / "sample"
     if args.sample is None and not (sample / "truth").exists():
         summary = write_sample(SCALES[args.scale], sample)
-        print(f"generated {args.scale}: {summary['events']:,} events, {summary['texts']:,} texts in {summary['generate_seconds']} s", flush=True)
+        print(
+            f"generated {args.scale}: {summary['events']:,} events, {summary['texts']:,} texts in {summary['generate_seconds']} s",
+            flush=True,
+        )
     corpus = build_corpus(sample)
     vectors = embed(corpus["text_clean"].to_list(), ROOT / f"embeddings-{args.precision}.npz", args.precision)
     keys = [near_duplicate_key(t) for t in corpus["text_clean"].to_list()]
     k_fine = corpus["subtopic_id"].drop_nulls().n_unique()
     k_coarse = corpus["topic_id"].drop_nulls().n_unique()
-    print(f"{corpus.height:,} points ({len(set(keys)):,} distinct), {k_fine} planted subtopics in {k_coarse} topics", flush=True)
+    print(
+        f"{corpus.height:,} points ({len(set(keys)):,} distinct), {k_fine} planted subtopics in {k_coarse} topics",
+        flush=True,
+    )
 
     rng = np.random.default_rng(0)
-    capped = np.sort(rng.choice(corpus.height, size=args.baseline_max_points, replace=False)) if corpus.height > args.baseline_max_points else None
+    capped = (
+        np.sort(rng.choice(corpus.height, size=args.baseline_max_points, replace=False))
+        if corpus.height > args.baseline_max_points
+        else None
+    )
     methods = {
         "project": lambda v, s, rows: project(v, s, [keys[i] for i in rows]),
         "previous": lambda v, s, rows: previous_defaults(v, s),
@@ -208,7 +280,10 @@ def main(argv=None) -> int:
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[-1].items()), flush=True)
         results[name + (f" ({len(rows):,}-point sample)" if len(rows) < corpus.height else "")] = spread(runs)
     name = args.scale if args.sample is None else args.sample.parent.name
-    text = as_markdown(f"{name}: {corpus.height:,} points, {len(set(keys)):,} distinct, {k_fine} planted subtopics / {k_coarse} topics, {args.seeds} seeds", results)
+    text = as_markdown(
+        f"{name}: {corpus.height:,} points, {len(set(keys)):,} distinct, {k_fine} planted subtopics / {k_coarse} topics, {args.seeds} seeds",
+        results,
+    )
     print(text)
     out = ROOT / name
     out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ if __name__ == "__main__":
     definitions = build_definitions(make_resources(root, sample))
     with DagsterInstance.get() as instance:
         result = definitions.resolve_job_def("ingest_job").execute_in_process(
-            instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}, raise_on_error=False
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end},
+            raise_on_error=False,
         )
     sys.exit(0 if result.success else 1)

@@ -25,7 +25,9 @@ def test_selecting_interest_topics_alone_rebuilds_the_taxonomy(pipeline_run, tmp
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
         before = conn.execute("SELECT any_value(mlflow_run_id) FROM interest_hierarchy").fetchone()[0]
     with DagsterInstance.ephemeral() as instance:
-        result = _materialize_selection(build_definitions(make_resources(tmp_path, pipeline_run.sample_dir)), "interest_topics", instance)
+        result = _materialize_selection(
+            build_definitions(make_resources(tmp_path, pipeline_run.sample_dir)), "interest_topics", instance
+        )
         assert result.success
         recorded = {e.asset_key for e in result.get_asset_materialization_events()}
         hierarchy_record = instance.get_latest_materialization_event(AssetKey("interest_hierarchy"))
@@ -34,7 +36,9 @@ def test_selecting_interest_topics_alone_rebuilds_the_taxonomy(pipeline_run, tmp
 
     (run,) = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}").search_runs(["1"])
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
-        run_ids = conn.execute("SELECT DISTINCT mlflow_run_id FROM interest_topics UNION SELECT DISTINCT mlflow_run_id FROM interest_hierarchy").fetchall()
+        run_ids = conn.execute(
+            "SELECT DISTINCT mlflow_run_id FROM interest_topics UNION SELECT DISTINCT mlflow_run_id FROM interest_hierarchy"
+        ).fetchall()
         unknown = conn.execute(
             "SELECT count(*) FROM interest_topics t ANTI JOIN interest_hierarchy h ON h.node_id = t.subtopic_id WHERE t.subtopic_id IS NOT NULL"
         ).fetchone()[0]

@@ -3,7 +3,14 @@
 import datetime as dt
 import time
 
-from dagster import DagsterInstance, SkipReason, build_schedule_context, build_sensor_context, evaluate_automation_conditions, materialize
+from dagster import (
+    DagsterInstance,
+    SkipReason,
+    build_schedule_context,
+    build_sensor_context,
+    evaluate_automation_conditions,
+    materialize,
+)
 
 from interest_pipeline.definitions import build_definitions, defs
 from interest_pipeline.defs.ingest.assets import raw_behavior_logs
@@ -61,7 +68,9 @@ def test_daily_schedule_ingests_the_day_that_just_closed():
     schedule = defs.resolve_schedule_def("daily_ingest_schedule")
     assert schedule.cron_schedule == "30 0 * * *" and schedule.execution_timezone in (None, "UTC")
     with DagsterInstance.ephemeral() as instance:
-        context = build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.timezone.utc))
+        context = build_schedule_context(
+            instance=instance, scheduled_execution_time=dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.UTC)
+        )
         requests = schedule.evaluate_tick(context).run_requests
     assert [r.partition_key for r in requests] == ["2026-10-11"]
 
@@ -71,9 +80,19 @@ def test_new_logs_refresh_cheap_stages_but_not_clustering(small_sample, tmp_path
     with DagsterInstance.ephemeral() as instance:
         first = evaluate_automation_conditions(defs=definitions, instance=instance)
         assert materialize(
-            [raw_behavior_logs], instance=instance, partition_key="2026-10-02", resources=make_resources(tmp_path, small_sample)
+            [raw_behavior_logs],
+            instance=instance,
+            partition_key="2026-10-02",
+            resources=make_resources(tmp_path, small_sample),
         ).success
         after_ingest = evaluate_automation_conditions(defs=definitions, instance=instance, cursor=first.cursor)
     requested = {r.key.to_user_string() for r in after_ingest.results if r.true_subset.size}
-    assert {"tokenized_comments", "comment_embeddings", "user_behavior_features", "user_text_features", "fused_user_features", "user_interest_layers"} <= requested
+    assert {
+        "tokenized_comments",
+        "comment_embeddings",
+        "user_behavior_features",
+        "user_text_features",
+        "fused_user_features",
+        "user_interest_layers",
+    } <= requested
     assert not {"interest_topics", "user_segments", "segment_peer_shares", "takeup_models"} & requested

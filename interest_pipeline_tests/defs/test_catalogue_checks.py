@@ -9,7 +9,11 @@ from interest_pipeline.defs.profiles.checks import every_user_covered, uncovered
 
 
 def test_catalogue_coverage_check_counts_what_the_warehouse_holds(pipeline_run):
-    check = next(c for c in pipeline_run.model_result.get_asset_check_evaluations() if c.check_name == "events_refer_to_catalogued_items")
+    check = next(
+        c
+        for c in pipeline_run.model_result.get_asset_check_evaluations()
+        if c.check_name == "events_refer_to_catalogued_items"
+    )
     with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
         with_item, unknown = conn.execute(
             "SELECT count(item_id), count(item_id) FILTER (WHERE item_id NOT IN (SELECT item_id FROM item_catalog)) FROM raw_behavior_logs"
@@ -22,7 +26,9 @@ def test_catalogue_coverage_check_counts_what_the_warehouse_holds(pipeline_run):
 
 def test_the_layers_table_says_why_a_user_has_the_popular_fallback(pipeline_run):
     with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
-        rows = conn.execute("SELECT DISTINCT source, fallback_reason IS NULL, is_cold_start FROM user_interest_layers").fetchall()
+        rows = conn.execute(
+            "SELECT DISTINCT source, fallback_reason IS NULL, is_cold_start FROM user_interest_layers"
+        ).fetchall()
     assert ("activity", True, False) in rows
     assert all((source == "activity") == no_reason for source, no_reason, _ in rows)
 
@@ -45,7 +51,9 @@ def _warehouse(tmp_path, catalogue):
     nothing placed) and d (layers of their own)."""
     path = tmp_path / "w.duckdb"
     with duckdb.connect(str(path)) as conn:
-        conn.execute("CREATE TABLE fused_user_features AS SELECT * FROM (VALUES ('a', true), ('b', false), ('c', false), ('d', false)) t(user_id, is_cold_start)")
+        conn.execute(
+            "CREATE TABLE fused_user_features AS SELECT * FROM (VALUES ('a', true), ('b', false), ('c', false), ('d', false)) t(user_id, is_cold_start)"
+        )
         conn.execute(
             "CREATE TABLE raw_behavior_logs AS SELECT * FROM (VALUES ('a', 'i1', NULL), ('b', 'x1', NULL), ('b', 'x2', NULL),"
             " ('c', 'i1', NULL), ('d', 'i1', NULL)) t(user_id, item_id, text)"
@@ -70,4 +78,6 @@ def test_a_catalogue_gap_alone_does_not_fail_at_error(tmp_path):
     # without c's catalogued item in the catalogue, c too has only uncatalogued items
     result = every_user_covered(warehouse=_warehouse(tmp_path, ["i9"]))
     assert not result.passed and result.severity == AssetCheckSeverity.WARN
-    assert result.description.startswith("2 users without layers of their own: every item event is on an item missing from item_catalog")
+    assert result.description.startswith(
+        "2 users without layers of their own: every item event is on an item missing from item_catalog"
+    )

@@ -34,17 +34,28 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
         writer.writerow(["event_id", "user_id", "item_id", "event_type", "timestamp", "rating", "text"])
         writer.writerow(["new1", user, item, "review", f"{NEW_DAY}T09:00:00Z", "5", "Again: " + text])
         writer.writerow(["new2", user, "", "search", f"{NEW_DAY}T09:05:00Z", "", "zzqx"])
-        writer.writerow(["new3", "newcomer", "", "search", f"{NEW_DAY}T09:07:00Z", "", "qqzx"])  # a first visit, nothing placeable
+        writer.writerow(
+            ["new3", "newcomer", "", "search", f"{NEW_DAY}T09:07:00Z", "", "qqzx"]
+        )  # a first visit, nothing placeable
 
     resources = make_resources(tmp_path, pipeline_run.sample_dir)
     resources["mlflow"] = pipeline_run.resources["mlflow"]  # the store that holds the taxonomy's assignment model
     resources["event_source"] = EventSource(
-        events_dir=str(pipeline_run.sample_dir / "events"), items_path=str(pipeline_run.sample_dir / "items.csv"), landing_dir=str(landing)
+        events_dir=str(pipeline_run.sample_dir / "events"),
+        items_path=str(pipeline_run.sample_dir / "items.csv"),
+        landing_dir=str(landing),
     )
     with DagsterInstance.ephemeral() as instance:
         assert materialize([raw_behavior_logs], partition_key=NEW_DAY, resources=resources, instance=instance).success
-        refresh = [tokenized_comments, comment_embeddings, user_behavior_features, user_text_features, fused_user_features,
-                   incremental_topic_assignments, user_interest_layers]
+        refresh = [
+            tokenized_comments,
+            comment_embeddings,
+            user_behavior_features,
+            user_text_features,
+            fused_user_features,
+            incremental_topic_assignments,
+            user_interest_layers,
+        ]
         assert materialize(refresh, resources=resources, instance=instance).success
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
@@ -53,11 +64,15 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
         assert conn.execute("SELECT any_value(mlflow_run_id) FROM interest_topics").fetchone()[0] == run_before
         original = conn.execute(
             "SELECT t.subtopic_id FROM interest_topics t JOIN raw_behavior_logs e ON t.content_id = e.event_id"
-            " WHERE e.user_id = ? AND e.text = ?", [user, text]
+            " WHERE e.user_id = ? AND e.text = ?",
+            [user, text],
         ).fetchone()[0]
-        newcomer = conn.execute("SELECT DISTINCT source, tier_long, is_cold_start FROM user_interest_layers WHERE user_id = 'newcomer'").fetchall()
+        newcomer = conn.execute(
+            "SELECT DISTINCT source, tier_long, is_cold_start FROM user_interest_layers WHERE user_id = 'newcomer'"
+        ).fetchall()
         latest = conn.execute(
-            "SELECT max(last_interaction_ts) FROM user_interest_layers WHERE user_id = ? AND node_id = ?", [user, assigned["new1"]]
+            "SELECT max(last_interaction_ts) FROM user_interest_layers WHERE user_id = ? AND node_id = ?",
+            [user, assigned["new1"]],
         ).fetchone()[0]
     assert newcomer == [("popular", "peripheral", True)]  # popular topics, flagged, never core
     assert set(assigned) == {"new1", "new2", "new3"}
@@ -68,9 +83,15 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
 
 def _assign_new_content(pipeline_run, tmp_path, **overrides):
     shutil.copy(pipeline_run.warehouse, tmp_path / "warehouse.duckdb")
-    resources = {**make_resources(tmp_path, pipeline_run.sample_dir), "mlflow": pipeline_run.resources["mlflow"], **overrides}
+    resources = {
+        **make_resources(tmp_path, pipeline_run.sample_dir),
+        "mlflow": pipeline_run.resources["mlflow"],
+        **overrides,
+    }
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([incremental_topic_assignments], resources=resources, instance=instance, raise_on_error=False)
+        result = materialize(
+            [incremental_topic_assignments], resources=resources, instance=instance, raise_on_error=False
+        )
     messages = []
     for event in result.all_events:
         error = event.step_failure_data.error if event.event_type_value == "STEP_FAILURE" else None
@@ -85,16 +106,23 @@ def test_assignment_model_comes_from_the_clustering_run_in_mlflow(pipeline_run, 
     assert result.success
     metadata = result.asset_materializations_for_node("incremental_topic_assignments")[0].metadata
     with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
-        assert metadata["taxonomy_mlflow_run_id"].value == conn.execute("SELECT any_value(mlflow_run_id) FROM interest_hierarchy").fetchone()[0]
+        assert (
+            metadata["taxonomy_mlflow_run_id"].value
+            == conn.execute("SELECT any_value(mlflow_run_id) FROM interest_hierarchy").fetchone()[0]
+        )
 
 
 def test_a_store_without_the_clustering_run_is_named_in_the_error(pipeline_run, tmp_path):
-    result, message = _assign_new_content(pipeline_run, tmp_path, mlflow=make_resources(tmp_path, pipeline_run.sample_dir)["mlflow"])
+    result, message = _assign_new_content(
+        pipeline_run, tmp_path, mlflow=make_resources(tmp_path, pipeline_run.sample_dir)["mlflow"]
+    )
     assert not result.success
     assert "assignment_model.npz" in message and "cannot read artifact" in message
 
 
 def test_another_embedding_model_than_the_taxonomys_is_refused(pipeline_run, tmp_path):
-    result, message = _assign_new_content(pipeline_run, tmp_path, embedder=SentenceEmbedder(device="cpu", max_seq_length=64))
+    result, message = _assign_new_content(
+        pipeline_run, tmp_path, embedder=SentenceEmbedder(device="cpu", max_seq_length=64)
+    )
     assert not result.success
     assert "max_seq_length=64" in message and "re-materialize interest_topics" in message

@@ -53,10 +53,18 @@ def test_run_config_files_validate_for_their_executor():
 
 
 def test_runs_take_one_process_unless_their_run_config_asks_for_one_per_step():
-    job = build_definitions(make_resources(Path("/nonexistent"), Path("/nonexistent"))).resolve_job_def("daily_update_job")
+    job = build_definitions(make_resources(Path("/nonexistent"), Path("/nonexistent"))).resolve_job_def(
+        "daily_update_job"
+    )
     (default,) = validate_run_config(job, {})["execution"].values()
-    (per_step,) = validate_run_config(job, yaml.safe_load((DEPLOY / "local/multiprocess.yaml").read_text()))["execution"].values()
-    assert list(default) == ["in_process"] and list(per_step) == ["multiprocess"] and per_step["multiprocess"]["max_concurrent"] == 2
+    (per_step,) = validate_run_config(job, yaml.safe_load((DEPLOY / "local/multiprocess.yaml").read_text()))[
+        "execution"
+    ].values()
+    assert (
+        list(default) == ["in_process"]
+        and list(per_step) == ["multiprocess"]
+        and per_step["multiprocess"]["max_concurrent"] == 2
+    )
     assert build_executor("multiprocess").name == "multi_or_in_process_executor"
 
 
@@ -81,8 +89,19 @@ def test_multiprocess_executor_runs_steps_in_separate_processes(pipeline_run, tm
     }
     steps = "tokenized_comments,comment_embeddings,user_text_features"
     command = [
-        sys.executable, "-m", "dagster", "job", "execute", "-m", "interest_pipeline.definitions", "-j", "interest_model_job",
-        "-o", steps, "-c", str(DEPLOY / "local/multiprocess.yaml"),
+        sys.executable,
+        "-m",
+        "dagster",
+        "job",
+        "execute",
+        "-m",
+        "interest_pipeline.definitions",
+        "-j",
+        "interest_model_job",
+        "-o",
+        steps,
+        "-c",
+        str(DEPLOY / "local/multiprocess.yaml"),
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -90,10 +109,17 @@ def test_multiprocess_executor_runs_steps_in_separate_processes(pipeline_run, tm
     with DagsterInstance.from_config(str(home)) as instance:
         (run,) = instance.get_runs()
         records = instance.all_logs(run.run_id)
-    starts = {r.step_key: r.dagster_event.pid for r in records if r.dagster_event is not None and r.dagster_event.event_type_value == "STEP_START"}
+    starts = {
+        r.step_key: r.dagster_event.pid
+        for r in records
+        if r.dagster_event is not None and r.dagster_event.event_type_value == "STEP_START"
+    }
     assert set(steps.split(",")) <= set(starts)
     assert len(set(starts.values())) == len(starts)  # one process per step
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn, duckdb.connect(str(pipeline_run.warehouse), read_only=True) as before:
+    with (
+        duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn,
+        duckdb.connect(str(pipeline_run.warehouse), read_only=True) as before,
+    ):
         for table in ("tokenized_comments", "comment_embeddings", "user_text_features"):
             query = f"SELECT count(*), sum(hash(t::VARCHAR)) FROM {table} t"  # the whole rows, compared exactly
             assert conn.execute(query).fetchone() == before.execute(query).fetchone(), table

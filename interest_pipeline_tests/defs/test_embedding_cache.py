@@ -34,7 +34,9 @@ def test_each_distinct_text_is_embedded_once_ever(tmp_path, embedder):
         assert first.vectors.shape == (5, 384)
         np.testing.assert_array_equal(first.vectors[0], first.vectors[2])
 
-        second = embed_with_cache(conn, ["blue yoga mat", "green kettle", "red tennis racket"], embedder.cache_key(), counting_encode)
+        second = embed_with_cache(
+            conn, ["blue yoga mat", "green kettle", "red tennis racket"], embedder.cache_key(), counting_encode
+        )
         assert second.n_embedded == 1 and second.n_from_cache == 2
         np.testing.assert_allclose(second.vectors[0], first.vectors[1], rtol=1e-6)
         assert calls[-1] == ["green kettle"]
@@ -58,10 +60,18 @@ def test_bfloat16_embeddings_stay_close_to_float32(small_sample):
     """The quality guard of the faster precision: mean cosine to float32 at least 0.98."""
     import polars as pl
 
-    texts = pl.concat(
-        [pl.read_csv(p, infer_schema=False).select("text") for p in sorted((small_sample / "events").glob("*.csv"))]
-    )["text"].drop_nulls().unique(maintain_order=True).head(48).to_list()  # bf16 is emulated (slow) on CPUs without bf16 units
-    reference = SentenceEmbedder(device="cpu", precision="float32").encode(texts)  # auto is bf16 on a CPU with bf16 units
+    texts = (
+        pl.concat(
+            [pl.read_csv(p, infer_schema=False).select("text") for p in sorted((small_sample / "events").glob("*.csv"))]
+        )["text"]
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .head(48)
+        .to_list()
+    )  # bf16 is emulated (slow) on CPUs without bf16 units
+    reference = SentenceEmbedder(device="cpu", precision="float32").encode(
+        texts
+    )  # auto is bf16 on a CPU with bf16 units
     fast = SentenceEmbedder(device="cpu", precision="bfloat16").encode(texts)
     cosine = (reference * fast).sum(axis=1)
     assert len(texts) >= 40

@@ -8,8 +8,8 @@ import pytest
 from dagster import materialize
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.core.ranking import metric_names
-from interest_pipeline.core.holdout_evaluation import BASELINES, SHIPPED, TABLE_SCHEMA
+from interest_pipeline.core.evaluation.holdout_evaluation import BASELINES, SHIPPED, TABLE_SCHEMA
+from interest_pipeline.core.evaluation.metrics import metric_names
 from interest_pipeline.defs.evaluation.assets import (
     EXPANSION_METHODS,
     EXPANSION_METRIC,
@@ -45,7 +45,9 @@ def test_table_has_every_method_and_metric(evaluated):
     assert table.columns == list(TABLE_SCHEMA)
     assert set(table["protocol"]) == {"per_user"} and table["reference_ts"].n_unique() == 1
     warm = table.filter(pl.col("user_group") == "with_history")
-    expected = {(m, k) for m in METHODS for k in metric_names((5, 10, 20))} | {(m, EXPANSION_METRIC) for m in EXPANSION_METHODS}
+    expected = {(m, k) for m in METHODS for k in metric_names((5, 10, 20))} | {
+        (m, EXPANSION_METRIC) for m in EXPANSION_METHODS
+    }
     assert expected <= set(zip(warm["method"], warm["metric"]))
     ranking = warm.filter(pl.col("metric").is_in(metric_names((5, 10, 20))))
     assert ranking["value"].is_not_null().all() and ranking["value"].is_between(0.0, 1.0).all()
@@ -58,8 +60,15 @@ def test_table_has_every_method_and_metric(evaluated):
 
 def test_paired_differences_have_ordered_intervals(evaluated):
     _, table, _ = evaluated
-    value = {(m, k): v for m, k, v in table.filter(pl.col("user_group") == "with_history").select("method", "metric", "value").iter_rows()}
-    pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [(SHIPPED, b) for b in BASELINES if b != "popularity"]
+    value = {
+        (m, k): v
+        for m, k, v in table.filter(pl.col("user_group") == "with_history")
+        .select("method", "metric", "value")
+        .iter_rows()
+    }
+    pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [
+        (SHIPPED, b) for b in BASELINES if b != "popularity"
+    ]
     for method, baseline in pairs:
         name = f"ndcg@10_vs_{baseline}"
         low, mean, high = value[(method, name + "_ci_low")], value[(method, name)], value[(method, name + "_ci_high")]
@@ -81,7 +90,9 @@ def test_mlflow_run_and_metadata(evaluated):
     assert {f"{m}/ndcg_at_10" for m in METHODS} <= set(run.data.metrics)
     assert "interest_expansion/expansion_precision" in run.data.metrics
     assert "blended_layers/ndcg_at_10_vs_popularity" in run.data.metrics
-    assert {"protocol", "ks", "n_users_scored", "n_users_with_history", "n_users_cold_start", "n_items"} <= set(run.data.params)
+    assert {"protocol", "ks", "n_users_scored", "n_users_with_history", "n_users_cold_start", "n_items"} <= set(
+        run.data.params
+    )
     # the tuned setting is stored with the run, in MLflow and in the metadata alike
     chosen = metadata["blended_ranker_parameters"].value
     assert float(run.data.params["blend/popularity_weight"]) == chosen["blend/popularity_weight"]
@@ -93,7 +104,14 @@ def test_mlflow_run_and_metadata(evaluated):
     assert run.data.tags["mlflow.runName"].startswith(f"{EXPERIMENT}-")
     assert metadata["mlflow_run_id"].value.startswith("http")
     phases = metadata["phase_seconds"].value
-    assert {"read", "split", "tuning on the validation slice", "ranking and scoring", "next interest and expansion", "store"} <= set(phases)
+    assert {
+        "read",
+        "split",
+        "tuning on the validation slice",
+        "ranking and scoring",
+        "next interest and expansion",
+        "store",
+    } <= set(phases)
     assert {f"phase_seconds/{name}" for name in ("read", "split", "ranking and scoring")} <= set(run.data.metrics)
     markdown = metadata["metrics"].value
     assert all(m in markdown for m in METHODS) and "ndcg@10" in markdown
@@ -107,7 +125,12 @@ def test_checks_report_the_shipped_ranker_and_expansion_coverage(evaluated):
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evaluations) == {"shipped_ranker_beats_popularity", "expansion_covers_scored_users"}
     assert all(e.severity == AssetCheckSeverity.WARN for e in evaluations.values())
-    value = {(m, k): v for m, k, v in table.filter(pl.col("user_group") == "with_history").select("method", "metric", "value").iter_rows()}
+    value = {
+        (m, k): v
+        for m, k, v in table.filter(pl.col("user_group") == "with_history")
+        .select("method", "metric", "value")
+        .iter_rows()
+    }
     beats = value[(SHIPPED, "ndcg@10")] > value[("popularity", "ndcg@10")]
     assert evaluations["shipped_ranker_beats_popularity"].passed == beats
 
@@ -118,7 +141,11 @@ def test_shipped_ranker_beats_random_and_report(evaluated):
     value = {(m, k): v for m, k, v in warm.select("method", "metric", "value").iter_rows()}
     with pl.Config(tbl_rows=20, tbl_cols=20, tbl_width_chars=250, float_precision=4):
         print(f"\nusers scored {warm['n_users_scored'][0]}")
-        print(warm.filter(pl.col("metric").is_in(["ndcg@10", "recall@20", "auc", "mrr"])).pivot(on="metric", index="method", values="value"))
+        print(
+            warm.filter(pl.col("metric").is_in(["ndcg@10", "recall@20", "auc", "mrr"])).pivot(
+                on="metric", index="method", values="value"
+            )
+        )
     for method in (SHIPPED, "interest_layers"):
         assert value[(method, "ndcg@10")] > value[("random", "ndcg@10")]
         assert value[(method, "auc")] > value[("random", "auc")]
@@ -142,9 +169,9 @@ def test_summary_prints_ranking_and_expansion_tables(evaluated, pipeline_run, tm
 
 def test_tuning_never_reads_test_events(pipeline_run):
     """Scrambling the items of every test event changes the scores but not the tuned setting."""
-    from interest_pipeline.core.holdout import EvaluationParams, Taxonomy
-    from interest_pipeline.core.holdout_evaluation import HoldoutData, evaluate_holdout
-    from interest_pipeline.core.splits import split_events
+    from interest_pipeline.core.evaluation.holdout_evaluation import HoldoutData, evaluate_holdout
+    from interest_pipeline.core.evaluation.scoring_methods import EvaluationParams, Taxonomy
+    from interest_pipeline.core.evaluation.splits import split_events
     from interest_pipeline.defs.shared import read_feature_params, read_user_history
     from interest_pipeline.defs.warehouse import read_frame
 
@@ -152,7 +179,9 @@ def test_tuning_never_reads_test_events(pipeline_run):
         history = read_user_history(conn)
         taxonomy = Taxonomy(
             read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics"),
-            read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id"),
+            read_frame(
+                conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id"
+            ),
         )
         features = read_feature_params(conn)
     params = EvaluationParams(bootstrap_resamples=100)

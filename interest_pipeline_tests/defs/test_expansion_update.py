@@ -14,7 +14,9 @@ from interest_pipeline.defs.warehouse import read_frame
 
 def _expand(warehouse, instance, full_refresh=False):
     result = materialize(
-        [interest_expansion], resources={"warehouse": DuckDBResource(database=str(warehouse))}, instance=instance,
+        [interest_expansion],
+        resources={"warehouse": DuckDBResource(database=str(warehouse))},
+        instance=instance,
         run_config={"ops": {"interest_expansion": {"config": {"full_refresh": full_refresh}}}},
     )
     assert result.success
@@ -31,9 +33,9 @@ def _execute(warehouse, sql: str) -> None:
 
 def _first_fused_user(warehouse) -> str:
     with duckdb.connect(str(warehouse), read_only=True) as conn:
-        return conn.execute(
-            "SELECT min(user_id) FROM interest_expansion WHERE NOT is_cold_start_fallback"
-        ).fetchone()[0]
+        return conn.execute("SELECT min(user_id) FROM interest_expansion WHERE NOT is_cold_start_fallback").fetchone()[
+            0
+        ]
 
 
 def test_a_second_build_rescores_nobody_and_a_segment_change_rescores_everyone(pipeline_run, tmp_path):
@@ -49,12 +51,20 @@ def test_a_second_build_rescores_nobody_and_a_segment_change_rescores_everyone(p
             "WHERE user_id = (SELECT min(user_id) FROM user_segments WHERE segment_fine <> (SELECT max(segment_fine) FROM user_segments))",
         )
         moved, _ = _expand(warehouse, instance)
-    assert again["update"] == "incremental" and again["keys_rebuilt"] == 0 and again["update_reason"] == "nothing changed"
+    assert (
+        again["update"] == "incremental" and again["keys_rebuilt"] == 0 and again["update_reason"] == "nothing changed"
+    )
     assert forced["update"] == "full" and forced["update_reason"] == "full_refresh requested"
     assert moved["update"] == "full" and moved["update_reason"] == "parameters or shared inputs changed"
     assert stored_again.equals(built) and built.height > 0
     # an update reports the figures of the whole stored table, as a full build does
-    for key in ("dagster/row_count", "users_covered", "mean_top_score", "users_on_popular_fallback", "strongest_signals"):
+    for key in (
+        "dagster/row_count",
+        "users_covered",
+        "mean_top_score",
+        "users_on_popular_fallback",
+        "strongest_signals",
+    ):
         assert again[key] == forced[key], key
 
 
@@ -77,19 +87,25 @@ def test_a_user_whose_own_inputs_changed_is_rescored_alone_and_the_table_is_a_fu
         layers_changed, updated = _expand(warehouse, instance)
         # as fused_user_features records a user rebuilt from new inputs
         _execute(
-            warehouse, f"UPDATE input_fingerprints SET fingerprint = fingerprint // 2 + 1 WHERE table_name = 'fused_user_features' AND key = '{user}'"
+            warehouse,
+            f"UPDATE input_fingerprints SET fingerprint = fingerprint // 2 + 1 WHERE table_name = 'fused_user_features' AND key = '{user}'",
         )
         fused_changed, _ = _expand(warehouse, instance)
         full, rebuilt = _expand(warehouse, instance, full_refresh=True)
         # fused_user_features built otherwise (other parameters): everyone
-        _execute(warehouse, "UPDATE input_contexts SET context = context || '-other' WHERE table_name = 'fused_user_features'")
+        _execute(
+            warehouse,
+            "UPDATE input_contexts SET context = context || '-other' WHERE table_name = 'fused_user_features'",
+        )
         other_build, _ = _expand(warehouse, instance)
     assert layers_changed["update"] == "incremental" and layers_changed["keys_rebuilt"] == 1
     assert fused_changed["update"] == "incremental" and fused_changed["keys_rebuilt"] == 1
     assert full["update"] == "full" and other_build["update"] == "full"
     assert updated.equals(rebuilt)
     before = pipeline_run_table(pipeline_run.warehouse)
-    assert not updated.filter(pl.col("user_id") == user).equals(before.filter(pl.col("user_id") == user))  # the change showed
+    assert not updated.filter(pl.col("user_id") == user).equals(
+        before.filter(pl.col("user_id") == user)
+    )  # the change showed
     assert updated.filter(pl.col("user_id") != user).equals(before.filter(pl.col("user_id") != user))
 
 
@@ -104,7 +120,9 @@ def test_the_expansion_needs_the_stored_peer_shares_and_they_follow_the_segments
     resources = {"warehouse": DuckDBResource(database=str(warehouse))}
     with duckdb.connect(str(warehouse), read_only=True) as conn:
         stored = read_frame(conn, "SELECT * FROM segment_peer_shares ORDER BY peer_group, subtopic_id")
-        segments = conn.execute("SELECT count(DISTINCT segment_fine) FROM user_segments WHERE segment_fine IS NOT NULL").fetchone()[0]
+        segments = conn.execute(
+            "SELECT count(DISTINCT segment_fine) FROM user_segments WHERE segment_fine IS NOT NULL"
+        ).fetchone()[0]
     with DagsterInstance.ephemeral() as instance:
         assert materialize([segment_peer_shares], resources=resources, instance=instance).success
         with duckdb.connect(str(warehouse), read_only=True) as conn:

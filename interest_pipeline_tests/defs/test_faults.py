@@ -39,7 +39,10 @@ def slot_holder(tmp_path: Path):
     marker = tmp_path / "writing"
     holder = subprocess.Popen(
         [sys.executable, "-m", "interest_pipeline_tests.defs.slot_holder_worker", str(tmp_path), str(marker)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_for(marker, holder)
@@ -64,12 +67,25 @@ def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_pat
 
     day = SMALL_SPEC.start_date.isoformat()
     ingest = subprocess.run(
-        [sys.executable, "-m", "interest_pipeline_tests.defs.ingest_worker", str(tmp_path), str(small_sample), day, day],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "interest_pipeline_tests.defs.ingest_worker",
+            str(tmp_path),
+            str(small_sample),
+            day,
+            day,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert ingest.returncode == 0, ingest.stdout[-3000:] + ingest.stderr[-3000:]
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
-        assert conn.execute("SELECT count(*) FROM raw_behavior_logs WHERE event_id = 'never-committed'").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM raw_behavior_logs WHERE event_id = 'never-committed'").fetchone() == (
+            0,
+        )
         assert conn.execute("SELECT count(*) FROM raw_behavior_logs").fetchone()[0] > 0
 
 
@@ -79,13 +95,20 @@ def test_a_run_that_is_still_alive_keeps_its_slot(tmp_path):
         assert len(instance.event_log_storage.get_concurrency_run_ids()) == 1
 
 
-SETUP = "import sys; from pathlib import Path; from interest_pipeline.cli import DAGSTER_YAML; " \
-        "from interest_pipeline.defs.instance_setup import prepare_instance; prepare_instance(Path(sys.argv[1]), DAGSTER_YAML.read_text())"
+SETUP = (
+    "import sys; from pathlib import Path; from interest_pipeline.cli import DAGSTER_YAML; "
+    "from interest_pipeline.defs.instance_setup import prepare_instance; prepare_instance(Path(sys.argv[1]), DAGSTER_YAML.read_text())"
+)
 
 
 def test_a_fresh_instance_set_up_by_three_processes_at_once_works(tmp_path):
     home = tmp_path / "dagster_home"
-    processes = [subprocess.Popen([sys.executable, "-c", SETUP, str(home)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", SETUP, str(home)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(3)
+    ]
     outputs = [p.communicate(timeout=300)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0, 0], outputs
     with DagsterInstance.from_config(str(home)) as instance:
@@ -93,8 +116,10 @@ def test_a_fresh_instance_set_up_by_three_processes_at_once_works(tmp_path):
         assert instance.event_log_storage.get_concurrency_info("duckdb_warehouse").limit == 1
 
 
-HOLD_WRITE = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); c.execute('CREATE TABLE t AS SELECT 1 AS x'); " \
-             "open(sys.argv[2], 'w').write('open'); time.sleep(float(sys.argv[3])); c.close()"
+HOLD_WRITE = (
+    "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); c.execute('CREATE TABLE t AS SELECT 1 AS x'); "
+    "open(sys.argv[2], 'w').write('open'); time.sleep(float(sys.argv[3])); c.close()"
+)
 
 
 def test_a_reader_waits_for_a_writer_with_bounded_back_off(tmp_path):

@@ -16,7 +16,9 @@ def _build(conn, context=None, full_refresh=False):
     """A toy per-user table: the sum of each user's values, kept incrementally."""
     fingerprints = key_fingerprints(conn, "SELECT * FROM events", "user_id", ["event_id", "value"])
     changes = find_changes(conn, "sums", fingerprints, context or {"p": 1}, full_refresh)
-    rows = read_for_changes(conn, "SELECT user_id, sum(value)::BIGINT AS total FROM events {only_changed} GROUP BY user_id", changes)
+    rows = read_for_changes(
+        conn, "SELECT user_id, sum(value)::BIGINT AS total FROM events {only_changed} GROUP BY user_id", changes
+    )
     store_changes(conn, changes, rows, "user_id", {"p": 1})
     return changes
 
@@ -51,7 +53,10 @@ def test_only_users_with_new_changed_or_removed_events_are_rebuilt(conn):
     assert _sums(conn) == {"a": 5, "c": 7}
 
 
-@pytest.mark.parametrize("context, full_refresh, reason", [({"p": 2}, False, "parameters or shared inputs changed"), ({"p": 1}, True, "full_refresh requested")])
+@pytest.mark.parametrize(
+    "context, full_refresh, reason",
+    [({"p": 2}, False, "parameters or shared inputs changed"), ({"p": 1}, True, "full_refresh requested")],
+)
 def test_another_context_or_a_requested_refresh_rebuilds_every_key(conn, context, full_refresh, reason):
     _build(conn)
     changes = _build(conn, context, full_refresh)
@@ -71,4 +76,7 @@ def test_a_failed_write_leaves_the_previous_build_whole(conn):
     with pytest.raises(RuntimeError, match="disk full"):
         store_changes(conn, changes, rows, "user_id", also=fail)
     assert _sums(conn) == {"a": 3, "b": 5}
-    assert _build(conn).changed.to_list() == ["a"] and _sums(conn) == {"a": 10, "b": 5}  # the fingerprints were not advanced either
+    assert _build(conn).changed.to_list() == ["a"] and _sums(conn) == {
+        "a": 10,
+        "b": 5,
+    }  # the fingerprints were not advanced either

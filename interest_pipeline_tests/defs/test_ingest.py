@@ -8,7 +8,7 @@ import pytest
 from dagster import materialize
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.core.privacy import pseudonym
+from interest_pipeline.core.ingest.privacy import pseudonym
 from interest_pipeline.defs.ingest.assets import raw_behavior_logs
 from interest_pipeline.defs.resources import EventSource, PrivacySettings
 

@@ -11,7 +11,9 @@ from dagster import materialize
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.core.events import EventFileError, load_log_date, verify_unchanged
+from interest_pipeline.core.ingest.event_files import verify_unchanged
+from interest_pipeline.core.ingest.event_schema import EventFileError
+from interest_pipeline.core.ingest.validation import load_log_date
 from interest_pipeline.defs.ingest.assets import raw_behavior_logs
 from interest_pipeline.defs.resources import ALLOW_EMPTY_PARTITIONS_VARIABLE, EventSource, PrivacySettings
 
@@ -38,7 +40,9 @@ def ingest(tmp_path, first=DAY, last=None, events_dir=None, allow_empty=False, p
     resources = {
         "warehouse": DuckDBResource(database=str(tmp_path / "w.duckdb")),
         "event_source": EventSource(
-            events_dir=str(events_dir or tmp_path / "events"), landing_dir=str(tmp_path / "landing"), allow_empty_partitions=allow_empty
+            events_dir=str(events_dir or tmp_path / "events"),
+            landing_dir=str(tmp_path / "landing"),
+            allow_empty_partitions=allow_empty,
         ),
         "privacy": privacy or PrivacySettings(mask_contact_details=False),
     }
@@ -63,7 +67,9 @@ def test_a_mistyped_events_folder_fails_and_keeps_the_partitions(tmp_path):
     assert ingest(tmp_path).success
     result = ingest(tmp_path, events_dir=tmp_path / "evnets_typo")
     assert not result.success
-    assert "evnets_typo does not exist" in failure_message(result) and ALLOW_EMPTY_PARTITIONS_VARIABLE in failure_message(result)
+    assert "evnets_typo does not exist" in failure_message(
+        result
+    ) and ALLOW_EMPTY_PARTITIONS_VARIABLE in failure_message(result)
     assert stored(tmp_path) == [(DAY, "e1")]
     # asked for explicitly, the partition is emptied
     assert ingest(tmp_path, events_dir=tmp_path / "evnets_typo", allow_empty=True).success
@@ -147,10 +153,19 @@ def test_an_event_id_on_two_days_is_rejected_on_the_later_day(tmp_path):
     "variables, problem",
     [
         ({"INTEREST_PIPELINE_PSEUDONYMISE": "y"}, "INTEREST_PIPELINE_PSEUDONYMISE='y' is not an on/off value"),
-        ({"INTEREST_PIPELINE_PSEUDONYMISE": "enabled"}, "INTEREST_PIPELINE_PSEUDONYMISE='enabled' is not an on/off value"),
+        (
+            {"INTEREST_PIPELINE_PSEUDONYMISE": "enabled"},
+            "INTEREST_PIPELINE_PSEUDONYMISE='enabled' is not an on/off value",
+        ),
         ({"INTEREST_PIPELINE_PSEUDONYMISE": "2"}, "INTEREST_PIPELINE_PSEUDONYMISE='2' is not an on/off value"),
-        ({"INTEREST_PIPELINE_MASK_CONTACT_DETAILS": "nah"}, "INTEREST_PIPELINE_MASK_CONTACT_DETAILS='nah' is not an on/off value"),
-        ({"INTEREST_PIPELINE_PSEUDONYMISE": "TRUE", "INTEREST_PIPELINE_PSEUDONYM_KEY": " "}, "INTEREST_PIPELINE_PSEUDONYM_KEY"),
+        (
+            {"INTEREST_PIPELINE_MASK_CONTACT_DETAILS": "nah"},
+            "INTEREST_PIPELINE_MASK_CONTACT_DETAILS='nah' is not an on/off value",
+        ),
+        (
+            {"INTEREST_PIPELINE_PSEUDONYMISE": "TRUE", "INTEREST_PIPELINE_PSEUDONYM_KEY": " "},
+            "INTEREST_PIPELINE_PSEUDONYM_KEY",
+        ),
     ],
 )
 def test_an_unclear_privacy_switch_stops_the_run_before_anything_is_stored(tmp_path, monkeypatch, variables, problem):

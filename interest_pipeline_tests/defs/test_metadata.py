@@ -6,7 +6,9 @@ from interest_pipeline.defs.metadata import markdown_table
 
 
 def test_preview_rounds_floats_and_names_nodes():
-    frame = pl.DataFrame({"node_id": ["t00.s001", "t01"], "share": [0.123456789, 2.0], "keywords": [["lens", "zoom"], []]})
+    frame = pl.DataFrame(
+        {"node_id": ["t00.s001", "t01"], "share": [0.123456789, 2.0], "keywords": [["lens", "zoom"], []]}
+    )
     lines = markdown_table(frame, labels={"t00.s001": "lens zoom", "t01": "tea"}).splitlines()
     assert lines[2] == "| t00.s001 (lens zoom) | 0.123 | lens, zoom |"
     assert lines[3] == "| t01 (tea) | 2 |  |"

@@ -18,7 +18,11 @@ from interest_pipeline.defs.resources import EXPERIMENT_KIND_TAG, MODEL_DEVELOPM
 from interest_pipeline.defs.tracking import package_code_version
 from interest_pipeline.defs.warehouse import read_frame
 
-CLUSTERING = {"interest_topics": "interest_topics", "interest_hierarchy": "interest_topics", "user_segments": "user_segments"}
+CLUSTERING = {
+    "interest_topics": "interest_topics",
+    "interest_hierarchy": "interest_topics",
+    "user_segments": "user_segments",
+}
 DEFAULT_UI = "http://127.0.0.1:5000"
 
 
@@ -55,7 +59,10 @@ def test_metadata_links_each_clustering_asset_to_its_mlflow_run(pipeline_run):
 
 
 def test_the_mlflow_ui_address_is_configurable():
-    assert MlflowTracking(ui_url="https://mlflow.example.org/").run_url("3", "abc") == "https://mlflow.example.org/#/experiments/3/runs/abc"
+    assert (
+        MlflowTracking(ui_url="https://mlflow.example.org/").run_url("3", "abc")
+        == "https://mlflow.example.org/#/experiments/3/runs/abc"
+    )
 
 
 def test_the_mlflow_ui_address_comes_from_the_environment(monkeypatch):
@@ -91,17 +98,47 @@ def test_partition_range_tag_of_a_partitioned_step():
         return MaterializeResult(metadata=dagster_run_tags(context, "probe"))
 
     with DagsterInstance.ephemeral() as instance:
-        ranged = materialize([probe], instance=instance, tags={"dagster/asset_partition_range_start": "2026-10-02", "dagster/asset_partition_range_end": "2026-10-05"})
+        ranged = materialize(
+            [probe],
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "2026-10-02",
+                "dagster/asset_partition_range_end": "2026-10-05",
+            },
+        )
         single = materialize([probe], instance=instance, partition_key="2026-10-03")
-    assert ranged.asset_materializations_for_node("probe")[0].metadata["dagster.partition_range"].value == "2026-10-02...2026-10-05"
+    assert (
+        ranged.asset_materializations_for_node("probe")[0].metadata["dagster.partition_range"].value
+        == "2026-10-02...2026-10-05"
+    )
     assert single.asset_materializations_for_node("probe")[0].metadata["dagster.partition_range"].value == "2026-10-03"
 
 
 def test_the_mlflow_run_spans_every_phase_of_the_step(pipeline_run):
     client, metadata = _client(pipeline_run), _metadata(pipeline_run.model_result)
     expected = {
-        "interest_topics": {"read", "distinct texts", "reduction", "hdbscan", "grouping", "identities", "keywords", "quality and pictures", "mlflow logging", "store"},
-        "user_segments": {"read", "reduction", "hdbscan", "grouping", "identities", "quality and pictures", "mlflow logging", "store"},
+        "interest_topics": {
+            "read",
+            "distinct texts",
+            "reduction",
+            "hdbscan",
+            "grouping",
+            "identities",
+            "keywords",
+            "quality and pictures",
+            "mlflow logging",
+            "store",
+        },
+        "user_segments": {
+            "read",
+            "reduction",
+            "hdbscan",
+            "grouping",
+            "identities",
+            "quality and pictures",
+            "mlflow logging",
+            "store",
+        },
     }
     for experiment, phases in expected.items():
         run = _only_run(client, experiment)
@@ -136,19 +173,30 @@ def test_per_cluster_silhouettes_are_one_mlflow_table(pipeline_run, tmp_path, ex
     assert columns == ["cluster", "label", "parent", "parent_label", "points", "silhouette"]
     assert len(rows) == run.data.metrics["n_fine_clusters"]
     assert not any(k.startswith("silhouette_cluster/") for k in run.data.metrics)
-    assert {"path": "silhouette_per_cluster.json", "type": "table"} in json.loads(run.data.tags["mlflow.loggedArtifacts"])
+    assert {"path": "silhouette_per_cluster.json", "type": "table"} in json.loads(
+        run.data.tags["mlflow.loggedArtifacts"]
+    )
     values = [r["silhouette"] for r in rows if r["silhouette"] is not None]
     assert values == sorted(values, reverse=True) and len(values) >= 2
     assert all(-1 <= v <= 1 for v in values) and all(r["points"] > 0 for r in rows)
     if experiment == "interest_topics":
-        nodes = _query(pipeline_run, "SELECT node_id, parent_id, label FROM interest_hierarchy WHERE level = 'subtopic'")
+        nodes = _query(
+            pipeline_run, "SELECT node_id, parent_id, label FROM interest_hierarchy WHERE level = 'subtopic'"
+        )
         by_id = {n["node_id"]: n for n in nodes.iter_rows(named=True)}
         assert {r["cluster"] for r in rows} == set(by_id)
-        assert all(r["label"] == by_id[r["cluster"]]["label"] and r["parent"] == by_id[r["cluster"]]["parent_id"] for r in rows)
-        topics = dict(_query(pipeline_run, "SELECT node_id, label FROM interest_hierarchy WHERE level = 'topic'").iter_rows())
+        assert all(
+            r["label"] == by_id[r["cluster"]]["label"] and r["parent"] == by_id[r["cluster"]]["parent_id"] for r in rows
+        )
+        topics = dict(
+            _query(pipeline_run, "SELECT node_id, label FROM interest_hierarchy WHERE level = 'topic'").iter_rows()
+        )
         assert all(r["parent_label"] == topics[r["parent"]] for r in rows)
     else:
-        segments = _query(pipeline_run, "SELECT DISTINCT segment_fine, segment_coarse FROM user_segments WHERE segment_fine IS NOT NULL")
+        segments = _query(
+            pipeline_run,
+            "SELECT DISTINCT segment_fine, segment_coarse FROM user_segments WHERE segment_fine IS NOT NULL",
+        )
         assert {r["cluster"]: r["parent"] for r in rows} == dict(segments.iter_rows())
 
 
@@ -156,16 +204,21 @@ def test_the_assignment_model_is_a_logged_pyfunc_model(pipeline_run, tmp_path):
     import mlflow.artifacts
     import mlflow.pyfunc
 
-    from interest_pipeline.core.embedding import series_to_vectors
+    from interest_pipeline.core.common.vectors import series_to_vectors
 
     client = _client(pipeline_run)
     run = client.get_run(_only_run(client, "interest_topics").info.run_id)
     (output,) = run.outputs.model_outputs
     model = client.get_logged_model(output.model_id)
     assert (model.name, model.source_run_id, str(model.status)) == ("assignment_model", run.info.run_id, "READY")
-    local = mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=str(tmp_path), tracking_uri=pipeline_run.tracking_uri)
+    local = mlflow.artifacts.download_artifacts(
+        artifact_uri=model.artifact_location, dst_path=str(tmp_path), tracking_uri=pipeline_run.tracking_uri
+    )
     loaded = mlflow.pyfunc.load_model(local)
-    nodes = _query(pipeline_run, "SELECT node_id, parent_id, centroid FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id")
+    nodes = _query(
+        pipeline_run,
+        "SELECT node_id, parent_id, centroid FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id",
+    )
     centroids = series_to_vectors(nodes["centroid"], 0)
     predicted = loaded.predict(centroids, params={"min_similarity": 0.5})
     assert predicted["subtopic_id"].tolist() == nodes["node_id"].to_list()
@@ -176,7 +229,7 @@ def test_the_assignment_model_is_a_logged_pyfunc_model(pipeline_run, tmp_path):
 
 
 def test_the_topic_tree_picture_draws_every_stored_subtopic(pipeline_run, tmp_path):
-    from interest_pipeline.core.plots import topic_tree_rows
+    from interest_pipeline.core.clustering.plots import topic_tree_rows
 
     client = _client(pipeline_run)
     run = _only_run(client, "interest_topics")
@@ -185,7 +238,10 @@ def test_the_topic_tree_picture_draws_every_stored_subtopic(pipeline_run, tmp_pa
     drawn = {name.split()[0] for name, _, _, is_topic in topic_tree_rows(tree) if not is_topic}
     stored = set(_query(pipeline_run, "SELECT node_id FROM interest_hierarchy WHERE level = 'subtopic'")["node_id"])
     assert drawn == stored
-    per_topic = _query(pipeline_run, "SELECT parent_id, count(*) AS n FROM interest_hierarchy WHERE level = 'subtopic' GROUP BY parent_id")
+    per_topic = _query(
+        pipeline_run,
+        "SELECT parent_id, count(*) AS n FROM interest_hierarchy WHERE level = 'subtopic' GROUP BY parent_id",
+    )
     assert per_topic["n"].max() > 0
 
 

@@ -9,7 +9,8 @@ import duckdb
 from dagster import DagsterInstance
 
 from interest_pipeline.cli import DAGSTER_YAML
-from interest_pipeline.core.events import find_event_files, load_log_date
+from interest_pipeline.core.ingest.event_files import find_event_files
+from interest_pipeline.core.ingest.validation import load_log_date
 from interest_pipeline.defs.instance_setup import prepare_instance
 from interest_pipeline_tests.conftest import SMALL_SPEC
 
@@ -25,7 +26,15 @@ def test_overlapping_ingest_runs_all_succeed_with_exact_rows(tmp_path, small_sam
     ranges = [(days[0], days[0]), (days[1], days[1]), (days[2], days[2]), (days[1], days[5])]
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "interest_pipeline_tests.defs.ingest_worker", str(tmp_path), str(small_sample), a.isoformat(), b.isoformat()],
+            [
+                sys.executable,
+                "-m",
+                "interest_pipeline_tests.defs.ingest_worker",
+                str(tmp_path),
+                str(small_sample),
+                a.isoformat(),
+                b.isoformat(),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -40,7 +49,10 @@ def test_overlapping_ingest_runs_all_succeed_with_exact_rows(tmp_path, small_sam
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
         stored = dict(conn.execute("SELECT log_date, count(*) FROM raw_behavior_logs GROUP BY 1").fetchall())
         rejected = dict(conn.execute("SELECT log_date, count(*) FROM rejected_events GROUP BY 1").fetchall())
-        assert conn.execute("SELECT count(*) - count(DISTINCT (log_date, event_id)) FROM raw_behavior_logs").fetchone()[0] == 0
+        assert (
+            conn.execute("SELECT count(*) - count(DISTINCT (log_date, event_id)) FROM raw_behavior_logs").fetchone()[0]
+            == 0
+        )
     for day in days[:6]:
         expected = load_log_date(find_event_files(small_sample / "events", day), day)
         assert stored.get(day, 0) == expected.n_accepted, day

@@ -56,7 +56,11 @@ def test_the_keys_of_a_range_cover_every_log_date_once(grain):
 def test_a_22_year_history_is_a_few_hundred_monthly_partitions():
     partitions = build_log_partitions("month", START, end_date=dt.date(2018, 10, 1))
     assert len(partitions.get_partition_keys()) == 271
-    assert len(build_log_partitions("day", START, end_date=dt.date(2018, 9, 25)).get_partition_keys()) == (dt.date(2018, 9, 25) - START).days == 8_215
+    assert (
+        len(build_log_partitions("day", START, end_date=dt.date(2018, 9, 25)).get_partition_keys())
+        == (dt.date(2018, 9, 25) - START).days
+        == 8_215
+    )
 
 
 @pytest.mark.parametrize(
@@ -64,10 +68,10 @@ def test_a_22_year_history_is_a_few_hundred_monthly_partitions():
 )
 def test_the_daily_ingest_takes_the_partition_of_the_day_that_just_closed(grain, expected_key):
     partitions = build_log_partitions(grain, dt.date(2026, 1, 1))
-    key, day = partition_to_ingest(partitions, dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.timezone.utc))
+    key, day = partition_to_ingest(partitions, dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.UTC))
     assert (key, day) == (expected_key, dt.date(2026, 10, 11))
     # the partition exists at that moment (weeks and months are partitions from their first day)
-    assert key in partitions.get_partition_keys(current_time=dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.timezone.utc))
+    assert key in partitions.get_partition_keys(current_time=dt.datetime(2026, 10, 12, 0, 30, tzinfo=dt.UTC))
 
 
 def test_the_daily_ingest_has_a_freshness_deadline_after_the_schedule():

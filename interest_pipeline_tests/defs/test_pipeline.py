@@ -52,7 +52,9 @@ def test_every_table_is_in_the_warehouse(pipeline_run):
 def test_rows_are_conserved_per_partition(pipeline_run, small_sample):
     """Every line of every event file is accepted, rejected or a counted duplicate."""
     materializations = [
-        m for m in pipeline_run.ingest_result.get_asset_materialization_events() if m.asset_key.to_user_string() == "raw_behavior_logs"
+        m
+        for m in pipeline_run.ingest_result.get_asset_materialization_events()
+        if m.asset_key.to_user_string() == "raw_behavior_logs"
     ]
     metadata = materializations[0].materialization.metadata
     read, accepted = metadata["run_rows_read"].value, metadata["run_rows_accepted"].value
@@ -61,10 +63,18 @@ def test_rows_are_conserved_per_partition(pipeline_run, small_sample):
     assert metadata["run_partitions"].value == 10 == len(materializations)
     # one run covered every day, and each day's materialization holds that day's own counts
     own = {m.partition: m.materialization.metadata for m in materializations}
-    stored = dict(query(pipeline_run, "SELECT strftime(log_date, '%Y-%m-%d') AS day, count(*) AS n FROM raw_behavior_logs GROUP BY ALL").iter_rows())
+    stored = dict(
+        query(
+            pipeline_run,
+            "SELECT strftime(log_date, '%Y-%m-%d') AS day, count(*) AS n FROM raw_behavior_logs GROUP BY ALL",
+        ).iter_rows()
+    )
     assert {day: m["dagster/row_count"].value for day, m in own.items()} == stored
     assert sum(m["rows_read"].value for m in own.values()) == read
-    assert all(m["rows_read"].value == m["rows_accepted"].value + m["rows_rejected"].value + m["rows_duplicate"].value for m in own.values())
+    assert all(
+        m["rows_read"].value == m["rows_accepted"].value + m["rows_rejected"].value + m["rows_duplicate"].value
+        for m in own.values()
+    )
     lines_in_csv = sum(pl.read_csv(p, infer_schema=False).height for p in (small_sample / "events").glob("*.csv"))
     lines_in_jsonl = sum(len(p.read_text().splitlines()) for p in (small_sample / "events").glob("*.jsonl"))
     rows_in_parquet = sum(pl.read_parquet(p).height for p in (small_sample / "events").glob("*.parquet"))
@@ -141,7 +151,9 @@ def test_layers_cover_users_with_tiers_in_both_views(pipeline_run):
         assert set(layers[f"tier_{view}"].drop_nulls()) == {"core", "secondary", "peripheral"}
         per_user = layers.group_by("user_id", "level").agg(pl.col(f"share_{view}").sum())
         np.testing.assert_allclose(per_user[f"share_{view}"].to_numpy(), 1.0, rtol=1e-6)
-    core_per_user = layers.filter((pl.col("level") == "subtopic") & (pl.col("tier_long") == "core")).group_by("user_id").len()
+    core_per_user = (
+        layers.filter((pl.col("level") == "subtopic") & (pl.col("tier_long") == "core")).group_by("user_id").len()
+    )
     assert core_per_user.height == users and core_per_user["len"].max() <= 3
 
 
@@ -163,7 +175,12 @@ def test_mlflow_has_one_finished_run_per_clustering_asset(pipeline_run):
         assert not any(k.startswith("silhouette_cluster/") for k in metrics)  # one table, not a metric per cluster
         assert run.data.params["reduction"] == "umap"
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"cluster_map.png", "silhouette_per_cluster.png", "silhouette_per_cluster.json", "cluster_summary.csv"} <= artifacts
+        assert {
+            "cluster_map.png",
+            "silhouette_per_cluster.png",
+            "silhouette_per_cluster.json",
+            "cluster_summary.csv",
+        } <= artifacts
         if experiment_name == "interest_topics":
             assert "assignment_model.npz" in artifacts  # what incremental assignment loads between re-clusterings
         stored = query(pipeline_run, f"SELECT DISTINCT mlflow_run_id FROM {table}")["mlflow_run_id"].to_list()
@@ -172,7 +189,8 @@ def test_mlflow_has_one_finished_run_per_clustering_asset(pipeline_run):
 
 def test_materializations_report_metadata_the_ui_shows(pipeline_run):
     by_asset = {
-        e.asset_key.to_user_string(): e.materialization.metadata for e in pipeline_run.model_result.get_asset_materialization_events()
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in pipeline_run.model_result.get_asset_materialization_events()
     }
     assert by_asset["interest_topics"]["mlflow_run_id"].value
     assert "silhouette" in by_asset["interest_topics"]
@@ -182,7 +200,10 @@ def test_materializations_report_metadata_the_ui_shows(pipeline_run):
 
 
 def test_every_asset_check_ran_and_passed(pipeline_run):
-    evaluations = pipeline_run.ingest_result.get_asset_check_evaluations() + pipeline_run.model_result.get_asset_check_evaluations()
+    evaluations = (
+        pipeline_run.ingest_result.get_asset_check_evaluations()
+        + pipeline_run.model_result.get_asset_check_evaluations()
+    )
     by_key = {(e.asset_key.to_user_string(), e.check_name): e for e in evaluations}
     expected = {
         ("raw_behavior_logs", "rows_conserved"),

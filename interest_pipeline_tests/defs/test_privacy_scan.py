@@ -11,7 +11,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.cli import DAGSTER_YAML
-from interest_pipeline.core.privacy import pseudonym
+from interest_pipeline.core.ingest.privacy import pseudonym
 from interest_pipeline.defs.ingest.assets import raw_behavior_logs
 from interest_pipeline.defs.resources import EventSource, PrivacySettings
 
@@ -53,13 +53,29 @@ def write_inputs(events: Path) -> None:
     ]
     (events / f"events_{DAY}.csv").write_text(HEADER + "\n".join(csv_lines) + "\n", encoding="utf-8")
     jsonl_lines = [
-        json.dumps({"event_id": "j1", "user_id": RAW_IDS[5], "item_id": "i3", "event_type": "search", "timestamp": f"{DAY}T12:00:00Z",
-                    "text": f"phone {CONTACTS[4]}"}),
+        json.dumps(
+            {
+                "event_id": "j1",
+                "user_id": RAW_IDS[5],
+                "item_id": "i3",
+                "event_type": "search",
+                "timestamp": f"{DAY}T12:00:00Z",
+                "text": f"phone {CONTACTS[4]}",
+            }
+        ),
         '{"event_id": "j2", "user_id": "' + RAW_IDS[6] + '", "event_type": "view"',  # not JSON
         '{"user_id": "' + RAW_IDS[7] + '", "user_id": "x", "event_type": "view"}',  # duplicate key
         '{"user_id" "' + RAW_IDS[8] + '"}',  # user_id without a resolvable value
-        json.dumps({"event_id": "j5", "user_id": RAW_IDS[9], "item_id": "i3", "event_type": "rate", "timestamp": f"{DAY}T12:00:00Z",
-                    "rating": f"mail {CONTACTS[6]}"}),
+        json.dumps(
+            {
+                "event_id": "j5",
+                "user_id": RAW_IDS[9],
+                "item_id": "i3",
+                "event_type": "rate",
+                "timestamp": f"{DAY}T12:00:00Z",
+                "rating": f"mail {CONTACTS[6]}",
+            }
+        ),
     ]
     (events / f"events_{DAY}-app.jsonl").write_text("\n".join(jsonl_lines) + "\n", encoding="utf-8")
 
@@ -91,20 +107,30 @@ def test_no_raw_id_or_contact_detail_reaches_any_store(tmp_path):
         "privacy": PrivacySettings(pseudonymise_user_ids=True, pseudonym_key=KEY, mask_contact_details=True),
     }
     with DagsterInstance.from_config(str(home)) as instance:
-        result = materialize([raw_behavior_logs], resources=resources, partition_key=DAY, instance=instance, raise_on_error=False)
+        result = materialize(
+            [raw_behavior_logs], resources=resources, partition_key=DAY, instance=instance, raise_on_error=False
+        )
         assert result.success
         # a file without a header fails its run: the error must not quote its first row
         (events / f"events_{NEXT_DAY}.csv").write_text(f"x1,{RAW_IDS[0]},i1,view,{NEXT_DAY}T10:00:00Z,{CONTACTS[0]}\n")
         tags = {ASSET_PARTITION_RANGE_START_TAG: DAY, ASSET_PARTITION_RANGE_END_TAG: NEXT_DAY}
-        failed = materialize([raw_behavior_logs], resources=resources, tags=tags, instance=instance, raise_on_error=False)
+        failed = materialize(
+            [raw_behavior_logs], resources=resources, tags=tags, instance=instance, raise_on_error=False
+        )
         assert not failed.success
 
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as conn:
         accepted = dict(conn.execute("SELECT event_id, user_id FROM raw_behavior_logs").fetchall())
-        rejected = conn.execute("SELECT source_row, reason FROM rejected_events ORDER BY source_file, source_row").fetchall()
+        rejected = conn.execute(
+            "SELECT source_row, reason FROM rejected_events ORDER BY source_file, source_row"
+        ).fetchall()
     key = KEY.encode()
     # the scan below means something only if the rows got where they should
-    assert accepted == {"e1": pseudonym(RAW_IDS[0], key), "e5": pseudonym(RAW_IDS[4], key), "j1": pseudonym(RAW_IDS[5], key)}
+    assert accepted == {
+        "e1": pseudonym(RAW_IDS[0], key),
+        "e5": pseudonym(RAW_IDS[4], key),
+        "j1": pseudonym(RAW_IDS[5], key),
+    }
     assert len(rejected) == 7 and (3, "unknown event type '[email]'") in rejected
 
     stores = {"warehouse": "\n".join(strings_in_warehouse(tmp_path / "w.duckdb")), **files_under(home)}

@@ -26,7 +26,11 @@ def test_a_recorded_run_has_the_workspace_origin_and_stores_its_rows(small_sampl
     monkeypatch.chdir(tmp_path)
 
     with DagsterInstance.ephemeral() as instance:
-        ok = execute_recorded(defs.resolve_job_def("ingest_job"), instance, tags={PARTITION_RANGE_START_TAG: day, PARTITION_RANGE_END_TAG: day})
+        ok = execute_recorded(
+            defs.resolve_job_def("ingest_job"),
+            instance,
+            tags={PARTITION_RANGE_START_TAG: day, PARTITION_RANGE_END_TAG: day},
+        )
         [run] = instance.get_runs()
     assert ok
     assert run.job_name == "ingest_job"

@@ -35,7 +35,10 @@ def rerun(pipeline_run, tmp_path_factory):
     last = dt.date.fromordinal(SMALL_SPEC.start_date.toordinal() + SMALL_SPEC.n_days - 1).isoformat()
     with DagsterInstance.ephemeral() as instance:
         ingest, model = run_pipeline(
-            build_definitions(make_resources(root, pipeline_run.sample_dir)), instance, SMALL_SPEC.start_date.isoformat(), last
+            build_definitions(make_resources(root, pipeline_run.sample_dir)),
+            instance,
+            SMALL_SPEC.start_date.isoformat(),
+            last,
         )
     return root / "warehouse.duckdb", model
 
@@ -45,7 +48,13 @@ def test_rerun_gives_identical_tables(pipeline_run, rerun):
     with duckdb.connect(str(rerun_warehouse)) as conn:
         conn.execute(f"ATTACH '{pipeline_run.warehouse}' AS first_run (READ_ONLY)")
         for table in TABLES:
-            columns = [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_catalog = 'warehouse' ORDER BY ordinal_position", [table]).fetchall()]
+            columns = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = ? AND table_catalog = 'warehouse' ORDER BY ordinal_position",
+                    [table],
+                ).fetchall()
+            ]
             compared = ", ".join(f'"{c}"' for c in columns if c != "mlflow_run_id")
             counts = conn.execute(
                 f"SELECT (SELECT count(*) FROM main.{table}), (SELECT count(*) FROM first_run.{table}),"
@@ -58,7 +67,9 @@ def test_rerun_gives_identical_tables(pipeline_run, rerun):
 
 def test_rerun_embeds_nothing_new(rerun):
     _, model = rerun
-    metadata = {e.asset_key.to_user_string(): e.materialization.metadata for e in model.get_asset_materialization_events()}
+    metadata = {
+        e.asset_key.to_user_string(): e.materialization.metadata for e in model.get_asset_materialization_events()
+    }
     for asset in ("comment_embeddings", "item_embeddings", "tokenized_comments", "user_interest_layers"):
         # nothing changed since the first run: no row is rebuilt, no text embedded
         assert metadata[asset]["update"].value == "incremental" and metadata[asset]["keys_rebuilt"].value == 0, asset

@@ -41,7 +41,11 @@ def test_declared_columns_equal_the_stored_tables(pipeline_run):
         stored = stored_columns(pipeline_run.warehouse, table)
         if table in OPEN_TABLES:
             # The catalogue's own columns, as text, after the description.
-            own = [c for c in pl.read_csv(pipeline_run.sample_dir / "items.csv", n_rows=0).columns if c not in {"item_id", "title", "description"}]
+            own = [
+                c
+                for c in pl.read_csv(pipeline_run.sample_dir / "items.csv", n_rows=0).columns
+                if c not in {"item_id", "title", "description"}
+            ]
             declared = declared_columns(table)
             at = [name for name, _ in declared].index("description") + 1
             assert stored == declared[:at] + [(c, "VARCHAR") for c in own] + declared[at:], table
@@ -50,7 +54,10 @@ def test_declared_columns_equal_the_stored_tables(pipeline_run):
 
 
 def test_the_declared_column_checks_ran_and_passed(pipeline_run):
-    evaluations = pipeline_run.ingest_result.get_asset_check_evaluations() + pipeline_run.model_result.get_asset_check_evaluations()
+    evaluations = (
+        pipeline_run.ingest_result.get_asset_check_evaluations()
+        + pipeline_run.model_result.get_asset_check_evaluations()
+    )
     results = {e.asset_key.to_user_string(): e.passed for e in evaluations if e.check_name == "schema_and_non_null"}
     assert results == {table: True for table in TABLE_SCHEMAS}
 
@@ -84,9 +91,16 @@ def test_the_check_fails_on_a_table_that_drifted_from_its_declaration(warehouse_
 def test_schema_differences_name_each_problem():
     declared = declared_columns("item_embeddings")
     assert schema_differences("item_embeddings", declared, {"item_id": 0}) == []
-    assert schema_differences("item_embeddings", [("item_id", "BIGINT"), ("embedding", "FLOAT[]"), ("extra", "VARCHAR")], {"item_id": 2}) == [
-        "missing column text_hash", "item_id is BIGINT, declared VARCHAR", "undeclared column extra (VARCHAR)", "item_id has 2 nulls",
+    assert schema_differences(
+        "item_embeddings", [("item_id", "BIGINT"), ("embedding", "FLOAT[]"), ("extra", "VARCHAR")], {"item_id": 2}
+    ) == [
+        "missing column text_hash",
+        "item_id is BIGINT, declared VARCHAR",
+        "undeclared column extra (VARCHAR)",
+        "item_id has 2 nulls",
     ]
     catalog = declared_columns("item_catalog")
     assert schema_differences("item_catalog", catalog + [("brand", "VARCHAR")], {}) == []
-    assert schema_differences("item_catalog", catalog + [("price", "DOUBLE")], {}) == ["undeclared column price (DOUBLE)"]
+    assert schema_differences("item_catalog", catalog + [("price", "DOUBLE")], {}) == [
+        "undeclared column price (DOUBLE)"
+    ]

@@ -34,7 +34,12 @@ def evaluation(tmp_path_factory) -> dict[tuple[str, str], float]:
     generate_sample(root / "sample", MONTH_SPEC)
     last = MONTH_SPEC.start_date + dt.timedelta(days=MONTH_SPEC.n_days - 1)
     with DagsterInstance.ephemeral() as instance:
-        _, model = run_pipeline(build_definitions(make_resources(root, root / "sample")), instance, MONTH_SPEC.start_date.isoformat(), last.isoformat())
+        _, model = run_pipeline(
+            build_definitions(make_resources(root, root / "sample")),
+            instance,
+            MONTH_SPEC.start_date.isoformat(),
+            last.isoformat(),
+        )
     assert model.success
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
         table = conn.execute("SELECT method, metric, value, user_group, n_users_scored FROM interest_evaluation").pl()
@@ -42,7 +47,9 @@ def evaluation(tmp_path_factory) -> dict[tuple[str, str], float]:
         for group in ("with_history", "cold_start"):
             rows = table.filter(pl.col("user_group") == group)
             print(f"\n{group}: users scored {rows['n_users_scored'].max()}")
-            print(rows.filter(~pl.col("metric").str.contains("_ci_")).pivot(on="metric", index="method", values="value"))
+            print(
+                rows.filter(~pl.col("metric").str.contains("_ci_")).pivot(on="metric", index="method", values="value")
+            )
     return {(g, m, k): v for m, k, v, g, _ in table.iter_rows()}
 
 
@@ -53,7 +60,10 @@ def test_layer_rankers_beat_random(evaluation, method, metric):
 
 
 def test_shipped_ranker_beats_popularity_for_users_with_history(evaluation):
-    assert evaluation[("with_history", "blended_layers", "ndcg@10")] > evaluation[("with_history", "popularity", "ndcg@10")]
+    assert (
+        evaluation[("with_history", "blended_layers", "ndcg@10")]
+        > evaluation[("with_history", "popularity", "ndcg@10")]
+    )
     assert evaluation[("with_history", "blended_layers", "ndcg@10_vs_popularity")] > 0
 
 
@@ -67,4 +77,7 @@ def test_users_without_history_get_the_popularity_fallback(evaluation):
 def test_expansion_suggestions_are_taken_up_more_often_than_random_ones(evaluation):
     # The generator draws a drifter's emerging subtopic by popularity alone, so popular subtopics are
     # the ceiling here; the suggestions must still beat chance.
-    assert evaluation[("with_history", "interest_expansion", EXPANSION_METRIC)] > evaluation[("with_history", "random_subtopics", EXPANSION_METRIC)]
+    assert (
+        evaluation[("with_history", "interest_expansion", EXPANSION_METRIC)]
+        > evaluation[("with_history", "random_subtopics", EXPANSION_METRIC)]
+    )

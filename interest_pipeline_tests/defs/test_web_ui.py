@@ -81,7 +81,16 @@ def dagster_ui(pipeline_run, tmp_path):
     log = (tmp_path / "dagster_dev.log").open("w")
     # its own process group: dagster dev ignores SIGTERM otherwise, and has children
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=REPO,
         env=env,
         stdout=log,
@@ -92,9 +101,16 @@ def dagster_ui(pipeline_run, tmp_path):
         deadline = time.time() + 180
         while True:
             try:
-                locations = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }")
+                locations = graphql(
+                    port,
+                    "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename } } } } }",
+                )
                 entries = locations["workspaceOrError"]["locationEntries"]
-                if entries and entries[0]["locationOrLoadError"] and entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation":
+                if (
+                    entries
+                    and entries[0]["locationOrLoadError"]
+                    and entries[0]["locationOrLoadError"]["__typename"] == "RepositoryLocation"
+                ):
                     break
             except Exception:
                 pass
@@ -116,7 +132,11 @@ def wait_for_run(port: int, asset: str, timeout: float = 300) -> dict:
     query = "{ runsOrError(limit: 10) { ... on Runs { results { runId status assetSelection { path } } } } }"
     while time.time() < deadline:
         runs = graphql(port, query)["runsOrError"]["results"]
-        finished = [r for r in runs if r["status"] in ("SUCCESS", "FAILURE", "CANCELED") and [asset] in [a["path"] for a in r["assetSelection"]]]
+        finished = [
+            r
+            for r in runs
+            if r["status"] in ("SUCCESS", "FAILURE", "CANCELED") and [asset] in [a["path"] for a in r["assetSelection"]]
+        ]
         if finished:
             return finished[0]
         time.sleep(2)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from interest_pipeline.core.events import find_event_files, load_log_date, log_date_of
+from interest_pipeline.core.ingest.event_files import find_event_files, log_date_of
+from interest_pipeline.core.ingest.validation import load_log_date
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -46,7 +47,9 @@ def validate_import(out_dir: Path) -> Validated:
 
 
 def written_events(out_dir: Path) -> pl.DataFrame:
-    frames = [pl.read_csv(p, infer_schema=False).with_columns(pl.lit(p.name).alias("file")) for p in event_files(out_dir)]
+    frames = [
+        pl.read_csv(p, infer_schema=False).with_columns(pl.lit(p.name).alias("file")) for p in event_files(out_dir)
+    ]
     return pl.concat(frames)
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+
 def root_cause(error) -> str:
     while error.cause is not None:
         error = error.cause
@@ -35,14 +36,22 @@ if __name__ == "__main__":
     resources = make_resources(root, sample)
     definitions = build_definitions(resources)
     small_config = {"min_cluster_size": 3, "min_samples": 2, "umap_n_neighbors": 5}
-    run_config = {"ops": {"interest_topics": {"config": small_config}, "user_segments": {"config": small_config}}} if small else None
+    run_config = (
+        {"ops": {"interest_topics": {"config": small_config}, "user_segments": {"config": small_config}}}
+        if small
+        else None
+    )
     result = {}
     with DagsterInstance.ephemeral() as instance:
         ingest = definitions.resolve_job_def("ingest_job").execute_in_process(
-            instance=instance, tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}, raise_on_error=False
+            instance=instance,
+            tags={ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last},
+            raise_on_error=False,
         )
         result["ingest_success"] = ingest.success
-        model = definitions.resolve_job_def("interest_model_job").execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        model = definitions.resolve_job_def("interest_model_job").execute_in_process(
+            instance=instance, run_config=run_config, raise_on_error=False
+        )
         result["model_success"] = model.success
         result["failures"] = [
             f"{event.step_key}: {root_cause(event.event_specific_data.error)}"

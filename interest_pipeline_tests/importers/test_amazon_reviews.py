@@ -7,9 +7,15 @@ import json
 import polars as pl
 import pytest
 
-from interest_pipeline.core.items import read_item_file, validate_items
+from interest_pipeline.core.ingest.catalogue import read_item_file, validate_items
 from interest_pipeline.importers import import_dataset
-from interest_pipeline_tests.importers.helpers import FIXTURES, assert_conserved, tree_bytes, validate_import, written_events
+from interest_pipeline_tests.importers.helpers import (
+    FIXTURES,
+    assert_conserved,
+    tree_bytes,
+    validate_import,
+    written_events,
+)
 
 REVIEWS = FIXTURES / "amazon_reviews_2023" / "All_Beauty.jsonl"
 META = FIXTURES / "amazon_reviews_2023" / "meta_All_Beauty.jsonl"
@@ -57,11 +63,15 @@ def test_every_line_is_an_event_source_or_a_reject(imported):
     assert report.events_written == len(reviews) + sum(r["verified_purchase"] is True for r in reviews)
     rejects = pl.read_csv(out / "import_rejects.csv", infer_schema=False)
     meta_bad = [n for n, _, r in json_lines(META) if r is None]
-    assert rejects.filter(pl.col("source_file") == str(REVIEWS))["line"].cast(int).sort().to_list() == sorted(not_objects + undated)
+    assert rejects.filter(pl.col("source_file") == str(REVIEWS))["line"].cast(int).sort().to_list() == sorted(
+        not_objects + undated
+    )
     assert rejects.filter(pl.col("source_file") == str(META))["line"].cast(int).to_list() == meta_bad
     assert report.skipped == {"invalid JSON": 2, "not a JSON object": 1, "missing or unparseable timestamp": 1}
     invalid = rejects.filter(pl.col("reason") == "invalid JSON")
-    assert invalid.height == 2 and all(d.startswith("Unterminated string") or d.startswith("Expecting value") for d in invalid["detail"])
+    assert invalid.height == 2 and all(
+        d.startswith("Unterminated string") or d.startswith("Expecting value") for d in invalid["detail"]
+    )
 
 
 def test_reviews_and_verified_purchases(imported):
@@ -74,13 +84,19 @@ def test_reviews_and_verified_purchases(imported):
     # Every purchase has the review it comes from: same user, item and time, and that review was verified.
     review_rows = events.filter(pl.col("event_type") == "review")
     purchases = events.filter(pl.col("event_type") == "purchase")
-    matched = purchases.join(review_rows, on=["user_id", "item_id", "timestamp"], how="left", suffix="_review", nulls_equal=True)
+    matched = purchases.join(
+        review_rows, on=["user_id", "item_id", "timestamp"], how="left", suffix="_review", nulls_equal=True
+    )
     assert matched["event_id_review"].null_count() == 0
     verified = {
         (r["user_id"], r["parent_asin"], int(r["timestamp"])) for r in reviews if r["verified_purchase"] is True
     }
     as_keys = {
-        ((row["user_id"] or "").removeprefix("amz:"), row["item_id"].removeprefix("amz:"), int(dt.datetime.fromisoformat(row["timestamp"]).timestamp() * 1000))
+        (
+            (row["user_id"] or "").removeprefix("amz:"),
+            row["item_id"].removeprefix("amz:"),
+            int(dt.datetime.fromisoformat(row["timestamp"]).timestamp() * 1000),
+        )
         for row in purchases.iter_rows(named=True)
     }
     assert as_keys == verified
@@ -105,8 +121,13 @@ def test_review_text_and_rating(imported):
     assert review("AEBTCAQ5BMMQ7VG4GBUZV5BWD6YA", "B099DRHW5V", 1589200000000)["text"] == (
         'Nice\tbrush set. Soft bristles,\ttabs\tinside the text, and a "travel" case.'
     )
-    assert review("AEBTCAQ5BMMQ7VG4GBUZV5BWD6YA", "B00R8DXL44", 1589100000000)["text"] == "很好用. 味道很清新，用了一个月皮肤变好了。"
-    assert review("AFQLNQNQYFWQZPJQZS6V3NZU4QBQ", "B07PNNCSP9", 1588860000123)["timestamp"] == "2020-05-07T14:00:00.123Z"
+    assert (
+        review("AEBTCAQ5BMMQ7VG4GBUZV5BWD6YA", "B00R8DXL44", 1589100000000)["text"]
+        == "很好用. 味道很清新，用了一个月皮肤变好了。"
+    )
+    assert (
+        review("AFQLNQNQYFWQZPJQZS6V3NZU4QBQ", "B07PNNCSP9", 1588860000123)["timestamp"] == "2020-05-07T14:00:00.123Z"
+    )
     # A timestamp given as a string of digits is still Unix milliseconds.
     assert review("AHV6QCNBJNSGLATP56JAWJ3C4G2A", "B01CUPMQZE", 1589400000000)["timestamp"] == "2020-05-13T20:00:00Z"
     # The item is the parent ASIN; the variant's ASIN only tells reviews apart.
@@ -139,7 +160,9 @@ def test_items(imported):
     titled = {r["parent_asin"] for r in objects if r["title"]}
     # The item without a title is kept, titled by its description's first sentence.
     assert set(accepted["item_id"]) == {f"amz:{r['parent_asin']}" for r in objects} and rejected.height == 0
-    assert accepted.filter(pl.col("title_derived")).select("item_id", "title").rows() == [("amz:B0XXNOTITLE", "An item whose title is missing in the source")]
+    assert accepted.filter(pl.col("title_derived")).select("item_id", "title").rows() == [
+        ("amz:B0XXNOTITLE", "An item whose title is missing in the source")
+    ]
     by_id = {row["item_id"]: row for row in accepted.iter_rows(named=True)}
     for r in objects:
         if r["parent_asin"] in titled:

@@ -10,8 +10,15 @@ from interest_pipeline.importers.__main__ import main
 from interest_pipeline_tests.importers.helpers import FIXTURES, tree_bytes
 
 MIND = [FIXTURES / "mind" / "behaviors.tsv", FIXTURES / "mind" / "news.tsv"]
-AMAZON = [FIXTURES / "amazon_reviews_2023" / "All_Beauty.jsonl", FIXTURES / "amazon_reviews_2023" / "meta_All_Beauty.jsonl"]
-MOVIELENS = [FIXTURES / "movielens" / "ratings.csv", FIXTURES / "movielens" / "tags.csv", FIXTURES / "movielens" / "movies.csv"]
+AMAZON = [
+    FIXTURES / "amazon_reviews_2023" / "All_Beauty.jsonl",
+    FIXTURES / "amazon_reviews_2023" / "meta_All_Beauty.jsonl",
+]
+MOVIELENS = [
+    FIXTURES / "movielens" / "ratings.csv",
+    FIXTURES / "movielens" / "tags.csv",
+    FIXTURES / "movielens" / "movies.csv",
+]
 
 
 def gzipped(path, folder):
@@ -38,7 +45,9 @@ def test_cli_prints_the_report_and_gz_gives_the_same_files(tmp_path, capsys, for
     assert main([format, *map(str, packed), "--out", str(tmp_path / "gz")]) == 0
     plain, gz = tree_bytes(tmp_path / "plain"), tree_bytes(tmp_path / "gz")
     # The rejects name their source file, which differs; everything else is the same.
-    assert {k: v for k, v in plain.items() if k != "import_rejects.csv"} == {k: v for k, v in gz.items() if k != "import_rejects.csv"}
+    assert {k: v for k, v in plain.items() if k != "import_rejects.csv"} == {
+        k: v for k, v in gz.items() if k != "import_rejects.csv"
+    }
 
 
 def test_missing_file_exits_2_naming_it(tmp_path, capsys):
@@ -69,9 +78,19 @@ def test_not_gzip_exits_2(tmp_path, capsys):
 @pytest.mark.parametrize(
     "format, name, content, message",
     [
-        ("mind", "behaviors.tsv", "1\tU1\t11/11/2019 9:05:58 AM\n2\tU2\t11/11/2019 9:06:00 AM\n", "3 tab-separated fields"),
+        (
+            "mind",
+            "behaviors.tsv",
+            "1\tU1\t11/11/2019 9:05:58 AM\n2\tU2\t11/11/2019 9:06:00 AM\n",
+            "3 tab-separated fields",
+        ),
         ("movielens", "ratings.csv", "userId,movieId,rating,timestamp\n1,2,3\n1,3,4\n", "no row has the 4 fields"),
-        ("movielens", "links.csv", "movieId,imdbId,tmdbId\n1,0114709,862\n", "not a MovieLens ratings, tags or movies file"),
+        (
+            "movielens",
+            "links.csv",
+            "movieId,imdbId,tmdbId\n1,0114709,862\n",
+            "not a MovieLens ratings, tags or movies file",
+        ),
         ("amazon-reviews-2023", "reviews.jsonl", "not json\n{broken\n", "no line is a JSON object"),
         ("amazon-reviews-2023", "other.jsonl", '{"id": 1}\n', "neither 'user_id'"),
     ],

@@ -7,9 +7,15 @@ import re
 import polars as pl
 import pytest
 
-from interest_pipeline.core.items import read_item_file, validate_items
+from interest_pipeline.core.ingest.catalogue import read_item_file, validate_items
 from interest_pipeline.importers import import_dataset
-from interest_pipeline_tests.importers.helpers import FIXTURES, assert_conserved, tree_bytes, validate_import, written_events
+from interest_pipeline_tests.importers.helpers import (
+    FIXTURES,
+    assert_conserved,
+    tree_bytes,
+    validate_import,
+    written_events,
+)
 
 BEHAVIORS = FIXTURES / "mind" / "behaviors.tsv"
 NEWS = FIXTURES / "mind" / "news.tsv"
@@ -25,7 +31,7 @@ def parse_behaviors():
         "rejects": collections.Counter(),
         "lines": [],
     }
-    for number, line in enumerate(BEHAVIORS.read_text(encoding="utf-8").splitlines(), start=1):
+    for line in BEHAVIORS.read_text(encoding="utf-8").splitlines():
         fields = line.split("\t")
         if len(fields) != 5:
             expected["rejects"]["wrong number of fields"] += 1
@@ -73,7 +79,10 @@ def test_every_behaviour_row_is_written_or_rejected(imported):
     assert rejects.height == sum(expected_rejects.values())
     assert set(rejects["source_file"]) == {str(BEHAVIORS), str(NEWS)}
     # The raw line in the rejects is the input line itself.
-    source_lines = {str(BEHAVIORS): BEHAVIORS.read_text(encoding="utf-8").splitlines(), str(NEWS): NEWS.read_text(encoding="utf-8").splitlines()}
+    source_lines = {
+        str(BEHAVIORS): BEHAVIORS.read_text(encoding="utf-8").splitlines(),
+        str(NEWS): NEWS.read_text(encoding="utf-8").splitlines(),
+    }
     for row in rejects.iter_rows(named=True):
         assert source_lines[row["source_file"]][int(row["line"]) - 1] == row["raw_line"]
 
@@ -96,13 +105,15 @@ def test_validator_accepts_rejects_and_deduplicates_as_the_fixture_implies(impor
     assert_conserved(report, validated)
     # An exact duplicate behaviour line yields the same events again: counted as duplicates.
     seen, duplicate_events = set(), 0
-    for impression_id, user, news, kind, when, line in expected["impressions"]:
+    for impression_id, _user, news, kind, _when, line in expected["impressions"]:
         key = (impression_id, news, kind, line)
         duplicate_events += key in seen
         seen.add(key)
     assert validated.duplicates == duplicate_events > 0
     # A row without user id keeps its events, which validation rejects for the missing user.
-    anonymous = sum(1 for _, user, *_ in expected["impressions"] if not user) + sum(1 for user in expected["history"].values() if not user)
+    anonymous = sum(1 for _, user, *_ in expected["impressions"] if not user) + sum(
+        1 for user in expected["history"].values() if not user
+    )
     assert anonymous > 0
     assert validated.reasons == {"missing user_id": anonymous}
     assert validated.accepted.height == report.events_written - anonymous - duplicate_events
@@ -146,7 +157,12 @@ def test_items_have_titles_categories_and_unicode(imported):
     for news_id, category, subcategory, title, abstract, url, *_ in readable:
         if news_id in titled:
             row = by_id[f"mind:{news_id}"]
-            assert (row["title"], row["description"] or "", row["category_path"], row["url"]) == (title, abstract, f"{category}/{subcategory}", url)
+            assert (row["title"], row["description"] or "", row["category_path"], row["url"]) == (
+                title,
+                abstract,
+                f"{category}/{subcategory}",
+                url,
+            )
     assert by_id["mind:N1013"]["title"] == "北京冬奥会场馆建设进展顺利"
     assert by_id["mind:N1012"]["title"] == "Café Zürich wins best brunch award"
     assert by_id["mind:N1010"]["title"] == 'Coach says "we\'ll be back" after overtime loss'

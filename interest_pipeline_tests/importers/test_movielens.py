@@ -9,9 +9,15 @@ import io
 import polars as pl
 import pytest
 
-from interest_pipeline.core.items import read_item_file, validate_items
+from interest_pipeline.core.ingest.catalogue import read_item_file, validate_items
 from interest_pipeline.importers import import_dataset
-from interest_pipeline_tests.importers.helpers import FIXTURES, assert_conserved, tree_bytes, validate_import, written_events
+from interest_pipeline_tests.importers.helpers import (
+    FIXTURES,
+    assert_conserved,
+    tree_bytes,
+    validate_import,
+    written_events,
+)
 
 RATINGS = FIXTURES / "movielens" / "ratings.csv"
 TAGS = FIXTURES / "movielens" / "tags.csv"
@@ -64,7 +70,9 @@ def test_every_row_is_an_event_or_a_reject(imported):
 
 def test_ratings_are_rounded_half_up_to_whole_stars(imported):
     out, _ = imported
-    rates = {row["event_id"]: row for row in written_events(out).filter(pl.col("event_type") == "rate").iter_rows(named=True)}
+    rates = {
+        row["event_id"]: row for row in written_events(out).filter(pl.col("event_type") == "rate").iter_rows(named=True)
+    }
     half_steps = set()
     for _, (user, movie, rating, stamp) in dated(RATINGS):
         row = rates[f"ml-rate-{user}-{movie}-{stamp}"]
@@ -145,7 +153,8 @@ def test_reimport_is_byte_identical(imported, tmp_path):
 def test_quoted_line_breaks_and_stray_quotes(tmp_path):
     tags = tmp_path / "tags.csv"
     tags.write_text(
-        'userId,movieId,tag,timestamp\n7,1,"two\nlines",965000000\n7,2,say "hi",965000001\n7,3,plain,965000002\n', encoding="utf-8"
+        'userId,movieId,tag,timestamp\n7,1,"two\nlines",965000000\n7,2,say "hi",965000001\n7,3,plain,965000002\n',
+        encoding="utf-8",
     )
     report = import_dataset("movielens", [tags], tmp_path / "out")
     events = written_events(tmp_path / "out")
@@ -155,11 +164,17 @@ def test_quoted_line_breaks_and_stray_quotes(tmp_path):
 
 def test_undecodable_and_blank_lines(tmp_path):
     ratings = tmp_path / "ratings.csv"
-    ratings.write_bytes(b"userId,movieId,rating,timestamp\n7,1,4.0,965000000\n\n7,2,\xff3.0,965000001\n7,3,2.0,965000002\n")
+    ratings.write_bytes(
+        b"userId,movieId,rating,timestamp\n7,1,4.0,965000000\n\n7,2,\xff3.0,965000001\n7,3,2.0,965000002\n"
+    )
     report = import_dataset("movielens", [ratings], tmp_path / "out")
     assert report.rows_read == {str(ratings): 3}  # the blank line is not a row
     assert report.events_written == 2 and report.skipped == {"invalid UTF-8": 1}
     rejects = pl.read_csv(tmp_path / "out" / "import_rejects.csv", infer_schema=False)
     assert rejects.row(0, named=True) | {"source_file": None} == {
-        "source_file": None, "line": "4", "raw_line": "7,2,\\xff3.0,965000001", "reason": "invalid UTF-8", "detail": None
+        "source_file": None,
+        "line": "4",
+        "raw_line": "7,2,\\xff3.0,965000001",
+        "reason": "invalid UTF-8",
+        "detail": None,
     }

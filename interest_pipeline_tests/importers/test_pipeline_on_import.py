@@ -16,8 +16,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from interest_pipeline.core.holdout_evaluation import METHODS
-from interest_pipeline.core.items import read_item_file, validate_items
+from interest_pipeline.core.evaluation.holdout_evaluation import METHODS
+from interest_pipeline.core.ingest.catalogue import read_item_file, validate_items
 from interest_pipeline.importers import import_dataset
 from interest_pipeline_tests.importers.helpers import FIXTURES, validate_import
 
@@ -42,7 +42,13 @@ def test_pipeline_runs_on_imported_fixture(tmp_path, dataset):
     report = import_dataset(dataset, [FIXTURES / folder / n for n in names], events)
     shutil.move(events / "items.csv", sample / "items.csv")
     (tmp_path / "run").mkdir()
-    command = [sys.executable, "-m", "interest_pipeline_tests.importers.pipeline_worker", str(tmp_path / "run"), str(sample)]
+    command = [
+        sys.executable,
+        "-m",
+        "interest_pipeline_tests.importers.pipeline_worker",
+        str(tmp_path / "run"),
+        str(sample),
+    ]
     command += [report.days_written[0], report.days_written[-1]]
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     try:
@@ -66,6 +72,13 @@ def test_pipeline_runs_on_imported_fixture(tmp_path, dataset):
     assert rows["interest_hierarchy"] > 1 and rows["user_interest_layers"] > 0
     if dataset == "mind":  # impressions: the methods also rank each impression's shown candidates
         with duckdb.connect(str(tmp_path / "run" / "warehouse.duckdb"), read_only=True) as conn:
-            metrics = conn.execute("SELECT method, metric, value FROM interest_evaluation WHERE metric LIKE 'impression_%'").fetchall()
-        assert {m for _, m, _ in metrics} == {"impression_auc", "impression_mrr", "impression_ndcg@5", "impression_ndcg@10"}
+            metrics = conn.execute(
+                "SELECT method, metric, value FROM interest_evaluation WHERE metric LIKE 'impression_%'"
+            ).fetchall()
+        assert {m for _, m, _ in metrics} == {
+            "impression_auc",
+            "impression_mrr",
+            "impression_ndcg@5",
+            "impression_ndcg@10",
+        }
         assert all(0.0 <= v <= 1.0 for _, _, v in metrics) and {method for method, _, _ in metrics} == set(METHODS)

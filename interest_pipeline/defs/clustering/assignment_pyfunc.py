@@ -19,7 +19,7 @@ from pathlib import Path
 import mlflow.pyfunc
 import numpy as np
 
-from interest_pipeline.core.assignment_model import FILE_NAME, CentroidAssignmentModel
+from interest_pipeline.core.clustering.assignment_model import FILE_NAME, CentroidAssignmentModel
 
 MODEL_NAME = "assignment_model"
 DEFAULT_MIN_SIMILARITY = 0.5
@@ -32,7 +32,9 @@ class CentroidAssignmentPyfunc(mlflow.pyfunc.PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context) -> None:
-        self.model = CentroidAssignmentModel.from_bytes(Path(context.artifacts["centroids"]).read_bytes(), context.artifacts["centroids"])
+        self.model = CentroidAssignmentModel.from_bytes(
+            Path(context.artifacts["centroids"]).read_bytes(), context.artifacts["centroids"]
+        )
 
     def predict(self, context, model_input, params=None):
         import pandas as pd
@@ -58,7 +60,13 @@ def _signature(dimensions: int):
 
     return ModelSignature(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, dimensions))]),
-        outputs=Schema([ColSpec("string", "subtopic_id", required=False), ColSpec("string", "topic_id", required=False), ColSpec("float", "similarity")]),
+        outputs=Schema(
+            [
+                ColSpec("string", "subtopic_id", required=False),
+                ColSpec("string", "topic_id", required=False),
+                ColSpec("float", "similarity"),
+            ]
+        ),
         params=ParamSchema([ParamSpec("min_similarity", "double", DEFAULT_MIN_SIMILARITY)]),
     )
 
@@ -69,7 +77,10 @@ def log_assignment_model(client, experiment_id: str, run_id: str, model: Centroi
     from mlflow.models import Model
 
     logged = client.create_logged_model(
-        experiment_id, name=MODEL_NAME, source_run_id=run_id, model_type="nearest-centroid taxonomy",
+        experiment_id,
+        name=MODEL_NAME,
+        source_run_id=run_id,
+        model_type="nearest-centroid taxonomy",
         params={"embedding_model": model.embedding_model, "subtopics": str(len(model.subtopic_ids))},
     )
     with tempfile.TemporaryDirectory() as folder:

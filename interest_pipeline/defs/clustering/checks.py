@@ -27,4 +27,7 @@ def hierarchy_is_a_tree(warehouse: DuckDBResource) -> AssetCheckResult:
                 """
             ).fetchall()
         ]
-    return AssetCheckResult(passed=not problems, metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")})
+    return AssetCheckResult(
+        passed=not problems,
+        metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in problems[:20]) or "none")},
+    )

@@ -1,0 +1,1 @@
+"""Evaluation: usefulness on held-out later events against simple baselines, tracked in MLflow."""

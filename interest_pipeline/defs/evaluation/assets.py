@@ -3,13 +3,19 @@
 import datetime as dt
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetExecutionContext, Config, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+)
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from interest_pipeline.core.expansion import ExpansionParams
-from interest_pipeline.core.holdout import EvaluationParams, Taxonomy
-from interest_pipeline.core.holdout_evaluation import (
+from interest_pipeline.core.evaluation.holdout_evaluation import (
     EXPANSION_METHODS,
     EXPANSION_METRIC,
     METHODS,
@@ -20,8 +26,10 @@ from interest_pipeline.core.holdout_evaluation import (
     HoldoutResult,
     evaluate_holdout,
 )
-from interest_pipeline.core.splits import PROTOCOLS
-from interest_pipeline.defs.conventions import WAREHOUSE_POOL, stage_tags
+from interest_pipeline.core.evaluation.scoring_methods import EvaluationParams, Taxonomy
+from interest_pipeline.core.evaluation.splits import PROTOCOLS
+from interest_pipeline.core.expansion.interest_expansion import ExpansionParams
+from interest_pipeline.defs.conventions import warehouse_asset
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
 from interest_pipeline.defs.resources import MlflowTracking
@@ -31,7 +39,6 @@ from interest_pipeline.defs.warehouse import read_frame, replace_table
 
 __all__ = ["EXPANSION_METHODS", "EXPANSION_METRIC", "EXPERIMENT", "METHODS", "EvaluationConfig", "interest_evaluation"]
 
-GROUP = "evaluation"
 EXPERIMENT = "interest_evaluation"
 EXPERIMENT_DESCRIPTION = (
     "Offline evaluation of the interest layers: one run per materialization of the Dagster asset interest_evaluation "
@@ -52,20 +59,39 @@ class EvaluationConfig(Config):
         description=f"Split protocol, one of {', '.join(PROTOCOLS)}: each user's last test_fraction (or last test_events) of their "
         "relevant events, each user's last one, or one cutoff for everyone.",
     )
-    test_fraction: float = Field(default=_EVALUATION.test_fraction, gt=0, lt=1, description="per_user: the share of each user's relevant events held out.")
-    test_events: int = Field(default=_EVALUATION.test_events, ge=0, description="per_user: hold out each user's last this many relevant events instead (0: use test_fraction).")
-    cutoff: str = Field(default="", description="global_cutoff: the cutoff time (ISO date or timestamp); empty: cutoff_fraction of the event time span.")
+    test_fraction: float = Field(
+        default=_EVALUATION.test_fraction,
+        gt=0,
+        lt=1,
+        description="per_user: the share of each user's relevant events held out.",
+    )
+    test_events: int = Field(
+        default=_EVALUATION.test_events,
+        ge=0,
+        description="per_user: hold out each user's last this many relevant events instead (0: use test_fraction).",
+    )
+    cutoff: str = Field(
+        default="",
+        description="global_cutoff: the cutoff time (ISO date or timestamp); empty: cutoff_fraction of the event time span.",
+    )
     cutoff_fraction: float = Field(
-        default=_EVALUATION.cutoff_fraction, gt=0, lt=1, description="Where the cutoff falls between the first and last event when no cutoff is given."
+        default=_EVALUATION.cutoff_fraction,
+        gt=0,
+        lt=1,
+        description="Where the cutoff falls between the first and last event when no cutoff is given.",
     )
     ks: list[int] = Field(default=list(_EVALUATION.ks), description="Cut-offs K of precision, recall, MAP and nDCG.")
     relevant_event_types: list[str] = Field(
         default=list(_EVALUATION.relevant_event_types),
         description="Test-period event types that make an item relevant (views are left out by default).",
     )
-    seed: int = Field(default=_EVALUATION.seed, description="Seed of the random baseline, of K-Means and of the user sample.")
+    seed: int = Field(
+        default=_EVALUATION.seed, description="Seed of the random baseline, of K-Means and of the user sample."
+    )
     kmeans_restarts: int = Field(
-        default=_EVALUATION.kmeans_restarts, ge=1, description="k-means++ starts of the K-Means segment baseline; the one with the lowest inertia is kept (compared on 20,000 users when more are clustered)."
+        default=_EVALUATION.kmeans_restarts,
+        ge=1,
+        description="k-means++ starts of the K-Means segment baseline; the one with the lowest inertia is kept (compared on 20,000 users when more are clustered).",
     )
     max_users: int = Field(
         default=_EVALUATION.max_users,
@@ -73,16 +99,28 @@ class EvaluationConfig(Config):
         "so memory grows with users x items); 0: all of them.",
     )
     long_half_life_days: float = Field(
-        default=_EVALUATION.long_half_life_days, gt=0, description="Half-life of the decay of train-period events, measured back from the cutoff."
+        default=_EVALUATION.long_half_life_days,
+        gt=0,
+        description="Half-life of the decay of train-period events, measured back from the cutoff.",
     )
     membership_bonus: float = Field(
-        default=_EVALUATION.membership_bonus, ge=0, description="Added to an item's similarity to a subtopic it belongs to (interest-layer method)."
+        default=_EVALUATION.membership_bonus,
+        ge=0,
+        description="Added to an item's similarity to a subtopic it belongs to (interest-layer method).",
     )
-    expansion_top_n: int = Field(default=_EVALUATION.expansion_top_n, ge=1, description="Subtopics suggested per user when scoring expansion precision.")
+    expansion_top_n: int = Field(
+        default=_EVALUATION.expansion_top_n,
+        ge=1,
+        description="Subtopics suggested per user when scoring expansion precision.",
+    )
     validation_max_users: int = Field(
-        default=_EVALUATION.validation_max_users, ge=1, description="Users scored on the validation slice when the blended ranker is tuned."
+        default=_EVALUATION.validation_max_users,
+        ge=1,
+        description="Users scored on the validation slice when the blended ranker is tuned.",
     )
-    bootstrap_resamples: int = Field(default=_EVALUATION.bootstrap_resamples, ge=100, description="Resamples of the paired bootstrap intervals.")
+    bootstrap_resamples: int = Field(
+        default=_EVALUATION.bootstrap_resamples, ge=100, description="Resamples of the paired bootstrap intervals."
+    )
 
     def params(self) -> EvaluationParams:
         return params_from_config(
@@ -119,7 +157,10 @@ def _checks(outcome: HoldoutResult) -> list[AssetCheckResult]:
             passed=bool(outcome.expansion_coverage >= MIN_EXPANSION_COVERAGE),
             severity=AssetCheckSeverity.WARN,
             description=f"At least {MIN_EXPANSION_COVERAGE:.0%} of the scored users with history get an expansion suggestion.",
-            metadata={"coverage": float(outcome.expansion_coverage), "users_with_history": outcome.n_users["with_history"]},
+            metadata={
+                "coverage": float(outcome.expansion_coverage),
+                "users_with_history": outcome.n_users["with_history"],
+            },
         ),
     ]
     return checks
@@ -184,13 +225,30 @@ def _log_to_mlflow(run, phases, params, features, outcome, table, blend_params: 
     run.log_metrics(
         {
             group_prefix[g] + _mlflow_name(m, k): v
-            for g in USER_GROUPS if outcome.n_users[g] for m in METHODS for k, v in outcome.rankings[g][m].items() if v == v
+            for g in USER_GROUPS
+            if outcome.n_users[g]
+            for m in METHODS
+            for k, v in outcome.rankings[g][m].items()
+            if v == v
         }
     )
-    run.log_metrics({_mlflow_name(p.method, f"{p.metric}_vs_{p.baseline}"): p.mean for p in outcome.paired if p.mean == p.mean})
-    run.log_metrics({_mlflow_name(m, EXPANSION_METRIC): outcome.expansion[m][0] for m in EXPANSION_METHODS if outcome.expansion[m][0] == outcome.expansion[m][0]})
     run.log_metrics(
-        {_mlflow_name(NEXT_INTEREST_METHODS[m], f"hit@1_{level}"): v for level, (hits, _) in outcome.next_interest.items() for m, v in hits.items() if v == v}
+        {_mlflow_name(p.method, f"{p.metric}_vs_{p.baseline}"): p.mean for p in outcome.paired if p.mean == p.mean}
+    )
+    run.log_metrics(
+        {
+            _mlflow_name(m, EXPANSION_METRIC): outcome.expansion[m][0]
+            for m in EXPANSION_METHODS
+            if outcome.expansion[m][0] == outcome.expansion[m][0]
+        }
+    )
+    run.log_metrics(
+        {
+            _mlflow_name(NEXT_INTEREST_METHODS[m], f"hit@1_{level}"): v
+            for level, (hits, _) in outcome.next_interest.items()
+            for m, v in hits.items()
+            if v == v
+        }
     )
     run.log_table(table, "interest_evaluation.csv")
 
@@ -201,24 +259,39 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
     return MetadataValue.md(markdown_table(pl.DataFrame(rows), max_rows=len(rows)))
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
-    deps=["raw_behavior_logs", "item_embeddings", "comment_embeddings", "interest_topics", "interest_hierarchy", "fused_user_features"],
-    group_name=GROUP, tags=stage_tags(GROUP),
-    kinds={"duckdb", "mlflow"},
+@warehouse_asset(
+    deps=[
+        "raw_behavior_logs",
+        "item_embeddings",
+        "comment_embeddings",
+        "interest_topics",
+        "interest_hierarchy",
+        "fused_user_features",
+    ],
+    kinds={"mlflow"},
     check_specs=[
-        AssetCheckSpec("shipped_ranker_beats_popularity", asset="interest_evaluation", description="The blended ranker beats popularity on nDCG@10 (warning only)."),
-        AssetCheckSpec("expansion_covers_scored_users", asset="interest_evaluation", description="Expansion suggests something to the scored users (warning only)."),
+        AssetCheckSpec(
+            "shipped_ranker_beats_popularity",
+            asset="interest_evaluation",
+            description="The blended ranker beats popularity on nDCG@10 (warning only).",
+        ),
+        AssetCheckSpec(
+            "expansion_covers_scored_users",
+            asset="interest_evaluation",
+            description="Expansion suggests something to the scored users (warning only).",
+        ),
     ],
     description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the blended ranker (layers + "
     "popularity prior, tuned on a validation slice) and the plain layers against mean-embedding, K-Means-segment, popularity and "
     "random baselines (precision, recall, MAP, nDCG at K, AUC, MRR, paired nDCG@10 differences with 95% intervals; users with and "
     "without history apart), next-interest Hit@1 against the previous and majority category, and expansion precision.",
 )
-def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking) -> MaterializeResult:
+def interest_evaluation(
+    context: AssetExecutionContext, config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking
+) -> MaterializeResult:
     """Split the behaviour logs, tune the blended ranker on the validation slice, build every method
     from the training events only, and score them (rules and known leakage:
-    :mod:`interest_pipeline.core.holdout_evaluation`).
+    :mod:`interest_pipeline.core.evaluation.holdout_evaluation`).
 
     The expansion is scored with the expansion's default settings, and its take-up models with
     the parameters ``fused_user_features`` was built with.
@@ -227,13 +300,17 @@ def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig
     phases = step_phases(context)
     # Opened before the work, so that the MLflow run's duration is the step's.
     with mlflow.start_run(
-        EXPERIMENT, run_name=mlflow_run_name(EXPERIMENT), tags={**dagster_run_tags(context, EXPERIMENT), "protocol": params.protocol},
+        EXPERIMENT,
+        run_name=mlflow_run_name(EXPERIMENT),
+        tags={**dagster_run_tags(context, EXPERIMENT), "protocol": params.protocol},
         experiment_description=EXPERIMENT_DESCRIPTION,
     ) as run:
         with phases.phase("read") as phase, warehouse.get_connection() as conn:
             history = read_user_history(conn)
             topics = read_frame(conn, "SELECT content_id, content_kind, topic_id, subtopic_id FROM interest_topics")
-            hierarchy = read_frame(conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id")
+            hierarchy = read_frame(
+                conn, "SELECT node_id, level, parent_id, label, centroid FROM interest_hierarchy ORDER BY node_id"
+            )
             features = read_feature_params(conn)
             phase.detail = f"{history.events.height:,d} events, {len(history.items.ids):,d} items, {topics.height:,d} topic assignments"
         data = HoldoutData(history.events, history.texts, history.items, Taxonomy(topics, hierarchy))
@@ -244,7 +321,9 @@ def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig
         _log_to_mlflow(run, phases, params, features, outcome, table, blend_params)
         run_url = run.url
     with phases.phase("store", f"{table.height:,d} rows"), warehouse.get_connection() as conn:
-        replace_table(conn, "interest_evaluation", table, {"evaluation": as_record(params), "features": as_record(features)})
+        replace_table(
+            conn, "interest_evaluation", table, {"evaluation": as_record(params), "features": as_record(features)}
+        )
     return MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
@@ -258,14 +337,30 @@ def interest_evaluation(context: AssetExecutionContext, config: EvaluationConfig
             "metrics": MetadataValue.md(markdown_table(outcome.wide("with_history"), max_rows=len(METHODS))),
             "metrics_cold_start": MetadataValue.md(markdown_table(outcome.wide("cold_start"), max_rows=len(METHODS))),
             "paired_differences": _metadata_table(
-                [{"method": p.method, "baseline": p.baseline, "metric": p.metric, "mean": round(p.mean, 4), "ci95_low": round(p.low, 4),
-                  "ci95_high": round(p.high, 4), "users": p.n_users} for p in outcome.paired]
+                [
+                    {
+                        "method": p.method,
+                        "baseline": p.baseline,
+                        "metric": p.metric,
+                        "mean": round(p.mean, 4),
+                        "ci95_low": round(p.low, 4),
+                        "ci95_high": round(p.high, 4),
+                        "users": p.n_users,
+                    }
+                    for p in outcome.paired
+                ]
             ),
             "next_interest_hit_at_1": _metadata_table(
-                [{"level": level, "users": n, **{NEXT_INTEREST_METHODS[m]: round(v, 4) for m, v in hits.items()}} for level, (hits, n) in outcome.next_interest.items()]
+                [
+                    {"level": level, "users": n, **{NEXT_INTEREST_METHODS[m]: round(v, 4) for m, v in hits.items()}}
+                    for level, (hits, n) in outcome.next_interest.items()
+                ]
             ),
             "expansion_precision": _metadata_table(
-                [{"method": m, EXPANSION_METRIC: round(outcome.expansion[m][0], 4), "users": outcome.expansion[m][1]} for m in EXPANSION_METHODS]
+                [
+                    {"method": m, EXPANSION_METRIC: round(outcome.expansion[m][0], 4), "users": outcome.expansion[m][1]}
+                    for m in EXPANSION_METHODS
+                ]
             ),
             "takeup_model": MetadataValue.json(outcome.takeup),
             "expansion_coverage": float(outcome.expansion_coverage),

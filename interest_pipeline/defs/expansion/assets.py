@@ -14,15 +14,26 @@ peer shares, the take-up models, the parameters or the code) rescores everyone.
 import time
 
 import polars as pl
-from dagster import Config, MaterializeResult, MetadataValue, asset
+from dagster import Config, MaterializeResult, MetadataValue
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from interest_pipeline.core.embedding import series_to_vectors
-from interest_pipeline.core.expansion import ExpansionParams, ExpansionWeights, expand_interests, peer_groups, peer_share_table
-from interest_pipeline.core.features import UserFeatureParams
-from interest_pipeline.core.takeup import TakeupParams, models_as_frame, models_from_frame, train_takeup_models
-from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, recluster_on_cadence, stage_tags
+from interest_pipeline.core.common.vectors import series_to_vectors
+from interest_pipeline.core.expansion.interest_expansion import (
+    ExpansionParams,
+    ExpansionWeights,
+    expand_interests,
+    peer_groups,
+    peer_share_table,
+)
+from interest_pipeline.core.expansion.takeup import (
+    TakeupParams,
+    models_as_frame,
+    models_from_frame,
+    train_takeup_models,
+)
+from interest_pipeline.core.features.user_features import UserFeatureParams
+from interest_pipeline.defs.conventions import follow_new_data, recluster_on_cadence, warehouse_asset
 from interest_pipeline.defs.incremental import (
     RebuildConfig,
     find_changes,
@@ -34,10 +45,16 @@ from interest_pipeline.defs.incremental import (
 )
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, from_record, params_from_config
-from interest_pipeline.defs.shared import FUSED_FEATURES, INTERACTIONS_SQL, LAYERS_TABLE, read_feature_params, read_user_history, reference_time
+from interest_pipeline.defs.shared import (
+    FUSED_FEATURES,
+    INTERACTIONS_SQL,
+    LAYERS_TABLE,
+    read_feature_params,
+    read_user_history,
+    reference_time,
+)
 from interest_pipeline.defs.warehouse import read_frame, read_parameters, replace_table, table_exists
 
-GROUP = "expansion"
 TAKEUP_MODELS = "takeup_models"
 PEER_SHARES = "segment_peer_shares"
 EXPANSION_TABLE = "interest_expansion"
@@ -51,23 +68,43 @@ _EXPANSION, _TAKEUP = ExpansionParams(), TakeupParams()
 
 
 class TakeupConfig(Config):
-    window_days: float = Field(default=_TAKEUP.window_days, gt=0, description="The models learn from who first engaged with a subtopic in the last this many days.")
-    max_window_days: float = Field(
-        default=_TAKEUP.max_window_days, gt=0, description="When no subtopic has enough first-time users, the window doubles up to this many days."
+    window_days: float = Field(
+        default=_TAKEUP.window_days,
+        gt=0,
+        description="The models learn from who first engaged with a subtopic in the last this many days.",
     )
-    min_positives: int = Field(default=_TAKEUP.min_positives, ge=1, description="A subtopic needs this many first-time users in the window to get a model.")
-    max_train_users: int = Field(default=_TAKEUP.max_train_users, ge=10, description="At most this many users (a seeded sample) train each model.")
+    max_window_days: float = Field(
+        default=_TAKEUP.max_window_days,
+        gt=0,
+        description="When no subtopic has enough first-time users, the window doubles up to this many days.",
+    )
+    min_positives: int = Field(
+        default=_TAKEUP.min_positives,
+        ge=1,
+        description="A subtopic needs this many first-time users in the window to get a model.",
+    )
+    max_train_users: int = Field(
+        default=_TAKEUP.max_train_users,
+        ge=10,
+        description="At most this many users (a seeded sample) train each model.",
+    )
 
     def params(self) -> TakeupParams:
         return params_from_config(self, TakeupParams)
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
-    deps=["raw_behavior_logs", "interest_topics", "interest_hierarchy", "incremental_topic_assignments", "fused_user_features",
-          "comment_embeddings", "item_embeddings"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
-    kinds={"duckdb", "scikit-learn"},
+@warehouse_asset(
+    deps=[
+        "raw_behavior_logs",
+        "interest_topics",
+        "interest_hierarchy",
+        "incremental_topic_assignments",
+        "fused_user_features",
+        "comment_embeddings",
+        "item_embeddings",
+    ],
+    automation_condition=recluster_on_cadence,
+    kinds={"scikit-learn"},
     description="One logistic regression per subtopic on the fused user features, trained on who first engaged with the "
     "subtopic in the last window (features from the events before it; the window doubles up to max_window_days while no "
     "subtopic has enough first-time users). Retrained on the re-clustering cadence with the taxonomy; interest_expansion "
@@ -78,12 +115,22 @@ def takeup_models(config: TakeupConfig, warehouse: DuckDBResource) -> Materializ
     started = time.perf_counter()
     with warehouse.get_connection() as conn:
         features = read_feature_params(conn)
-        history, interactions, reference_ts = read_user_history(conn), read_frame(conn, INTERACTIONS_SQL), reference_time(conn)
-        subtopic_ids = read_frame(conn, "SELECT node_id FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id")["node_id"].to_list()
+        history, interactions, reference_ts = (
+            read_user_history(conn),
+            read_frame(conn, INTERACTIONS_SQL),
+            reference_time(conn),
+        )
+        subtopic_ids = read_frame(
+            conn, "SELECT node_id FROM interest_hierarchy WHERE level = 'subtopic' ORDER BY node_id"
+        )["node_id"].to_list()
     models, window = train_takeup_models(history, interactions, subtopic_ids, reference_ts, features, params)
     record = {
-        "takeup": as_record(params), "features": as_record(features), "window_days_used": window,
-        "reference_ts": reference_ts.isoformat(), "n_train_users": models.n_train_users, "dimension": history.items.dim,
+        "takeup": as_record(params),
+        "features": as_record(features),
+        "window_days_used": window,
+        "reference_ts": reference_ts.isoformat(),
+        "n_train_users": models.n_train_users,
+        "dimension": history.items.dim,
     }
     table = models_as_frame(models)
     with warehouse.get_connection() as conn:
@@ -106,7 +153,9 @@ def _stored_takeup(conn, features: UserFeatureParams):
     """The stored take-up models and their parameters; refused when they were trained on fused
     features built otherwise than the current ones (their coefficients would mean something else)."""
     if not table_exists(conn, TAKEUP_MODELS):
-        raise LookupError(f"table {TAKEUP_MODELS} is missing: materialize takeup_models (or set the weight 'model' to 0)")
+        raise LookupError(
+            f"table {TAKEUP_MODELS} is missing: materialize takeup_models (or set the weight 'model' to 0)"
+        )
     record = read_parameters(conn, TAKEUP_MODELS)
     trained_on = from_record(UserFeatureParams, record["features"], TAKEUP_MODELS)
     if trained_on != features:
@@ -114,15 +163,16 @@ def _stored_takeup(conn, features: UserFeatureParams):
             f"takeup_models were trained on fused features built with {as_record(trained_on)}, fused_user_features is now built "
             f"with {as_record(features)}: re-materialize takeup_models"
         )
-    models = models_from_frame(read_frame(conn, f"SELECT * FROM {TAKEUP_MODELS}"), record["n_train_users"], record["dimension"])
+    models = models_from_frame(
+        read_frame(conn, f"SELECT * FROM {TAKEUP_MODELS}"), record["n_train_users"], record["dimension"]
+    )
     return models, from_record(TakeupParams, record["takeup"], TAKEUP_MODELS), record
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["user_segments", "user_interest_layers", "interest_hierarchy", "fused_user_features"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=recluster_on_cadence,
-    kinds={"duckdb", "polars"},
+    automation_condition=recluster_on_cadence,
+    kinds={"polars"},
     description="The peers signal of interest_expansion: per peer group (fine segment, coarse segment, all users) and "
     "subtopic, the share of the group's members with the subtopic as a core or secondary interest. Kept on the "
     "re-clustering cadence with the segments, so that each day's expansion rescores only the users whose own inputs changed.",
@@ -145,7 +195,9 @@ def segment_peer_shares(warehouse: DuckDBResource) -> MaterializeResult:
             "users": users.height,
             "mean_subtopics_per_group": round(float(groups["subtopics"].mean() or 0.0), 1),
             "seconds": round(time.perf_counter() - started, 2),
-            "preview": MetadataValue.md(markdown_table(table.sort(["share", "peer_group"], descending=[True, False]).head(12))),
+            "preview": MetadataValue.md(
+                markdown_table(table.sort(["share", "peer_group"], descending=[True, False]).head(12))
+            ),
         }
     )
 
@@ -157,25 +209,47 @@ class ExpansionConfig(RebuildConfig):
         description="Weights of the signals peers, hierarchy, similarity and model in the score (non-negative, not all 0; normalised to sum 1).",
     )
     takeup_window_days: float = Field(
-        default=_TAKEUP.window_days, gt=0, description="The take-up models learn from who first engaged with a subtopic in the last this many days."
+        default=_TAKEUP.window_days,
+        gt=0,
+        description="The take-up models learn from who first engaged with a subtopic in the last this many days.",
     )
-    takeup_min_positives: int = Field(default=_TAKEUP.min_positives, ge=1, description="A subtopic needs this many first-time users in the window to get a model.")
-    takeup_max_train_users: int = Field(default=_TAKEUP.max_train_users, ge=10, description="At most this many users (a seeded sample) train each model.")
+    takeup_min_positives: int = Field(
+        default=_TAKEUP.min_positives,
+        ge=1,
+        description="A subtopic needs this many first-time users in the window to get a model.",
+    )
+    takeup_max_train_users: int = Field(
+        default=_TAKEUP.max_train_users,
+        ge=10,
+        description="At most this many users (a seeded sample) train each model.",
+    )
     min_segment_size: int = Field(
-        default=_EXPANSION.min_segment_size, ge=1,
+        default=_EXPANSION.min_segment_size,
+        ge=1,
         description="A segment smaller than this is too thin to be a peer group: the coarse segment, then all users, are used instead.",
     )
 
     def params(self, takeup: TakeupParams = _TAKEUP) -> ExpansionParams:
         """``takeup``: the parameters the stored take-up models were trained with (``takeup_models``' config)."""
-        return ExpansionParams(top_n=self.top_n, weights=ExpansionWeights.from_mapping(self.weights), min_segment_size=self.min_segment_size, takeup=takeup)
+        return ExpansionParams(
+            top_n=self.top_n,
+            weights=ExpansionWeights.from_mapping(self.weights),
+            min_segment_size=self.min_segment_size,
+            takeup=takeup,
+        )
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
-    deps=["user_interest_layers", "user_segments", "segment_peer_shares", "interest_hierarchy", "fused_user_features", "takeup_models"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "polars"},
+@warehouse_asset(
+    deps=[
+        "user_interest_layers",
+        "user_segments",
+        "segment_peer_shares",
+        "interest_hierarchy",
+        "fused_user_features",
+        "takeup_models",
+    ],
+    automation_condition=follow_new_data,
+    kinds={"polars"},
     description="Per user, the top subtopics they have not engaged with yet but are most likely to: a weighted "
     "sum of the taxonomy (siblings of their core and secondary subtopics), their segment's peers (segment_peer_shares), content "
     "similarity and the take-up models (takeup_models) applied to today's fused features, with the "
@@ -186,13 +260,21 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
     weights = config.params().weights
     with warehouse.get_connection() as conn:
         features = read_feature_params(conn)
-        takeup, takeup_params, takeup_record = _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
+        takeup, takeup_params, takeup_record = (
+            _stored_takeup(conn, features) if weights.model > 0 else (None, _TAKEUP, {})
+        )
         params = config.params(takeup_params)
         if not table_exists(conn, PEER_SHARES):
-            raise LookupError(f"table {PEER_SHARES} is missing: materialize segment_peer_shares (it follows user_segments)")
+            raise LookupError(
+                f"table {PEER_SHARES} is missing: materialize segment_peer_shares (it follows user_segments)"
+            )
         shared = {**_SHARED_INPUTS, **({TAKEUP_MODELS: f"SELECT * FROM {TAKEUP_MODELS}"} if takeup is not None else {})}
         context = {
-            "shared": whole_table_context(conn, shared, {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record}),
+            "shared": whole_table_context(
+                conn,
+                shared,
+                {"parameters": as_record(params), "features": as_record(features), "takeup": takeup_record},
+            ),
             "upstream": {table: stored_context(conn, table) for table in (LAYERS_TABLE, FUSED_FEATURES)},
         }
         users = read_frame(conn, f"SELECT user_id, is_cold_start FROM {FUSED_FEATURES} ORDER BY user_id")
@@ -212,30 +294,56 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
         hierarchy = read_frame(conn, f"{HIERARCHY_SQL} ORDER BY node_id")
         shares = read_frame(conn, f"SELECT * FROM {PEER_SHARES} ORDER BY peer_group, subtopic_id")
         fused = (
-            read_for_changes(conn, f"SELECT user_id, embedding FROM {FUSED_FEATURES} {{only_changed}} ORDER BY user_id", changes)
-            if takeup is not None else None
+            read_for_changes(
+                conn, f"SELECT user_id, embedding FROM {FUSED_FEATURES} {{only_changed}} ORDER BY user_id", changes
+            )
+            if takeup is not None
+            else None
         )
     # today's take-up odds of the users rescored: the stored models applied to their stored fused vectors
     signal = None
     if takeup is not None:
-        signal = (fused["user_id"].to_list(), takeup.subtopic_ids, takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])))
+        signal = (
+            fused["user_id"].to_list(),
+            takeup.subtopic_ids,
+            takeup.predict(series_to_vectors(fused["embedding"], takeup.coef.shape[1])),
+        )
     written = expand_interests(
-        layers, hierarchy, segments, users.select("user_id"), weights=weights, top_n=params.top_n, min_segment_size=params.min_segment_size,
-        takeup=signal, peer_shares=shares, score_users=None if changes.full else changes.changed,
+        layers,
+        hierarchy,
+        segments,
+        users.select("user_id"),
+        weights=weights,
+        top_n=params.top_n,
+        min_segment_size=params.min_segment_size,
+        takeup=signal,
+        peer_shares=shares,
+        score_users=None if changes.full else changes.changed,
     )
     with warehouse.get_connection() as conn:
         store_changes(
-            conn, changes, written, "user_id", {"expansion": as_record(params), "features": as_record(features)}, replace_where="is_cold_start_fallback"
+            conn,
+            changes,
+            written,
+            "user_id",
+            {"expansion": as_record(params), "features": as_record(features)},
+            replace_where="is_cold_start_fallback",
         )
         # the metadata describe the whole stored table (an update writes only part of it)
-        suggestions = read_frame(conn, f"SELECT user_id, rank, score, strongest_signal, is_cold_start_fallback FROM {EXPANSION_TABLE}")
+        suggestions = read_frame(
+            conn, f"SELECT user_id, rank, score, strongest_signal, is_cold_start_fallback FROM {EXPANSION_TABLE}"
+        )
 
     covered = suggestions["user_id"].n_unique()
     fallback_users = suggestions.filter(pl.col("is_cold_start_fallback"))["user_id"].n_unique()
     flagged = users.filter(pl.col("is_cold_start")).select("user_id")
     reasons = (
         suggestions.group_by("strongest_signal")
-        .agg(pl.len().alias("suggestions"), pl.col("user_id").n_unique().alias("users"), pl.col("score").mean().round(3).alias("mean_score"))
+        .agg(
+            pl.len().alias("suggestions"),
+            pl.col("user_id").n_unique().alias("users"),
+            pl.col("score").mean().round(3).alias("mean_score"),
+        )
         .with_columns((pl.col("suggestions") / max(suggestions.height, 1)).round(3).alias("share"))
         .sort(["suggestions", "strongest_signal"], descending=[True, False])
     )
@@ -244,10 +352,13 @@ def interest_expansion(config: ExpansionConfig, warehouse: DuckDBResource) -> Ma
             "dagster/row_count": suggestions.height,
             **changes.summary,
             "users_covered": covered,
-            "users_without_suggestions": users.height - users.join(suggestions.select("user_id").unique(), on="user_id", how="semi").height,
+            "users_without_suggestions": users.height
+            - users.join(suggestions.select("user_id").unique(), on="user_id", how="semi").height,
             "users_on_popular_fallback": fallback_users,
             "cold_start_flagged_users_personalised": flagged.join(
-                suggestions.filter(~pl.col("is_cold_start_fallback")).select("user_id").unique(), on="user_id", how="semi"
+                suggestions.filter(~pl.col("is_cold_start_fallback")).select("user_id").unique(),
+                on="user_id",
+                how="semi",
             ).height,
             "mean_score": round(float(suggestions["score"].mean() or 0.0), 4),
             "mean_top_score": round(float(suggestions.filter(pl.col("rank") == 1)["score"].mean() or 0.0), 4),

@@ -13,16 +13,15 @@ history: the stored decayed sum is brought forward and the day's rows added
 (:mod:`interest_pipeline.defs.appends`); any other change rebuilds the user from all rows.
 """
 
-
 import numpy as np
 import polars as pl
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import MaterializeResult, MetadataValue
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from interest_pipeline.core.decayed_sums import DecayedSums, add_decayed
-from interest_pipeline.core.embedding import series_to_vectors, vectors_to_series
-from interest_pipeline.core.features import (
+from interest_pipeline.core.common.vectors import series_to_vectors, vectors_to_series
+from interest_pipeline.core.features.decayed_sums import DecayedSums, add_decayed
+from interest_pipeline.core.features.user_features import (
     BehaviorParams,
     FusionParams,
     TextParams,
@@ -34,7 +33,7 @@ from interest_pipeline.core.features import (
     user_text_sums,
 )
 from interest_pipeline.defs.appends import key_totals, read_appended_rows, store_state, stored_sums
-from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
+from interest_pipeline.defs.conventions import follow_new_data, warehouse_asset
 from interest_pipeline.defs.incremental import (
     RebuildConfig,
     find_changes,
@@ -51,7 +50,6 @@ from interest_pipeline.defs.params import as_record, from_record, params_from_co
 from interest_pipeline.defs.shared import FUSED_FEATURES, reference_time
 from interest_pipeline.defs.warehouse import read_frame, read_parameters
 
-GROUP = "features"
 BEHAVIOR_FEATURES, TEXT_FEATURES = "user_behavior_features", "user_text_features"
 
 
@@ -80,18 +78,23 @@ _RECENCY_SQL = (
 
 
 class BehaviorFeatureConfig(RebuildConfig):
-    half_life_days: float = Field(default=BehaviorParams().half_life_days, gt=0, description="Half-life of the time decay of an event's weight, in days.")
-    event_weights: dict[str, float] = Field(default=dict(BehaviorParams().event_weights), description="Weight of one event of each type.")
+    half_life_days: float = Field(
+        default=BehaviorParams().half_life_days,
+        gt=0,
+        description="Half-life of the time decay of an event's weight, in days.",
+    )
+    event_weights: dict[str, float] = Field(
+        default=dict(BehaviorParams().event_weights), description="Weight of one event of each type."
+    )
 
     def params(self) -> BehaviorParams:
         return params_from_config(self, BehaviorParams)
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["raw_behavior_logs", "item_embeddings"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "polars"},
+    automation_condition=follow_new_data,
+    kinds={"polars"},
     description="X_u per user: the time-decayed, event-type-weighted mean embedding of the items they interacted with "
     "(same space as the text), plus activity statistics: events per type, active days, recency.",
 )
@@ -99,8 +102,13 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
     params = config.params()
     with warehouse.get_connection() as conn:
         reference_ts = reference_time(conn)
-        totals = key_totals(conn, BEHAVIOR_FEATURES, "SELECT * FROM raw_behavior_logs", "user_id", "event_ts", _EVENT_HASH_COLUMNS)
-        context = {"parameters": as_record(params), "item_embeddings": table_fingerprint(conn, "item_embeddings", ["item_id", "embedding"])}
+        totals = key_totals(
+            conn, BEHAVIOR_FEATURES, "SELECT * FROM raw_behavior_logs", "user_id", "event_ts", _EVENT_HASH_COLUMNS
+        )
+        context = {
+            "parameters": as_record(params),
+            "item_embeddings": table_fingerprint(conn, "item_embeddings", ["item_id", "embedding"]),
+        }
         changes = find_changes(conn, BEHAVIOR_FEATURES, totals.fingerprints, context, config.full_refresh)
         rebuilt, appended = totals.split(changes)
         items = read_frame(conn, "SELECT item_id, embedding FROM item_embeddings ORDER BY item_id")
@@ -108,22 +116,40 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
 
         def behavior_sums(events: pl.DataFrame) -> DecayedSums:
             return user_behavior_sums(
-                events.filter(pl.col("item_id").is_not_null()), item_ids, item_vectors, params.half_life_days, params.event_weights
+                events.filter(pl.col("item_id").is_not_null()),
+                item_ids,
+                item_vectors,
+                params.half_life_days,
+                params.event_weights,
             )
 
-        events = read_for_keys(conn, f"{_EVENTS_SQL} {{only_changed}} ORDER BY event_id", None if changes.full else rebuilt)
+        events = read_for_keys(
+            conn, f"{_EVENTS_SQL} {{only_changed}} ORDER BY event_id", None if changes.full else rebuilt
+        )
         sums, stats = behavior_sums(events), activity_statistics(events, reference_ts)
         if appended.height:  # users whose new events all follow their stored ones: the stored sums brought forward
-            new_events = read_appended_rows(conn, f"{_EVENTS_SQL} {{only_new}} ORDER BY event_id", appended, "user_id", "event_ts")
-            stored = read_for_keys(conn, f"SELECT * FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id", appended["key"])
-            earlier = stored_sums(conn, BEHAVIOR_FEATURES, stored["user_id"], _stored_vectors(stored["embedding"], item_vectors.shape[1]))
+            new_events = read_appended_rows(
+                conn, f"{_EVENTS_SQL} {{only_new}} ORDER BY event_id", appended, "user_id", "event_ts"
+            )
+            stored = read_for_keys(
+                conn, f"SELECT * FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id", appended["key"]
+            )
+            earlier = stored_sums(
+                conn, BEHAVIOR_FEATURES, stored["user_id"], _stored_vectors(stored["embedding"], item_vectors.shape[1])
+            )
             brought = add_decayed(earlier, behavior_sums(new_events).reindexed(earlier.keys), params.half_life_days)
             sums = DecayedSums.concat([sums, brought], item_vectors.shape[1])
             stats = pl.concat([stats, add_activity_statistics(stored.select(stats.columns), new_events, reference_ts)])
-        table = stats.join(_sums_frame(sums), on="user_id", how="left").with_columns(pl.col("embedding").is_not_null().alias("has_behavior")).sort("user_id")
+        table = (
+            stats.join(_sums_frame(sums), on="user_id", how="left")
+            .with_columns(pl.col("embedding").is_not_null().alias("has_behavior"))
+            .sort("user_id")
+        )
 
         def also(c) -> None:
-            c.execute(_RECENCY_SQL, [reference_ts])  # every user's recency moves with the newest event, including those not rebuilt
+            c.execute(
+                _RECENCY_SQL, [reference_ts]
+            )  # every user's recency moves with the newest event, including those not rebuilt
             store_state(c, changes, sums)
 
         store_changes(conn, changes, table, "user_id", as_record(params), also=also)
@@ -141,58 +167,98 @@ def user_behavior_features(config: BehaviorFeatureConfig, warehouse: DuckDBResou
 
 
 class TextFeatureConfig(RebuildConfig):
-    half_life_days: float = Field(default=TextParams().half_life_days, gt=0, description="Half-life of the time decay of a comment's weight, in days.")
+    half_life_days: float = Field(
+        default=TextParams().half_life_days,
+        gt=0,
+        description="Half-life of the time decay of a comment's weight, in days.",
+    )
 
     def params(self) -> TextParams:
         return params_from_config(self, TextParams)
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["comment_embeddings"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "polars"},
+    automation_condition=follow_new_data,
+    kinds={"polars"},
     description="X_t per user: the time-decayed mean embedding of the user's comments and search queries.",
 )
 def user_text_features(config: TextFeatureConfig, warehouse: DuckDBResource) -> MaterializeResult:
     params = config.params()
     with warehouse.get_connection() as conn:
         # the text hash stands for the vector, the embeddings' context (model, code) for how it was made
-        totals = key_totals(conn, TEXT_FEATURES, "SELECT * FROM comment_embeddings", "user_id", "event_ts", ["comment_id", "event_ts", "text_hash"])
+        totals = key_totals(
+            conn,
+            TEXT_FEATURES,
+            "SELECT * FROM comment_embeddings",
+            "user_id",
+            "event_ts",
+            ["comment_id", "event_ts", "text_hash"],
+        )
         context = {"parameters": as_record(params), "comment_embeddings": stored_context(conn, "comment_embeddings")}
         changes = find_changes(conn, TEXT_FEATURES, totals.fingerprints, context, config.full_refresh)
         rebuilt, appended = totals.split(changes)
-        comments = read_for_keys(conn, f"{_TEXTS_SQL} {{only_changed}} ORDER BY comment_id", None if changes.full else rebuilt)
+        comments = read_for_keys(
+            conn, f"{_TEXTS_SQL} {{only_changed}} ORDER BY comment_id", None if changes.full else rebuilt
+        )
         sums = user_text_sums(comments, series_to_vectors(comments["embedding"], 0), params.half_life_days)
         counts = comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("n_texts"))
         if appended.height:  # users whose new texts all follow their stored ones: the stored sums brought forward
-            new_comments = read_appended_rows(conn, f"{_TEXTS_SQL} {{only_new}} ORDER BY comment_id", appended, "user_id", "event_ts")
-            stored = read_for_keys(conn, f"SELECT user_id, n_texts, embedding FROM {TEXT_FEATURES} {{only_changed}} ORDER BY user_id", appended["key"])
+            new_comments = read_appended_rows(
+                conn, f"{_TEXTS_SQL} {{only_new}} ORDER BY comment_id", appended, "user_id", "event_ts"
+            )
+            stored = read_for_keys(
+                conn,
+                f"SELECT user_id, n_texts, embedding FROM {TEXT_FEATURES} {{only_changed}} ORDER BY user_id",
+                appended["key"],
+            )
             dim = len(stored["embedding"][0])
             earlier = stored_sums(conn, TEXT_FEATURES, stored["user_id"], series_to_vectors(stored["embedding"], dim))
-            later = user_text_sums(new_comments, series_to_vectors(new_comments["embedding"], dim), params.half_life_days)
-            sums = DecayedSums.concat([sums, add_decayed(earlier, later.reindexed(earlier.keys), params.half_life_days)], dim)
+            later = user_text_sums(
+                new_comments, series_to_vectors(new_comments["embedding"], dim), params.half_life_days
+            )
+            sums = DecayedSums.concat(
+                [sums, add_decayed(earlier, later.reindexed(earlier.keys), params.half_life_days)], dim
+            )
             added = new_comments.group_by("user_id").agg(pl.len().cast(pl.Int64).alias("added"))
-            counts = pl.concat([counts, stored.join(added, on="user_id").select("user_id", (pl.col("n_texts") + pl.col("added")).alias("n_texts"))])
-        table = _sums_frame(sums).join(counts, on="user_id", how="left").select("user_id", "n_texts", "embedding").sort("user_id")
+            counts = pl.concat(
+                [
+                    counts,
+                    stored.join(added, on="user_id").select(
+                        "user_id", (pl.col("n_texts") + pl.col("added")).alias("n_texts")
+                    ),
+                ]
+            )
+        table = (
+            _sums_frame(sums)
+            .join(counts, on="user_id", how="left")
+            .select("user_id", "n_texts", "embedding")
+            .sort("user_id")
+        )
         store_changes(conn, changes, table, "user_id", as_record(params), also=lambda c: store_state(c, changes, sums))
         total = conn.execute(f"SELECT count(*) FROM {TEXT_FEATURES}").fetchone()[0]
     return MaterializeResult(metadata={"dagster/row_count": total, **changes.summary, "keys_appended": appended.height})
 
 
 class FusionConfig(RebuildConfig):
-    alpha: float = Field(default=FusionParams().alpha, ge=0.0, le=1.0, description="Weight of behaviour in X = alpha*X_u + (1-alpha)*X_t.")
-    min_events: int = Field(default=FusionParams().min_events, ge=1, description="Users with fewer events are flagged cold-start.")
+    alpha: float = Field(
+        default=FusionParams().alpha,
+        ge=0.0,
+        le=1.0,
+        description="Weight of behaviour in X = alpha*X_u + (1-alpha)*X_t.",
+    )
+    min_events: int = Field(
+        default=FusionParams().min_events, ge=1, description="Users with fewer events are flagged cold-start."
+    )
 
     def params(self) -> FusionParams:
         return params_from_config(self, FusionParams)
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["user_behavior_features", "user_text_features"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "polars"},
+    automation_condition=follow_new_data,
+    kinds={"polars"},
     description="X = alpha*X_u + (1-alpha)*X_t, renormalised. Users without text fall back to X_u (has_text=false); "
     "users below the minimum activity are flagged cold-start.",
 )
@@ -209,13 +275,26 @@ def fused_user_features(config: FusionConfig, warehouse: DuckDBResource) -> Mate
             fingerprints = key_fingerprints(
                 conn,
                 f"SELECT user_id, b.n_events, b.embedding AS behavior, t.embedding AS text FROM {BEHAVIOR_FEATURES} b FULL JOIN {TEXT_FEATURES} t USING (user_id)",
-                "user_id", ["n_events", "behavior", "text"],
+                "user_id",
+                ["n_events", "behavior", "text"],
             )
         else:  # a user needs new fused features exactly when either side was rebuilt for them
             fingerprints = read_frame(conn, upstream_fingerprints_sql(BEHAVIOR_FEATURES, TEXT_FEATURES))
-        changes = find_changes(conn, FUSED_FEATURES, fingerprints, {"parameters": as_record(params), "upstream": upstream}, config.full_refresh)
-        behavior = read_for_changes(conn, f"SELECT user_id, n_events, embedding FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id", changes)
-        text = read_for_changes(conn, f"SELECT user_id, embedding AS text_embedding FROM {TEXT_FEATURES} {{only_changed}}", changes)
+        changes = find_changes(
+            conn,
+            FUSED_FEATURES,
+            fingerprints,
+            {"parameters": as_record(params), "upstream": upstream},
+            config.full_refresh,
+        )
+        behavior = read_for_changes(
+            conn,
+            f"SELECT user_id, n_events, embedding FROM {BEHAVIOR_FEATURES} {{only_changed}} ORDER BY user_id",
+            changes,
+        )
+        text = read_for_changes(
+            conn, f"SELECT user_id, embedding AS text_embedding FROM {TEXT_FEATURES} {{only_changed}}", changes
+        )
     joined = behavior.join(text, on="user_id", how="full", coalesce=True).sort("user_id")
     dim = next((len(v) for v in joined["embedding"].drop_nulls().head(1)), None) or next(
         (len(v) for v in joined["text_embedding"].drop_nulls().head(1)), 0

@@ -16,7 +16,12 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
 
-from dagster import DailyPartitionsDefinition, MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition, WeeklyPartitionsDefinition
+from dagster import (
+    DailyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+    WeeklyPartitionsDefinition,
+)
 
 GRAIN_VARIABLE = "INTEREST_PIPELINE_PARTITION_GRAIN"
 START_DATE_VARIABLE = "INTEREST_PIPELINE_START_DATE"
@@ -52,7 +57,9 @@ def grain_start(day: dt.date, grain: str) -> dt.date:
     return day
 
 
-def build_log_partitions(grain: str, start_date: dt.date, end_date: dt.date | None = None) -> TimeWindowPartitionsDefinition:
+def build_log_partitions(
+    grain: str, start_date: dt.date, end_date: dt.date | None = None
+) -> TimeWindowPartitionsDefinition:
     """The partitions of ``grain`` from the one holding ``start_date``; ``end_date`` (exclusive) closes the set.
 
     Days end with yesterday (a day is ingested once it has closed). A week or month is a
@@ -80,7 +87,7 @@ daily_log_partitions = log_partitions
 
 def partition_key_of(partitions: TimeWindowPartitionsDefinition, day: dt.date) -> str:
     """The key of the partition that holds log date ``day`` (whether or not the set holds it yet)."""
-    return partitions.get_partition_key_for_timestamp(dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc).timestamp())
+    return partitions.get_partition_key_for_timestamp(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp())
 
 
 def log_dates_of(partitions: TimeWindowPartitionsDefinition, keys: Iterable[str]) -> list[dt.date]:
@@ -107,5 +114,5 @@ def partition_keys_between(partitions: TimeWindowPartitionsDefinition, first: dt
 
 def partition_to_ingest(partitions: TimeWindowPartitionsDefinition, execution_time: dt.datetime) -> tuple[str, dt.date]:
     """(key, log date) for a daily ingest at ``execution_time``: the day that just closed (UTC) and its partition."""
-    closed_day = execution_time.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1)
+    closed_day = execution_time.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     return partition_key_of(partitions, closed_day), closed_day

@@ -4,8 +4,8 @@ import datetime as dt
 
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
 
+from interest_pipeline.defs.ingest.jobs import ingest_job
 from interest_pipeline.defs.ingest.partitions import log_partitions, partition_to_ingest
-from interest_pipeline.defs.jobs import ingest_job
 
 
 @schedule(
@@ -19,7 +19,7 @@ from interest_pipeline.defs.jobs import ingest_job
     "automatically (eager automation); re-clustering follows its own weekly cadence.",
 )
 def daily_ingest_schedule(context: ScheduleEvaluationContext):
-    key, closed_day = partition_to_ingest(log_partitions, context.scheduled_execution_time or dt.datetime.now(dt.timezone.utc))
+    key, closed_day = partition_to_ingest(log_partitions, context.scheduled_execution_time or dt.datetime.now(dt.UTC))
     # One run per partition and day: a week or month is requested again on each of its days.
     # The partition tag is set here as Dagster would set it, so evaluating the schedule needs no repository.
     return RunRequest(run_key=f"{key}|{closed_day.isoformat()}", partition_key=key, tags={"dagster/partition": key})

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
-from interest_pipeline.core.landing import scan_landing_folder
+from interest_pipeline.core.ingest.landing import scan_landing_folder
+from interest_pipeline.defs.ingest.jobs import ingest_job
 from interest_pipeline.defs.ingest.partitions import log_partitions, partition_key_of
-from interest_pipeline.defs.jobs import ingest_job
 from interest_pipeline.defs.resources import EventSource
 
 
@@ -33,7 +33,9 @@ def landing_folder_sensor(context: SensorEvaluationContext, event_source: EventS
         if key in valid_keys:
             by_key[key].append(landed)
         else:
-            context.log.warning(f"{landed.name}: log date {landed.log_date} is outside the partitions ({log_partitions.start:%Y-%m-%d} to the last closed day)")
+            context.log.warning(
+                f"{landed.name}: log date {landed.log_date} is outside the partitions ({log_partitions.start:%Y-%m-%d} to the last closed day)"
+            )
     context.update_cursor(json.dumps(record, sort_keys=True))
     if not by_key:
         return SkipReason(f"no new event files in {event_source.landing_dir}")

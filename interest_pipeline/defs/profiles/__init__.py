@@ -1,0 +1,1 @@
+"""Profiles: per-user interest layers, core / secondary / peripheral, long- and short-term."""

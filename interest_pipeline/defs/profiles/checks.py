@@ -14,9 +14,17 @@ def uncovered_user_causes(uncovered: pl.DataFrame, only_unknown_items: pl.Series
     rest = uncovered.filter(~pl.col("user_id").is_in(only_unknown_items))
     return {
         "items_not_in_catalogue": unknown["user_id"].sort().to_list(),
-        "catalogued_items_without_subtopic": rest.filter(pl.col("events_on_catalogued_items") > 0)["user_id"].sort().to_list(),
-        "only_texts_without_subtopic": rest.filter((pl.col("events_on_catalogued_items") == 0) & (pl.col("texts") > 0))["user_id"].sort().to_list(),
-        "unexplained": rest.filter((pl.col("events_on_catalogued_items") == 0) & (pl.col("texts") == 0))["user_id"].sort().to_list(),
+        "catalogued_items_without_subtopic": rest.filter(pl.col("events_on_catalogued_items") > 0)["user_id"]
+        .sort()
+        .to_list(),
+        "only_texts_without_subtopic": rest.filter((pl.col("events_on_catalogued_items") == 0) & (pl.col("texts") > 0))[
+            "user_id"
+        ]
+        .sort()
+        .to_list(),
+        "unexplained": rest.filter((pl.col("events_on_catalogued_items") == 0) & (pl.col("texts") == 0))["user_id"]
+        .sort()
+        .to_list(),
     }
 
 
@@ -40,7 +48,12 @@ _CAUSE_TEXT = {
 def every_user_covered(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         catalogue_ids = catalogued_item_ids(conn)
-        conn.register("_catalogue", pl.DataFrame({"item_id": catalogue_ids if catalogue_ids is not None else []}, schema={"item_id": pl.String}))
+        conn.register(
+            "_catalogue",
+            pl.DataFrame(
+                {"item_id": catalogue_ids if catalogue_ids is not None else []}, schema={"item_id": pl.String}
+            ),
+        )
         try:
             uncovered = read_frame(
                 conn,
@@ -58,11 +71,14 @@ def every_user_covered(warehouse: DuckDBResource) -> AssetCheckResult:
             "SELECT count(*) FROM (SELECT user_id, level, sum(share_long) s FROM user_interest_layers GROUP BY ALL)"
             " WHERE abs(s - 1) > 1e-6"
         ).fetchone()[0]
-        no_rows = conn.execute("SELECT count(*) FROM fused_user_features WHERE user_id NOT IN (SELECT user_id FROM user_interest_layers)").fetchone()[0]
+        no_rows = conn.execute(
+            "SELECT count(*) FROM fused_user_features WHERE user_id NOT IN (SELECT user_id FROM user_interest_layers)"
+        ).fetchone()[0]
     causes = uncovered_user_causes(uncovered, only_unknown_items)
     errors = [
         f"{len(users)} users without layers of their own and not cold-start: {_CAUSE_TEXT[cause]}"
-        for cause, users in causes.items() if users and cause != "items_not_in_catalogue"
+        for cause, users in causes.items()
+        if users and cause != "items_not_in_catalogue"
     ]
     if no_rows:
         errors.append(f"{no_rows} users without any layer row (not even the popular fallback)")

@@ -4,29 +4,32 @@ All three tables are kept row by row (:mod:`interest_pipeline.defs.incremental`)
 tokenizes and embeds only the texts it brought, and a re-ingested day only the rows it changed.
 """
 
-
 import time
 
 import polars as pl
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 from dagster_duckdb import DuckDBResource
 
-from interest_pipeline.core.embedding import progress_logger, vectors_to_series
-from interest_pipeline.core.text import tokenize_frame
-from interest_pipeline.defs.conventions import WAREHOUSE_POOL, follow_new_data, stage_tags
-from interest_pipeline.defs.incremental import RebuildConfig, find_changes, key_fingerprints, read_for_changes, store_changes
+from interest_pipeline.core.common.tokenize import tokenize_frame
+from interest_pipeline.core.common.vectors import vectors_to_series
+from interest_pipeline.core.text.encoding import progress_logger
+from interest_pipeline.defs.conventions import follow_new_data, warehouse_asset
+from interest_pipeline.defs.incremental import (
+    RebuildConfig,
+    find_changes,
+    key_fingerprints,
+    read_for_changes,
+    store_changes,
+)
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import SentenceEmbedder
 from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame
 
-GROUP = "text"
 
-
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["raw_behavior_logs"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "polars"},
+    automation_condition=follow_new_data,
+    kinds={"polars"},
     description="User text (review comments and search queries): HTML, URLs and control characters removed, "
     "unicode normalised, and word tokens without stop words (Chinese segmented with jieba).",
 )
@@ -37,13 +40,22 @@ def tokenized_comments(config: RebuildConfig, warehouse: DuckDBResource) -> Mate
             "SELECT event_id AS comment_id, user_id, item_id, event_type, event_ts, text "
             "FROM raw_behavior_logs WHERE text IS NOT NULL"
         )
-        fingerprints = key_fingerprints(conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text"])
+        fingerprints = key_fingerprints(
+            conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text"]
+        )
         changes = find_changes(conn, "tokenized_comments", fingerprints, {}, config.full_refresh)
-        comments = read_for_changes(conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY comment_id", changes, "comment_id")
+        comments = read_for_changes(
+            conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY comment_id", changes, "comment_id"
+        )
         tokenized = tokenize_frame(comments, text_column="text")
         store_changes(conn, changes, tokenized, "comment_id")
-        total, empty = conn.execute("SELECT count(*), count(*) FILTER (text_clean = '') FROM tokenized_comments").fetchone()
-        languages = read_frame(conn, "SELECT language, count(*) AS len FROM tokenized_comments GROUP BY language ORDER BY len DESC, language")
+        total, empty = conn.execute(
+            "SELECT count(*), count(*) FILTER (text_clean = '') FROM tokenized_comments"
+        ).fetchone()
+        languages = read_frame(
+            conn,
+            "SELECT language, count(*) AS len FROM tokenized_comments GROUP BY language ORDER BY len DESC, language",
+        )
     return MaterializeResult(
         metadata={
             "dagster/row_count": total,
@@ -51,7 +63,9 @@ def tokenized_comments(config: RebuildConfig, warehouse: DuckDBResource) -> Mate
             "empty_after_cleaning": empty,
             "languages": MetadataValue.md(markdown_table(languages)),
             "seconds": round(time.perf_counter() - start, 2),
-            "preview": MetadataValue.md(markdown_table(tokenized.select("comment_id", "event_type", "language", "text_clean", "tokens"))),
+            "preview": MetadataValue.md(
+                markdown_table(tokenized.select("comment_id", "event_type", "language", "text_clean", "tokens"))
+            ),
         }
     )
 
@@ -77,11 +91,10 @@ def _encoder_logging_progress(context: AssetExecutionContext, embedder: Sentence
     return lambda texts: embedder.encode(texts, progress=progress)
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["tokenized_comments"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "sentence-transformers"},
+    automation_condition=follow_new_data,
+    kinds={"sentence-transformers"},
     description="One L2-normalised embedding (FLOAT[]) per non-empty comment; each distinct text is embedded once "
     "and cached by (model, text hash) across runs and backfills.",
 )
@@ -90,24 +103,36 @@ def comment_embeddings(
 ) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         source = "SELECT comment_id, user_id, item_id, event_type, event_ts, text_clean FROM tokenized_comments WHERE text_clean <> ''"
-        fingerprints = key_fingerprints(conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text_clean"])
-        changes = find_changes(conn, "comment_embeddings", fingerprints, {"model": embedder.cache_key()}, config.full_refresh)
-        comments = read_for_changes(conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY comment_id", changes, "comment_id")
-        outcome = embed_with_cache(conn, comments["text_clean"].to_list(), embedder.cache_key(), _encoder_logging_progress(context, embedder, "comments"))
+        fingerprints = key_fingerprints(
+            conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text_clean"]
+        )
+        changes = find_changes(
+            conn, "comment_embeddings", fingerprints, {"model": embedder.cache_key()}, config.full_refresh
+        )
+        comments = read_for_changes(
+            conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY comment_id", changes, "comment_id"
+        )
+        outcome = embed_with_cache(
+            conn,
+            comments["text_clean"].to_list(),
+            embedder.cache_key(),
+            _encoder_logging_progress(context, embedder, "comments"),
+        )
         table = comments.select("comment_id", "user_id", "item_id", "event_type", "event_ts").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
         store_changes(conn, changes, table, "comment_id")
         total = conn.execute("SELECT count(*) FROM comment_embeddings").fetchone()[0]
-    context.log.info(f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)")
+    context.log.info(
+        f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)"
+    )
     return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes))
 
 
-@asset(
-    pool=WAREHOUSE_POOL,
+@warehouse_asset(
     deps=["item_catalog"],
-    group_name=GROUP, tags=stage_tags(GROUP), automation_condition=follow_new_data,
-    kinds={"duckdb", "sentence-transformers"},
+    automation_condition=follow_new_data,
+    kinds={"sentence-transformers"},
     description="One L2-normalised embedding (FLOAT[]) per item from its title and description, cached like comments.",
 )
 def item_embeddings(
@@ -115,13 +140,28 @@ def item_embeddings(
 ) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         source = "SELECT item_id, text_clean FROM item_catalog WHERE text_clean <> ''"
-        changes = find_changes(conn, "item_embeddings", key_fingerprints(conn, source, "item_id", ["text_clean"]), {"model": embedder.cache_key()}, config.full_refresh)
-        items = read_for_changes(conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY item_id", changes, "item_id")
-        outcome = embed_with_cache(conn, items["text_clean"].to_list(), embedder.cache_key(), _encoder_logging_progress(context, embedder, "items"))
+        changes = find_changes(
+            conn,
+            "item_embeddings",
+            key_fingerprints(conn, source, "item_id", ["text_clean"]),
+            {"model": embedder.cache_key()},
+            config.full_refresh,
+        )
+        items = read_for_changes(
+            conn, f"SELECT * FROM ({source}) {{only_changed}} ORDER BY item_id", changes, "item_id"
+        )
+        outcome = embed_with_cache(
+            conn,
+            items["text_clean"].to_list(),
+            embedder.cache_key(),
+            _encoder_logging_progress(context, embedder, "items"),
+        )
         table = items.select("item_id").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
         store_changes(conn, changes, table, "item_id")
         total = conn.execute("SELECT count(*) FROM item_embeddings").fetchone()[0]
-    context.log.info(f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)")
+    context.log.info(
+        f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)"
+    )
     return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes))

@@ -26,15 +26,31 @@ def _embedding_problems(conn, table: str, source_sql: str) -> tuple[list[str], d
     return problems, {"rows": rows, "dimension": dim or 0, "max_norm_error": float(worst_norm_error or 0.0)}
 
 
-@asset_check(asset="comment_embeddings", name="one_unit_vector_per_text", description="One embedding per non-empty comment, one dimension, unit norm, no NaN.")
+@asset_check(
+    asset="comment_embeddings",
+    name="one_unit_vector_per_text",
+    description="One embedding per non-empty comment, one dimension, unit norm, no NaN.",
+)
 def comment_embeddings_valid(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
-        problems, metadata = _embedding_problems(conn, "comment_embeddings", "SELECT count(*) FROM tokenized_comments WHERE text_clean <> ''")
-    return AssetCheckResult(passed=not problems, metadata={**metadata, "problems": MetadataValue.md("\n".join(problems) or "none")})
+        problems, metadata = _embedding_problems(
+            conn, "comment_embeddings", "SELECT count(*) FROM tokenized_comments WHERE text_clean <> ''"
+        )
+    return AssetCheckResult(
+        passed=not problems, metadata={**metadata, "problems": MetadataValue.md("\n".join(problems) or "none")}
+    )
 
 
-@asset_check(asset="item_embeddings", name="one_unit_vector_per_text", description="One embedding per item with text, one dimension, unit norm, no NaN.")
+@asset_check(
+    asset="item_embeddings",
+    name="one_unit_vector_per_text",
+    description="One embedding per item with text, one dimension, unit norm, no NaN.",
+)
 def item_embeddings_valid(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
-        problems, metadata = _embedding_problems(conn, "item_embeddings", "SELECT count(*) FROM item_catalog WHERE text_clean <> ''")
-    return AssetCheckResult(passed=not problems, metadata={**metadata, "problems": MetadataValue.md("\n".join(problems) or "none")})
+        problems, metadata = _embedding_problems(
+            conn, "item_embeddings", "SELECT count(*) FROM item_catalog WHERE text_clean <> ''"
+        )
+    return AssetCheckResult(
+        passed=not problems, metadata={**metadata, "problems": MetadataValue.md("\n".join(problems) or "none")}
+    )

@@ -1,0 +1,162 @@
+"""Pictures for Dagster metadata and MLflow artifacts, rendered headless to PNG bytes."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from interest_pipeline.core.clustering.density_clustering import NOISE  # noqa: E402
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def project_2d(reduced: np.ndarray) -> np.ndarray:
+    """A cheap 2-D view of the reduced space (PCA), enough to see separation."""
+    if reduced.shape[1] <= 2:
+        return np.pad(reduced, ((0, 0), (0, 2 - reduced.shape[1])))
+    centred = reduced - reduced.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:2].T
+
+
+def _group_colours(groups: list[int]):
+    """One colour per coarse group (topic or segment group), cycling past 20."""
+    palette = plt.get_cmap("tab20")
+    return {g: palette(i % 20) for i, g in enumerate(sorted(groups))}
+
+
+def cluster_map_figure(
+    points_2d: np.ndarray,
+    labels: np.ndarray,
+    title: str,
+    fine_to_coarse: dict[int, int] | None = None,
+    fine_names: dict[int, str] | None = None,
+    coarse_names: dict[int, str] | None = None,
+    coarse_title: str = "coarse cluster",
+    max_points: int = 20000,
+):
+    """Points coloured by their coarse group (topic), each fine cluster's centroid labelled with
+    its name, one legend entry per coarse group; noise in light grey."""
+    fine_to_coarse = (
+        fine_to_coarse if fine_to_coarse is not None else {int(f): int(f) for f in set(labels.tolist()) - {NOISE}}
+    )
+    fine_names = fine_names or {}
+    coarse_names = coarse_names or {}
+    if len(points_2d) > max_points:
+        keep = np.sort(np.random.default_rng(0).choice(len(points_2d), max_points, replace=False))
+        points_2d, labels = points_2d[keep], labels[keep]
+    colours = _group_colours(list(set(fine_to_coarse.values())))
+    figure, axis = plt.subplots(figsize=(14, 10))
+    noise = labels == NOISE
+    axis.scatter(
+        points_2d[noise, 0],
+        points_2d[noise, 1],
+        s=3,
+        c="lightgrey",
+        label=f"noise ({int(noise.sum()):,})",
+        rasterized=True,
+    )
+    coarse_of_point = np.array([fine_to_coarse.get(int(f), NOISE) for f in labels], dtype=np.int64)
+    for group, colour in colours.items():
+        members = (coarse_of_point == group) & ~noise
+        if members.any():
+            axis.scatter(
+                points_2d[members, 0],
+                points_2d[members, 1],
+                s=5,
+                color=colour,
+                label=coarse_names.get(group, str(group)),
+                rasterized=True,
+            )
+    for fine in sorted(set(labels[~noise].tolist())):
+        centre = points_2d[labels == fine].mean(axis=0)
+        axis.annotate(
+            fine_names.get(fine, str(fine)),
+            centre,
+            fontsize=6,
+            ha="center",
+            va="center",
+            bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.7, "linewidth": 0},
+        )
+    axis.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=7,
+        markerscale=3,
+        frameon=False,
+        title=f"colour: {coarse_title}",
+    )
+    axis.set_title(title)
+    axis.set_xticks([])
+    axis.set_yticks([])
+    return figure
+
+
+def cluster_map_png(points_2d: np.ndarray, labels: np.ndarray, title: str, **names) -> bytes:
+    return _png(cluster_map_figure(points_2d, labels, title, **names))
+
+
+def silhouette_bar_figure(per_cluster: dict[str, float], title: str):
+    """One bar per cluster, best first, each labelled with its name and value."""
+    names = sorted(per_cluster, key=lambda n: (-per_cluster[n], n))
+    values = [per_cluster[n] for n in names]
+    figure, axis = plt.subplots(figsize=(9, max(2.5, 0.24 * len(names) + 1)))
+    bars = axis.barh(names, values, color=["tab:blue" if v >= 0 else "tab:red" for v in values])
+    axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=6, padding=2)
+    axis.axvline(0, color="black", linewidth=0.8)
+    axis.invert_yaxis()
+    axis.set_xlabel("mean silhouette (cosine)")
+    axis.set_title(title)
+    axis.tick_params(axis="y", labelsize=7)
+    axis.margins(x=0.12)
+    return figure
+
+
+def silhouette_bar_png(per_cluster: dict[str, float], title: str) -> bytes:
+    return _png(silhouette_bar_figure(per_cluster, title))
+
+
+def topic_tree_rows(tree: dict) -> list[tuple[str, int, int, bool]]:
+    """(label, size, topic index, is_topic) per bar: every topic followed by every one of its subtopics."""
+    rows = []
+    for index, topic in enumerate(tree.get("children", [])):
+        rows.append((f"{topic['id']}  {topic['label']}", topic["size"], index, True))
+        rows.extend((f"    {sub['id']}  {sub['label']}", sub["size"], index, False) for sub in topic["children"])
+    return rows
+
+
+def topic_tree_figure(tree: dict):
+    """The taxonomy as grouped bars: one colour per topic, one bar per subtopic (its size)."""
+    rows = topic_tree_rows(tree)
+    palette = plt.get_cmap("tab10")
+    colours = [palette(index % 10) if is_topic else (*palette(index % 10)[:3], 0.45) for _, _, index, is_topic in rows]
+    figure, axis = plt.subplots(figsize=(9, max(3.0, 0.2 * len(rows) + 1)))
+    axis.barh(range(len(rows)), [size for _, size, _, _ in rows], color=colours)
+    axis.set_yticks(range(len(rows)), [name for name, _, _, _ in rows], fontsize=7)
+    for y, (_, _, _, is_topic) in enumerate(rows):
+        if is_topic and y:
+            axis.axhline(y - 0.5, color="grey", linewidth=0.5)
+    axis.invert_yaxis()
+    axis.set_xlabel("items and comments")
+    axis.set_title("topics (dark) and all their subtopics (light)")
+    return figure
+
+
+def topic_tree_png(tree: dict) -> bytes:
+    return _png(topic_tree_figure(tree))
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    """Inline PNG for ``MetadataValue.md``; the Dagster UI renders data URIs."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"

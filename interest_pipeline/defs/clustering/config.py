@@ -1,0 +1,108 @@
+"""Run configuration of the clustering assets; every default comes from the core's parameter objects."""
+
+from typing import Literal
+
+from dagster import Config
+from pydantic import Field
+
+from interest_pipeline.core.clustering.cluster_identity import MIN_IDENTITY_SIMILARITY
+from interest_pipeline.core.clustering.density_clustering import ClusteringParams, QualityBounds
+from interest_pipeline.defs.incremental import RebuildConfig
+from interest_pipeline.defs.params import params_from_config
+
+_PARAMS = ClusteringParams()
+_BOUNDS = QualityBounds()
+
+
+class ClusteringConfig(Config):
+    """HDBSCAN finds fine clusters in reduced embeddings; a second, coarser HDBSCAN groups them into coarse ones.
+
+    Defaults come from ``core.clustering.ClusteringParams``, the one place they are defined.
+    """
+
+    reduction: Literal["umap", "pca", "none"] = Field(
+        default=_PARAMS.reduction,
+        description="Reduction before HDBSCAN. UMAP (cosine) works on real text; PCA is faster but collapses on it.",
+    )
+    n_components: int = Field(default=_PARAMS.n_components, ge=2, le=100, description="Dimensions after reduction.")
+    umap_n_neighbors: int = Field(default=_PARAMS.umap_n_neighbors, ge=2, description="UMAP neighbourhood size.")
+    umap_init: Literal["auto", "spectral", "pca", "tswspectral", "random"] = Field(
+        default=_PARAMS.umap_init,
+        description="UMAP's starting layout; auto: spectral below 50,000 points, PCA above (the spectral start stalls on large graphs).",
+    )
+    min_cluster_size: int | None = Field(
+        default=_PARAMS.min_cluster_size,
+        ge=2,
+        description="HDBSCAN min_cluster_size; empty = max(min_cluster_floor, min_cluster_scale * sqrt(distinct points fitted)).",
+    )
+    min_cluster_scale: float = Field(
+        default=_PARAMS.min_cluster_scale,
+        gt=0,
+        description="Used when min_cluster_size is empty: the fine level's granularity grows with the square root of the data.",
+    )
+    min_cluster_floor: int = Field(
+        default=_PARAMS.min_cluster_floor, ge=2, description="Smallest automatic min_cluster_size."
+    )
+    min_samples: int | None = Field(
+        default=_PARAMS.min_samples,
+        ge=1,
+        description="HDBSCAN min_samples (larger = more conservative, more noise); empty = min_cluster_size.",
+    )
+    fine_selection: Literal["leaf", "eom"] = Field(
+        default=_PARAMS.fine_selection, description="HDBSCAN cluster selection for the fine level."
+    )
+    n_coarse: int | None = Field(
+        default=_PARAMS.n_coarse,
+        ge=1,
+        description="Coarse clusters (topics / segment groups) as Ward groups of the fine centroids; empty = found by a coarser HDBSCAN.",
+    )
+    coarse_size_factor: int = Field(
+        default=_PARAMS.coarse_size_factor,
+        ge=2,
+        description="Coarse HDBSCAN's min_cluster_size as a multiple of the fine one (when n_coarse is empty).",
+    )
+    assign_noise: bool = Field(
+        default=_PARAMS.assign_noise, description="Give noise points their nearest cluster (flagged noise_assigned)."
+    )
+    random_state: int = Field(
+        default=_PARAMS.random_state, description="Seed of the reduction and of the fit sample, for repeatable runs."
+    )
+    max_fit_points: int = Field(
+        default=_PARAMS.max_fit_points,
+        ge=100,
+        description="Above this many distinct points, fit on a stratified seeded sample and assign the rest to the nearest subtopic centroid.",
+    )
+    identity_min_similarity: float = Field(
+        default=MIN_IDENTITY_SIMILARITY,
+        ge=0,
+        le=1,
+        description="A new cluster keeps a previous run's id when their centroids' cosine similarity reaches this.",
+    )
+    min_silhouette: float = Field(
+        default=_BOUNDS.min_silhouette,
+        ge=-1,
+        le=1,
+        description="Quality check: warn when the mean silhouette falls below.",
+    )
+    max_noise_fraction: float = Field(
+        default=_BOUNDS.max_noise_fraction,
+        ge=0,
+        le=1,
+        description="Quality check: warn when HDBSCAN leaves more of the points as noise.",
+    )
+
+    def params(self) -> ClusteringParams:
+        return params_from_config(self, ClusteringParams)
+
+
+class SegmentConfig(ClusteringConfig):
+    """The same clustering over fused user vectors (users are never deduplicated)."""
+
+
+class AssignmentConfig(RebuildConfig):
+    min_similarity: float = Field(
+        default=0.5,
+        ge=-1,
+        le=1,
+        description="Cosine similarity to a subtopic centroid needed to join it; below it a new text stays noise.",
+    )

@@ -1,0 +1,93 @@
+"""What the pictures draw: every subtopic of the tree, clusters coloured by topic with named
+centroids and a legend, silhouette bars sorted and labelled."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from interest_pipeline.core.clustering.density_clustering import NOISE
+from interest_pipeline.core.clustering.plots import (
+    cluster_map_figure,
+    silhouette_bar_figure,
+    topic_tree_figure,
+    topic_tree_rows,
+)
+
+
+def _tree(subtopics_per_topic: list[int]) -> dict:
+    return {
+        "id": "root",
+        "children": [
+            {
+                "id": f"t{t:02d}",
+                "label": f"topic {t}",
+                "size": 100 * n,
+                "children": [
+                    {"id": f"t{t:02d}.s{t * 100 + s:03d}", "label": f"sub {s}", "size": 100 - s, "children": []}
+                    for s in range(n)
+                ],
+            }
+            for t, n in enumerate(subtopics_per_topic)
+        ],
+    }
+
+
+def test_topic_tree_draws_every_subtopic():
+    tree = _tree([12, 3, 1])  # more than the eight the picture used to keep per topic
+    figure = topic_tree_figure(tree)
+    drawn = [label.get_text().strip() for label in figure.axes[0].get_yticklabels()]
+    plt.close(figure)
+    expected = [f"{sub['id']}  {sub['label']}" for topic in tree["children"] for sub in topic["children"]]
+    assert len(drawn) == 3 + 16
+    assert set(expected) <= set(drawn)
+    assert [r[0].strip() for r in topic_tree_rows(tree)] == drawn
+
+
+def _blobs():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0, 0], [5, 0], [0, 5], [5, 5], [10, 10]], dtype=float)
+    labels = np.repeat(np.arange(5), 40)
+    points = centres[labels] + rng.normal(scale=0.3, size=(200, 2))
+    labels[:7] = NOISE
+    return points, labels
+
+
+def test_cluster_map_colours_by_topic_names_centroids_and_has_a_legend():
+    points, labels = _blobs()
+    fine_to_coarse = {0: 0, 1: 0, 2: 1, 3: 1, 4: 2}
+    names = {f: f"label of {f}" for f in range(5)}
+    coarse = {0: "t00  cameras", 1: "t01  books", 2: "t02  tea"}
+    figure = cluster_map_figure(
+        points, labels, "map", fine_to_coarse=fine_to_coarse, fine_names=names, coarse_names=coarse
+    )
+    axis = figure.axes[0]
+    annotations = sorted(t.get_text() for t in axis.texts)
+    legend = [t.get_text() for t in axis.get_legend().get_texts()]
+    colours = {tuple(np.round(c.get_facecolor()[0], 3)) for c in axis.collections[1:]}
+    plt.close(figure)
+    assert annotations == sorted(names.values())
+    assert legend == ["noise (7)", "t00  cameras", "t01  books", "t02  tea"]
+    assert len(axis.collections) == 1 + 3 and len(colours) == 3  # one scatter per topic, each its own colour
+    # each annotation sits at its cluster's centroid
+    for text in figure.axes[0].texts:
+        fine = next(f for f, n in names.items() if n == text.get_text())
+        np.testing.assert_allclose(text.xy, points[labels == fine].mean(axis=0))
+
+
+def test_silhouette_bars_are_sorted_by_value_and_labelled():
+    per_cluster = {"t00.s000  lens": 0.2, "t00.s001  zoom": 0.6, "t01.s002  tea": -0.1, "t01.s003  cup": 0.4}
+    figure = silhouette_bar_figure(per_cluster, "s")
+    axis = figure.axes[0]
+    names = [label.get_text() for label in axis.get_yticklabels()]
+    values = [t.get_text() for t in axis.texts]
+    plt.close(figure)
+    assert names == ["t00.s001  zoom", "t01.s003  cup", "t00.s000  lens", "t01.s002  tea"]
+    assert values == ["0.60", "0.40", "0.20", "-0.10"]
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_tiny_trees_and_maps_still_render(n):
+    from interest_pipeline.core.clustering.plots import cluster_map_png, topic_tree_png
+
+    assert topic_tree_png(_tree([n] * n)).startswith(b"\x89PNG")
+    assert cluster_map_png(np.zeros((n, 2)), np.zeros(n, dtype=np.int64), "m").startswith(b"\x89PNG")
