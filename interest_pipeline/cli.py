@@ -31,11 +31,22 @@ def prepare_dagster_home() -> Path:
 
 def _log_date_range(events_dir: Path) -> tuple[str, str]:
     from interest_pipeline.core.ingest.event_files import log_date_of
-    from interest_pipeline.defs.ingest.partitions import daily_log_partitions
+    from interest_pipeline.defs.ingest.partitions import daily_log_partitions, last_log_date, log_partitions
 
     dated = sorted(
         (d, p.name) for p in (events_dir.iterdir() if events_dir.is_dir() else []) if (d := log_date_of(p)) is not None
     )
+    # A file dated after the last closed day waits (a date far ahead is a wrong name): planning up to
+    # it would ask Dagster for thousands of partitions that do not exist yet.
+    last_date = last_log_date(log_partitions)
+    later = [(d, name) for d, name in dated if d > last_date]
+    for day, name in later[:5]:
+        print(
+            f"{events_dir / name}: not ingested: log date {day} is after {last_date}, the last that can be ingested now"
+        )
+    if len(later) > 5:
+        print(f"... and {len(later) - 5:,d} more files dated after {last_date}")
+    dated = [(d, name) for d, name in dated if d <= last_date]
     if not dated:
         raise SystemExit(f"no event files named with a date (e.g. events_2026-10-01.csv) in {events_dir}")
     first_partition = daily_log_partitions.start.date()
@@ -215,6 +226,21 @@ def print_recovery(warehouse: str, truth_dir: Path) -> None:
         print(f"  {key:28s} {value:.3f}")
 
 
+def release_slots(args: argparse.Namespace) -> int:
+    """Free the pool slots of runs whose process is gone (what the daemon's dead_run_slot_sensor does)."""
+    from dagster import DagsterInstance
+
+    from interest_pipeline.defs.instance_setup import release_slots_of_dead_runs
+
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise SystemExit("DAGSTER_HOME is not set: point it at the instance whose runs wait for the pool")
+    with DagsterInstance.get() as instance:
+        released = release_slots_of_dead_runs(instance)
+    print(f"freed the pool slots of {len(released)} dead run(s) in {home}" + "".join(f"\n  {r}" for r in released))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="interest_pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,5 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.set_defaults(handler=run)
     summary_parser = commands.add_parser("summary", help="print table sizes and the latest clustering runs")
     summary_parser.set_defaults(handler=summary)
+    release_parser = commands.add_parser(
+        "release-slots", help="free the warehouse pool slots of runs whose process died (DAGSTER_HOME's instance)"
+    )
+    release_parser.set_defaults(handler=release_slots)
     args = parser.parse_args(argv)
     return args.handler(args)

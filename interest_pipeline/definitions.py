@@ -10,6 +10,7 @@ from dagster import Definitions, EnvVar
 
 from interest_pipeline.defs.automation import interest_automation_sensor
 from interest_pipeline.defs.clustering import definitions as clustering
+from interest_pipeline.defs.dead_runs import dead_run_slot_sensor
 from interest_pipeline.defs.evaluation import definitions as evaluation
 from interest_pipeline.defs.executors import build_executor
 from interest_pipeline.defs.expansion import definitions as expansion
@@ -36,7 +37,7 @@ def build_definitions(resources: dict | None = None, executor=None) -> Definitio
         Definitions(
             asset_checks=list(COLUMNS_CHECKS.values()),
             jobs=[interest_model_job, daily_update_job],
-            sensors=[interest_automation_sensor],
+            sensors=[interest_automation_sensor, dead_run_slot_sensor],
             resources=resources,
             executor=executor or build_executor(),
         ),

@@ -30,6 +30,19 @@ class Warehouse(DuckDBResource):
     """The DuckDB file that holds every table of the pipeline (INTEREST_PIPELINE_WAREHOUSE); writers
     take the `warehouse` pool's one slot, so a single process writes at a time."""
 
+    @contextlib.contextmanager
+    def get_connection(self):
+        # DuckDB's connect is retried for a lock held by another process; a folder that does not
+        # exist would be retried the same way for minutes, so it fails at once, naming the path.
+        folder = Path(self.database).parent
+        if self.database != ":memory:" and not folder.is_dir():
+            raise FileNotFoundError(
+                f"the warehouse {self.database} is in a folder that does not exist ({folder}); "
+                "create the folder or point INTEREST_PIPELINE_WAREHOUSE at an existing one"
+            )
+        with super().get_connection() as conn:
+            yield conn
+
 
 class EventSource(ConfigurableResource):
     """Where the raw inputs land: one folder of daily event files and an item file."""
@@ -74,12 +87,14 @@ class EventSource(ConfigurableResource):
         found = [event_files_by_date(Path(folder)) for folder in (self.events_dir, self.landing_dir)]
         return {day: [path for by_date in found for path in by_date.get(day, [])] for day in log_dates}
 
-    def files_not_ingested(self, start_date: dt.date | None = None) -> list[tuple[str, str, str]]:
+    def files_not_ingested(
+        self, start_date: dt.date | None = None, last_date: dt.date | None = None
+    ) -> list[tuple[str, str, str]]:
         """(file name, folder, reason) of files in both folders that look like event files but are not read."""
         return [
             (name, folder, reason)
             for folder in (self.events_dir, self.landing_dir)
-            for name, reason in files_not_ingested(Path(folder), start_date)
+            for name, reason in files_not_ingested(Path(folder), start_date, last_date)
         ]
 
 

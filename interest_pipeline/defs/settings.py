@@ -32,14 +32,25 @@ DEFAULTS = {
 }
 
 
+def _set_value(name: str) -> str | None:
+    """The variable's value where it is set; a variable set to nothing but blanks is a mistake (a
+    typo in a deployment file), not a request for the default, and stops the code location."""
+    value = os.environ.get(name)
+    if value is not None and not value.strip():
+        raise ValueError(
+            f"{name} is set but blank; set it to a value or unset it to use the default {DEFAULTS[name]!r}"
+        )
+    return value
+
+
 def setting(name: str):
     """An EnvVar where the deployment sets one (shown as such in the UI), else the default."""
-    return EnvVar(name) if os.environ.get(name) else DEFAULTS[name]
+    return EnvVar(name) if _set_value(name) else DEFAULTS[name]
 
 
 def setting_value(name: str) -> str:
     """The value itself, for code outside Dagster's config (the command line)."""
-    return os.environ.get(name) or DEFAULTS[name]
+    return _set_value(name) or DEFAULTS[name]
 
 
 def _privacy() -> PrivacySettings:

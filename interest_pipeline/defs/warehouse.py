@@ -156,6 +156,23 @@ def stored_partitions(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> l
     return sorted(found)
 
 
+def stored_source_files(conn: duckdb.DuckDBPyConnection, log_dates: Sequence) -> pl.DataFrame:
+    """(log_date, source_file, rows): the stored rows of ``log_dates`` per file they came from,
+    accepted and quarantined together."""
+    empty = pl.DataFrame(schema={"log_date": pl.Date, "source_file": pl.String, "rows": pl.Int64})
+    tables = [t for t in ("raw_behavior_logs", "rejected_events") if table_exists(conn, t)]
+    if not log_dates or not tables:
+        return empty
+    union = " UNION ALL ".join(f"SELECT log_date, source_file FROM {_quote(t)}" for t in tables)
+    found = read_frame(
+        conn,
+        f"SELECT log_date, source_file, count(*) AS rows FROM ({union}) WHERE log_date IN (SELECT UNNEST(?)) "
+        "GROUP BY log_date, source_file ORDER BY log_date, source_file",
+        [list(log_dates)],
+    )
+    return found.cast(empty.schema) if found.height else empty
+
+
 def catalogued_item_ids(conn: duckdb.DuckDBPyConnection) -> pl.Series | None:
     """The item ids of the stored catalogue, or None while no catalogue is stored."""
     if not table_exists(conn, "item_catalog"):

@@ -134,3 +134,56 @@ def test_a_reader_waits_for_a_writer_with_bounded_back_off(tmp_path):
     with connect_with_retry(str(database), attempts=12, first_delay=0.05, max_delay=0.5) as conn:
         assert conn.execute("SELECT x FROM t").fetchone() == (1,)
     writer.wait(timeout=60)
+
+
+def test_the_daemon_sensor_frees_a_killed_cli_runs_slot_so_a_waiting_run_proceeds(tmp_path, small_sample):
+    """A run started by `dagster asset materialize` and killed with kill -9 keeps its pool slot; a
+    second CLI run waits for it. The dead-run sensor (evaluated here as the daemon would) fails the
+    dead run and frees its slot, and the waiting run then finishes."""
+    from dagster import build_sensor_context
+
+    from interest_pipeline.defs.dead_runs import dead_run_slot_sensor
+
+    day = SMALL_SPEC.start_date.isoformat()
+    with slot_holder(tmp_path) as (home, env):
+        pass  # killed with SIGKILL mid-write
+    env = {
+        **env,
+        "INTEREST_PIPELINE_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
+        "INTEREST_PIPELINE_EVENTS_DIR": str(small_sample / "events"),
+        "INTEREST_PIPELINE_LANDING_DIR": str(tmp_path / "landing"),
+        "INTEREST_PIPELINE_ITEMS_PATH": str(small_sample / "items.csv"),
+    }
+    waiting = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "asset",
+            "materialize",
+            "-m",
+            "interest_pipeline.definitions",
+            "--select",
+            "raw_behavior_logs,rejected_events",
+            "--partition",
+            day,
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(20)
+        assert waiting.poll() is None, (
+            "the second run should wait for the dead run's slot: " + waiting.stdout.read()[-3000:]
+        )
+        with DagsterInstance.from_config(str(home)) as instance:
+            result = dead_run_slot_sensor(build_sensor_context(instance=instance))
+            assert "freed the pool slots of 1 dead run" in result.skip_message
+        assert waiting.wait(timeout=300) == 0, waiting.stdout.read()[-3000:]
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    with DagsterInstance.from_config(str(home)) as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+    assert statuses == ["FAILURE", "SUCCESS"]

@@ -37,10 +37,11 @@ def is_in_progress(path: Path) -> bool:
     return path.name.startswith(".") or path.suffix.lower() in IN_PROGRESS_SUFFIXES
 
 
-def not_ingested_reason(path: Path, start_date: dt.date | None = None) -> str | None:
+def not_ingested_reason(path: Path, start_date: dt.date | None = None, last_date: dt.date | None = None) -> str | None:
     """Why a file in an events or landing folder is left out, for files that look like event
     files (a date in the name, or an event-file extension); None for an event file to read or
-    for a file that is none of the pipeline's business (item catalogue, notes, files in progress)."""
+    for a file that is none of the pipeline's business (item catalogue, notes, files in progress).
+    ``last_date`` is the last log date that may be ingested now: a file dated later waits."""
     if is_in_progress(path):
         return None
     if path.is_symlink():
@@ -52,6 +53,11 @@ def not_ingested_reason(path: Path, start_date: dt.date | None = None) -> str | 
     if log_date is not None:
         if start_date is not None and log_date < start_date:
             return f"log date {log_date} is before the first partition {start_date} (INTEREST_PIPELINE_START_DATE)"
+        if last_date is not None and log_date > last_date:
+            return (
+                f"log date {log_date} is after {last_date}, the last log date that can be ingested now "
+                "(a day is ingested once it has closed; a date far ahead is probably a wrong name)"
+            )
         return None
     if date_like is None:
         return None
@@ -90,11 +96,13 @@ def summarise_dates(dates: Sequence[dt.date], shown: int = 3) -> str:
     )
 
 
-def files_not_ingested(folder: Path, start_date: dt.date | None = None) -> list[tuple[str, str]]:
+def files_not_ingested(
+    folder: Path, start_date: dt.date | None = None, last_date: dt.date | None = None
+) -> list[tuple[str, str]]:
     """(file name, reason) for every file of the folder that looks like an event file but is not read."""
     if not folder.is_dir():
         return []
-    found = ((p.name, not_ingested_reason(p, start_date)) for p in sorted(folder.iterdir()))
+    found = ((p.name, not_ingested_reason(p, start_date, last_date)) for p in sorted(folder.iterdir()))
     return [(name, reason) for name, reason in found if reason is not None]
 
 

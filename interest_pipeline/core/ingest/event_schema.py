@@ -110,6 +110,8 @@ class ValidatedEvents:
     fingerprints: dict = field(default_factory=dict)
     # Per log date: rows read and exact duplicates dropped (accepted and rejected rows carry their log date).
     counts: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COUNTS_SCHEMA))
+    # Per file read (its path as a string): the rows it held, parsed or not (0 for an empty file).
+    rows_per_file: dict = field(default_factory=dict)
 
     @property
     def n_accepted(self) -> int:

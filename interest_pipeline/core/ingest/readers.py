@@ -36,18 +36,26 @@ def _identity(value: str) -> str:
 
 
 def _normalised_columns(names: list[str], path: Path) -> list[str]:
-    """Column names trimmed and lower-cased; two columns that then coincide are an error."""
+    """Column names trimmed and lower-cased; two columns that then coincide are an error.
+
+    The message names a repeated column only when it is a known one: a file without a header
+    puts its first row there, and two equal values of that row (an id, an empty field) would
+    otherwise be quoted in the error, which goes to the run's logs and storage.
+    """
     normalised = [name.strip().lower() for name in names]
     seen: dict[str, int] = {}
     for position, name in enumerate(normalised):
         if name in seen:
-            same = (
-                "the same column"
-                if names[seen[name]] == names[position]
-                else "columns differing only in case or spaces"
-            )
+            first, exact = seen[name] + 1, names[seen[name]] == names[position]
+            if name in INPUT_COLUMNS:
+                same = "the same column" if exact else "columns differing only in case or spaces"
+                raise EventFileError(
+                    f"{path}: the header holds {same} {name!r} twice (columns {first} and {position + 1})"
+                )
+            same = "the same name" if exact else "names differing only in case or spaces"
             raise EventFileError(
-                f"{path}: the header holds {same} {name!r} twice (columns {seen[name] + 1} and {position + 1})"
+                f"{path}: the header holds {same} in columns {first} and {position + 1}, not a known column: "
+                "the first line looks like data, not a header"
             )
         seen[name] = position
     return normalised
@@ -55,16 +63,18 @@ def _normalised_columns(names: list[str], path: Path) -> list[str]:
 
 def _check_required(columns: list[str], path: Path) -> None:
     """The message names what is missing and a near miss among the columns found, but never
-    lists the columns themselves: a file without a header would put row content there."""
+    lists the columns themselves: a file without a header would put row content there. A near
+    miss is named only beside a known column: a first line with none is data, and a value of it
+    may be close to a column name ("user_i7")."""
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if not missing:
         return
+    known = [c for c in columns if c in INPUT_COLUMNS]
     hints = []
-    for name in missing:
+    for name in missing if known else ():
         close = difflib.get_close_matches(name, columns, n=1, cutoff=0.75)
         if close:
             hints.append(f"{close[0]!r} for {name}?")
-    known = [c for c in columns if c in INPUT_COLUMNS]
     raise EventFileError(
         f"{path}: missing required column(s) {', '.join(missing)}; the header has {len(columns)} column(s), of which "
         f"{', '.join(known) if known else 'none'} known"

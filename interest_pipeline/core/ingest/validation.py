@@ -310,6 +310,7 @@ def reject_event_ids_used_elsewhere(result: ValidatedEvents, used: pl.DataFrame,
         accepted_raw=kept["raw_row"],
         fingerprints=result.fingerprints,
         counts=result.counts,
+        rows_per_file=result.rows_per_file,
     )
 
 
@@ -328,7 +329,7 @@ def load_log_dates(
     these dates are not resolved here: see :func:`reject_event_ids_used_elsewhere`."""
     # Per file only what must be per file: thousands of small frames make every extra frame
     # operation count (the log date column is added once, to all rows together).
-    frames, row_dates, pre_rejected, fingerprints = [], [], [], {}
+    frames, row_dates, pre_rejected, fingerprints, rows_per_file = [], [], [], {}, {}
     for log_date, files in sorted(files_by_date.items()):
         for path in files:
             frame, bad, fingerprint = read_event_file_checked(path, quote)
@@ -337,6 +338,7 @@ def load_log_dates(
             if bad.height:
                 pre_rejected.append(bad.with_columns(pl.lit(log_date).alias("log_date")))
             fingerprints[str(path)] = fingerprint
+            rows_per_file[str(path)] = frame.height + bad.height
     raw = (pl.concat(frames, how="vertical") if frames else empty_raw()).select(
         *INPUT_COLUMNS, "source_file", "source_row"
     )
@@ -354,4 +356,5 @@ def load_log_dates(
         result.accepted_raw,
         fingerprints,
         result.counts,
+        rows_per_file,
     )

@@ -17,7 +17,7 @@ _BOUNDS = QualityBounds()
 class ClusteringConfig(Config):
     """HDBSCAN finds fine clusters in reduced embeddings; a second, coarser HDBSCAN groups them into coarse ones.
 
-    Defaults come from ``core.clustering.ClusteringParams``, the one place they are defined.
+    Defaults come from ``core.clustering.density_clustering.ClusteringParams``, the one place they are defined.
     """
 
     reduction: Literal["umap", "pca", "none"] = Field(

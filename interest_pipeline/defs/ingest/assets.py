@@ -28,10 +28,17 @@ from interest_pipeline.core.ingest.catalogue_coverage import (
 )
 from interest_pipeline.core.ingest.event_files import summarise_dates, verify_unchanged
 from interest_pipeline.core.ingest.event_schema import EventFileError
-from interest_pipeline.core.ingest.privacy import protect_events, quote_for_reason
+from interest_pipeline.core.ingest.privacy import mask_contact_details, protect_events, quote_for_reason
+from interest_pipeline.core.ingest.stored_files import lost_stored_files
 from interest_pipeline.core.ingest.validation import load_log_dates, reject_event_ids_used_elsewhere
 from interest_pipeline.defs.conventions import reload_daily, warehouse_multi_asset
-from interest_pipeline.defs.ingest.partitions import GRAIN_VARIABLE, PARTITION_GRAIN, log_dates_of, log_partitions
+from interest_pipeline.defs.ingest.partitions import (
+    GRAIN_VARIABLE,
+    PARTITION_GRAIN,
+    last_log_date,
+    log_dates_of,
+    log_partitions,
+)
 from interest_pipeline.defs.ingest.reporting import MAX_REJECTED_SHARE, IngestRun, ingest_results
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import ALLOW_EMPTY_PARTITIONS_VARIABLE, EventSource, PrivacySettings
@@ -42,6 +49,7 @@ from interest_pipeline.defs.warehouse import (
     replace_table,
     stored_event_ids,
     stored_partitions,
+    stored_source_files,
     table_exists,
 )
 
@@ -105,8 +113,16 @@ def raw_behavior_logs(
     key, mask = privacy.key(), privacy.mask_contact_details
     quote = quote_for_reason(mask)
     event_source.check_events_dir()
+    if (
+        not Path(event_source.landing_dir).is_dir()
+        and event_source.landing_dir != EventSource.model_fields["landing_dir"].default
+    ):
+        context.log.warning(
+            f"the landing folder {event_source.landing_dir} does not exist (INTEREST_PIPELINE_LANDING_DIR): "
+            f"only {event_source.events_dir} is read"
+        )
 
-    not_ingested = event_source.files_not_ingested(log_partitions.start.date())
+    not_ingested = event_source.files_not_ingested(log_partitions.start.date(), last_log_date(log_partitions))
     for name, folder, reason in not_ingested:
         context.log.warning(f"{Path(folder) / name}: not ingested: {reason}")
 
@@ -115,6 +131,7 @@ def raw_behavior_logs(
     days_without_files = [d for d in log_dates if not files_by_date[d]]
     with warehouse.get_connection() as conn:
         stored_without_files = stored_partitions(conn, days_without_files)
+        stored_files = stored_source_files(conn, [d for d in log_dates if files_by_date[d]])
         used_before = stored_event_ids(conn, result.accepted.select("event_id").unique(), log_dates)
         catalogue_ids = catalogued_item_ids(conn)
     if stored_without_files and not event_source.empty_partitions_allowed():
@@ -123,6 +140,17 @@ def raw_behavior_logs(
             f"or {event_source.landing_dir}, but the warehouse holds rows for them; nothing was stored. "
             f"Restore the files, or set {ALLOW_EMPTY_PARTITIONS_VARIABLE}=true to empty those partitions"
         )
+    # source_file is stored masked when masking is on: compare names as they were stored.
+    lost = lost_stored_files(stored_files, files_by_date, result.rows_per_file, mask_contact_details if mask else str)
+    if lost and not event_source.empty_partitions_allowed():
+        shown = "; ".join(lost[:10]) + (f"; and {len(lost) - 10:,d} more" if len(lost) > 10 else "")
+        raise EventFileError(
+            f"stored rows would be dropped without their files saying so: {shown}; nothing was stored. Restore the "
+            f"files (check INTEREST_PIPELINE_EVENTS_DIR and INTEREST_PIPELINE_LANDING_DIR), or set "
+            f"{ALLOW_EMPTY_PARTITIONS_VARIABLE}=true to replace those log dates with what their files hold now"
+        )
+    for line in lost:
+        context.log.warning(f"{line}: its stored rows are dropped ({ALLOW_EMPTY_PARTITIONS_VARIABLE})")
     # One line for all of them: a history of years has thousands of days without events. Days still
     # to come (the rest of the current week or month) are left out.
     today = dt.datetime.now(dt.UTC).date()

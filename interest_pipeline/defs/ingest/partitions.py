@@ -21,6 +21,7 @@ from dagster import (
     MonthlyPartitionsDefinition,
     TimeWindowPartitionsDefinition,
     WeeklyPartitionsDefinition,
+    partition_loading_context,
 )
 
 GRAIN_VARIABLE = "INTEREST_PIPELINE_PARTITION_GRAIN"
@@ -110,6 +111,18 @@ def partition_keys_between(partitions: TimeWindowPartitionsDefinition, first: dt
         window = partitions.time_window_for_partition_key(keys[-1])
         keys.append(partition_key_of(partitions, window.end.date()))
     return keys
+
+
+def last_log_date(partitions: TimeWindowPartitionsDefinition, today: dt.date | None = None) -> dt.date:
+    """The last log date a run may ingest now: the last day of the last partition (yesterday for
+    days; for weeks and months the current one's last day), and never after today (UTC)."""
+    now = dt.datetime.now(dt.UTC) if today is None else dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)
+    today = now.date()
+    with partition_loading_context(effective_dt=now):
+        last_key = partitions.get_last_partition_key()
+    if last_key is None:
+        return partitions.start.date() - dt.timedelta(days=1)
+    return min(partitions.time_window_for_partition_key(last_key).end.date() - dt.timedelta(days=1), today)
 
 
 def partition_to_ingest(partitions: TimeWindowPartitionsDefinition, execution_time: dt.datetime) -> tuple[str, dt.date]:

@@ -526,3 +526,74 @@ def test_an_item_file_without_a_header_never_repeats_its_first_row(tmp_path):
     message = str(error.value)
     assert message.startswith(f"{path}: missing required column(s) item_id, title; the header has 3 column(s)")
     assert "bob@example.com" not in message and "Secret" not in message
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile shapes against privacy: with pseudonymisation on, no raw user id of any JSON or CSV
+# shape is kept in the quarantine, and no error quotes the first row of a file without a header.
+# ---------------------------------------------------------------------------------------------
+
+from interest_pipeline.core.ingest.privacy import protect_events, pseudonym
+
+PRIVACY_KEY = b"hostile-secret"
+
+
+@pytest.mark.parametrize(
+    "first_line, columns",
+    [
+        ("e1,rawuid-7781,i1,view,2026-10-05T10:00:00Z,rawuid-7781\n", "columns 2 and 6"),
+        ("e1,RawUid-7781,i1,view,2026-10-05T10:00:00Z, rawuid-7781\n", "columns 2 and 6"),
+        ("e1,rawuid-7781,i1,view,2026-10-05T10:00:00Z,,\n", "columns 6 and 7"),
+    ],
+)
+def test_a_headerless_file_with_a_repeated_value_never_quotes_it(tmp_path, first_line, columns):
+    path = tmp_path / f"events_{DAY}.csv"
+    path.write_text(first_line + "e2,rawuid-7781,i1,view,2026-10-05T11:00:00Z,x,y\n")
+    with pytest.raises(EventFileError) as error:
+        read_event_file(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: the header holds ") and columns in message
+    assert "looks like data, not a header" in message and "rawuid" not in message.lower().replace(str(path), "")
+
+
+def test_a_headerless_file_never_offers_a_value_as_a_near_miss(tmp_path):
+    path = tmp_path / f"events_{DAY}.csv"
+    path.write_text("user_i7,view,2026-10-05T10:00:00Z\n")  # "user_i7" is close to user_id
+    with pytest.raises(EventFileError) as error:
+        read_event_file(path)
+    assert "missing required column(s) user_id" in str(error.value) and "user_i7" not in str(error.value)
+
+
+RAW_IDS = [f"RAWID-{n}" for n in range(8)]
+HOSTILE_JSON_LINES = [
+    '{"\\u0075ser_id": "' + RAW_IDS[0] + '", "user_id": "u1", "event_type": "view"}',  # repeated key, escaped
+    '{"user\\u005fid": "' + RAW_IDS[1] + '", "event_type": "view"',  # escaped key, no closing brace
+    '["' + RAW_IDS[2] + '", "i1", "view", "2026-10-05T10:00:00Z"]',  # an array
+    '"' + RAW_IDS[3] + '"',  # a bare string
+    "e1," + RAW_IDS[4] + ",i1,view,2026-10-05T10:00:00Z",  # a CSV line
+    '{"User_ID": "' + RAW_IDS[5] + '", "user_id": "u1"}',  # keys differing in case
+    '{"user_id": "' + RAW_IDS[6] + '", "text": "\\ud800"}',  # a lone surrogate
+    '{"\\u0075ser_id": "' + RAW_IDS[7] + '" "event_type": "view"}',  # no JSON (a comma missing), escaped key
+]
+
+
+def test_no_raw_user_id_of_any_json_shape_is_kept_in_the_quarantine(tmp_path):
+    path = tmp_path / f"events_{DAY}.jsonl"
+    path.write_text("\n".join([json_row(event_id="g0", user_id="u0"), *HOSTILE_JSON_LINES]) + "\n")
+    result = load_log_date([path], DAY)
+    assert result.rejected["source_row"].to_list() == list(range(2, 2 + len(HOSTILE_JSON_LINES)))
+    accepted, rejected = protect_events(result.accepted, result.rejected, PRIVACY_KEY, mask=True)
+    stored = "\n".join(rejected["raw_row"].to_list() + rejected["reason"].to_list() + accepted["user_id"].to_list())
+    assert [raw_id for raw_id in RAW_IDS if raw_id in stored] == []
+    # the lines whose user id has a key keep everything else, with the pseudonym in its place
+    kept = [json.loads(row).get("unparsed_json_line") for row in rejected["raw_row"]]
+    assert [pseudonym(RAW_IDS[n], PRIVACY_KEY) in (kept[n] or "") for n in range(len(RAW_IDS))] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]

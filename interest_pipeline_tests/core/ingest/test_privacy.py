@@ -1,5 +1,7 @@
 import datetime as dt
 import json
+import random
+import re
 
 import polars as pl
 import pytest
@@ -10,15 +12,17 @@ from interest_pipeline.core.ingest.privacy import (
     UNPARSED_CSV_LINE,
     UNPARSED_JSON_LINE,
     UNPARSED_LINE_HMAC,
+    _spelt_at_tokens,
     mask_contact_details,
     parse_switch,
     protect_events,
     protect_raw_row,
     pseudonym,
+    pseudonym_key_bytes,
     quote_for_reason,
     settings_from_environment,
 )
-from interest_pipeline.core.ingest.validation import validate_events
+from interest_pipeline.core.ingest.validation import load_log_date, validate_events
 from interest_pipeline_tests.core.ingest.masking_corpus import LIMITS, confusion_counts, corpus, identifiers
 
 KEY = b"test-secret"
@@ -252,4 +256,134 @@ def test_a_reason_quotes_the_event_id_as_read():
     result = validate_events(raw, dt.date(2026, 10, 5), quote=quote_for_reason(True))
     assert result.rejected["reason"].to_list() == [
         f"event_id '{event_id}' is already used by another row with different content"
+    ]
+
+
+# The search for a written-out "at" before it was made linear: it rescanned a run of spaces or
+# brackets from each of its positions once the text held an "at".
+FORMER_SPELT_AT = re.compile(r"[\s\[({<][\s\[({<]*+at(?!\w)[\s\])}>]*+", re.IGNORECASE)
+SPELT_AT_PIECES = [" ", "\t", "\n", "\u00a0", "\u3000", "[", "(", "{", "<", "]", ")", "}", ">", "at", "AT", "At", "a"]
+SPELT_AT_PIECES += ["t", "x", "_", "1", ".", "@", "dot", "ta", "é"]
+
+
+def test_at_tokens_are_those_the_former_pattern_found():
+    rng = random.Random(7)
+    for _ in range(20_000):
+        text = "".join(rng.choices(SPELT_AT_PIECES, k=rng.randrange(1, 24)))
+        assert list(_spelt_at_tokens(text)) == [m.span() for m in FORMER_SPELT_AT.finditer(text)], text
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # shown as "write jo@example.com today": the override shows the characters after it reversed
+        ("write \u202emoc.elpmaxe@oj\u202c today", "write \u202e[email]\u202c today"),
+        ("write \u202emoc.elpmaxe@oj", "write \u202e[email]"),  # an override lasts to the paragraph's end
+        ("a \u202emoc.elpmaxe\u202d\u202c@oj\u202c", "a \u202e[email]\u202c"),  # an empty embedding inside
+        ("call \u202e8590 6497 02 44+\u202c now", "call \u202e[phone]\u202c now"),
+        ("\u202ejo@example.com\u202c", "\u202e[email]\u202c"),  # written in order under an override
+        ("mail jo\u200e@example.com", "mail [email]"),
+        ("mail jo@exam\u200fple.com please", "mail [email] please"),
+        ("mail j\u200bo@example\u2060.com", "mail [email]"),
+        ("mail \u2067jo\u2069 [at] example [dot] com", "mail \u2067[email]"),  # marks outside stay
+        ("call +44 20\u200d 7946 0958", "call [phone]"),
+        ("\u202b\u05e9\u05dc\u05d5\u05dd jo@example.com\u202c", "\u202b\u05e9\u05dc\u05d5\u05dd [email]\u202c"),
+        # nothing to mask: the marks stay where they are
+        ("\u05e9\u05dc\u05d5\u05dd \u200f2026-10-05\u200e, order 1234567890", None),
+        ("\u202e\u202dmoc.elpmaxe@oj\u202c\u202c", None),  # a left-to-right override inside: shown as written
+        ("\ufeffplain text\u00ad with a soft hyphen", None),
+    ],
+)
+def test_invisible_characters_never_hide_a_contact_detail(text, expected):
+    assert mask_contact_details(text) == (text if expected is None else expected)
+
+
+def test_invisible_characters_outside_contact_details_change_nothing():
+    texts = [case.text for case in corpus()] + [limit[1] for limit in LIMITS]
+    for text in texts:
+        assert mask_contact_details("\u200f" + text + "\u200b") == "\u200f" + mask_contact_details(text) + "\u200b"
+        assert mask_contact_details("\u2066" + text + "\u2069") == "\u2066" + mask_contact_details(text) + "\u2069"
+
+
+def test_a_number_field_loses_an_e_mail_address_shown_reversed():
+    raw = json.dumps({"timestamp": "\u202emoc.elpmaxe@oj\u202c", "event_id": "\u202emoc.elpmaxe@oj\u202c"})
+    assert json.loads(protect_raw_row(raw, None, mask=True)) == {
+        "timestamp": "\u202e[email]\u202c",
+        "event_id": "\u202emoc.elpmaxe@oj\u202c",  # ids are kept as read
+    }
+
+
+@pytest.mark.parametrize("value", [" ", "\t", "  \n"])
+def test_a_switch_of_only_spaces_fails_loudly(value):
+    # set but blank: neither on nor off, so not the default (pseudonymisation off, raw ids stored)
+    with pytest.raises(ValueError, match="not an on/off value"):
+        parse_switch("INTEREST_PIPELINE_PSEUDONYMISE", value, default=False)
+    with pytest.raises(ValueError, match="INTEREST_PIPELINE_PSEUDONYMISE"):
+        settings_from_environment({"INTEREST_PIPELINE_PSEUDONYMISE": value, "INTEREST_PIPELINE_PSEUDONYM_KEY": "k"})
+
+
+@pytest.mark.parametrize("key", ["\u200b", "\ufeff", " \u200c\u200d ", "\u2060\t", "\u200e\u200b"])
+def test_a_key_of_invisible_characters_is_refused(key):
+    with pytest.raises(ValueError, match="INTEREST_PIPELINE_PSEUDONYM_KEY"):
+        settings_from_environment({"INTEREST_PIPELINE_PSEUDONYMISE": "true", "INTEREST_PIPELINE_PSEUDONYM_KEY": key})
+    with pytest.raises(ValueError, match="INTEREST_PIPELINE_PSEUDONYM_KEY"):
+        pseudonym_key_bytes(key)
+    assert pseudonym_key_bytes("s\u200bcret") == "s\u200bcret".encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"\\u0075ser_id": "RAWID", "user_id": "u2", "event_type": "view"}',  # JSON, refused for the repeated key
+        '{"user\\u005fid": "RAWID", "USER_ID": "u2"}',
+        '{"\\u00a0User_Id ": "RAWID", "user_id": 7}',
+        '{"meta": {"\\u0075ser_id": "RAWID"}, "user_id": "u2", "user_id": "u3"}',
+        '{"\\u0075ser_id": "RAWID", "event_type": "view"',  # no JSON: no closing brace
+        '{"user\\u005fid": "RAWID", "text": "say \\"hi\\"", "event_type": ',
+    ],
+)
+def test_user_ids_under_an_escaped_key_are_pseudonymised(line):
+    protected = json.loads(protect_raw_row(json.dumps({UNPARSED_JSON_LINE: line}), KEY, mask=True))
+    kept = protected[UNPARSED_JSON_LINE]
+    assert "RAWID" not in kept and pseudonym("RAWID", KEY) in kept
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '["RAWID", "view", "2026-10-05T10:00:00Z"]',  # an array: its values have no names
+        '["RAWID", "view"',
+        '"RAWID"',
+        "e1,RAWID,i1,view,2026-10-05T10:00:00Z",  # a CSV line in a JSON lines file
+        '{"user_id": {"id": "RAWID"}, "event_type": "view"}',  # a user id that is an object
+        '{"u\\x73er_id": "RAWID"',  # an escape JSON does not know, in a key
+        '{"user_id": "u1", "user_id": ["RAWID"]}',
+    ],
+)
+def test_quarantined_json_lines_whose_ids_have_no_name_keep_only_a_keyed_hash(line):
+    protected = json.loads(protect_raw_row(json.dumps({UNPARSED_JSON_LINE: line}), KEY, mask=True))
+    assert set(protected) == {UNPARSED_LINE_HMAC, "unparsed_line_chars"} and "RAWID" not in json.dumps(protected)
+    # without pseudonymisation the line is kept as read, masked
+    assert json.loads(protect_raw_row(json.dumps({UNPARSED_JSON_LINE: line}), None, mask=False)) == {
+        UNPARSED_JSON_LINE: line
+    }
+
+
+def test_file_names_are_masked_in_the_stored_rows(tmp_path):
+    path = tmp_path / "events_2026-10-05 from jo.doe@example.com (app).csv"
+    path.write_text(
+        "event_id,user_id,item_id,event_type,timestamp\ne1,u1,i1,view,2026-10-05T10:00:00Z\ne2,u2,i1,warp,x\n"
+    )
+    result = load_log_date([path], dt.date(2026, 10, 5))
+    accepted, rejected = protect_events(result.accepted, result.rejected, KEY, mask=True)
+    masked = str(tmp_path / "events_2026-10-05 from [email] (app).csv")
+    assert accepted["source_file"].to_list() == [masked] and rejected["source_file"].to_list() == [masked]
+    plain_accepted, plain_rejected = protect_events(result.accepted, result.rejected, KEY, mask=False)
+    assert plain_accepted["source_file"].to_list() == [str(path)] == plain_rejected["source_file"].to_list()
+    # an ordinary name is kept as it is: its date and digits are no phone number
+    name = "data/events/2026/10/05/events_2026-10-05-app-0170123.jsonl"
+    ordinary = pl.DataFrame({"source_file": [name], "raw_row": ['{"text": "x"}']})
+    assert [frame["source_file"].to_list() for frame in protect_events(ordinary, ordinary, None, mask=True)] == [
+        [name],
+        [name],
     ]
