@@ -11,18 +11,36 @@ from pathlib import Path
 
 from interest_pipeline.core.ingest.event_schema import EventFileError
 
-EVENT_FILE_PATTERN = re.compile(r"(\d{4}-\d{2}-\d{2}).*\.(csv|jsonl|ndjson|parquet)$", re.IGNORECASE)
+# The date must stand alone: no digit right before or after it (events_2026-10-011.csv is no file
+# of 2026-10-01).
+EVENT_FILE_PATTERN = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d).*\.(csv|jsonl|ndjson|parquet)\Z", re.IGNORECASE)
+
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: in a file name
+# they would break or forge the lines of a log that names the file.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 DATE_IN_NAME = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A log date as event files name it: not touching other digits.
+EVENT_FILE_DATE = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")
 
 
 # Producers write under such names and rename when complete (the landing sensor agrees).
 IN_PROGRESS_SUFFIXES = (".tmp", ".part")
 
 
+def has_control_characters(name: str) -> bool:
+    """Whether a file name holds a control character or a line separator (a newline, a carriage
+    return, an escape...): such a file is no event file, and its name is not to be logged as is."""
+    return CONTROL_CHARACTERS.search(name) is not None
+
+
 def log_date_of(path: Path) -> dt.date | None:
-    """The day a file was logged, from the ISO date in its name (``events_2026-10-01.csv``)."""
+    """The day a file was logged, from the ISO date in its name (``events_2026-10-01.csv``): a date
+    standing alone, not part of a longer run of digits. None for a name with control characters."""
+    if has_control_characters(path.name):
+        return None
     match = EVENT_FILE_PATTERN.search(path.name)
     if not match:
         return None
@@ -61,6 +79,10 @@ def not_ingested_reason(path: Path, start_date: dt.date | None = None, last_date
         return None
     if date_like is None:
         return None
+    if has_control_characters(path.name):
+        return "the name holds a control character (a line break, a tab, an escape): rename the file"
+    if not EVENT_FILE_DATE.search(path.name):
+        return f"the date {date_like.group(0)!r} in the name runs into other digits: write the log date alone"
     try:
         dt.date.fromisoformat(date_like.group(0))
     except ValueError:

@@ -59,6 +59,24 @@ MAX_ID_CHARS = 256
 ID_COLUMNS: tuple[str, ...] = ("user_id", "item_id", "event_id")
 
 
+# Longest accepted device or location: short labels of where an event happened; a longer value is
+# rejected before anything else is done with it (masking, storing).
+MAX_CONTEXT_CHARS = 256
+
+
+CONTEXT_COLUMNS: tuple[str, ...] = ("device", "location")
+
+
+# Longest line (or CSV record over several lines) a reader holds: a longer one is quarantined as
+# too long, with its first characters only, and the rest of it is skipped unread into memory.
+MAX_LINE_CHARS = 4_000_000
+
+
+# Longest quarantine copy (raw_row) of a rejected row: a longer input is cut, with a marker
+# saying how long it was. Memory and storage follow the rows, not the bytes of garbage.
+MAX_QUARANTINE_CHARS = 4_000
+
+
 ACCEPTED_SCHEMA: dict[str, pl.DataType] = {
     "log_date": pl.Date(),
     "event_id": pl.String(),

@@ -13,17 +13,26 @@ import polars as pl
 
 from interest_pipeline.core.ingest.event_schema import (
     ACCEPTED_SCHEMA,
+    CONTEXT_COLUMNS,
     COUNTS_SCHEMA,
     EVENT_TYPE_SYNONYMS,
     EVENT_TYPES,
     ID_COLUMNS,
     INPUT_COLUMNS,
+    MAX_CONTEXT_CHARS,
     MAX_ID_CHARS,
+    MAX_QUARANTINE_CHARS,
     REJECTED_SCHEMA,
     ValidatedEvents,
     ValidationRules,
 )
-from interest_pipeline.core.ingest.readers import empty_raw, empty_rejected, read_event_file_checked
+from interest_pipeline.core.ingest.readers import (
+    cut_marker,
+    empty_raw,
+    empty_rejected,
+    quarantine_copy,
+    read_event_file_checked,
+)
 
 
 def _parse_timestamp(column: pl.Expr) -> pl.Expr:
@@ -56,13 +65,13 @@ def _blank(column: str) -> pl.Expr:
     return pl.col(column).is_null() | (pl.col(column).str.strip_chars() == "")
 
 
-def _too_long(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().str.len_chars() > MAX_ID_CHARS
+def _too_long(column: str, limit: int = MAX_ID_CHARS) -> pl.Expr:
+    return pl.col(column).str.strip_chars().str.len_chars() > limit
 
 
-def _too_long_reason(column: str) -> pl.Expr:
+def _too_long_reason(column: str, limit: int = MAX_ID_CHARS) -> pl.Expr:
     return pl.format(
-        f"{column} of {{}} characters is over the limit of {MAX_ID_CHARS}",
+        f"{column} of {{}} characters is over the limit of {limit}",
         pl.col(column).str.strip_chars().str.len_chars(),
     )
 
@@ -77,16 +86,13 @@ def _reason(value, rules: ValidationRules) -> pl.Expr:
     day_start = pl.col("log_date").cast(pl.Datetime("us"))
     earliest = day_start - rules.timestamp_tolerance
     latest = day_start + (dt.timedelta(days=1) + rules.timestamp_tolerance)
+    rules_chain = pl.when(_blank("user_id")).then(pl.lit("missing user_id"))
+    # Lengths first: nothing else is done with a value over its limit.
+    limits = [(c, MAX_ID_CHARS) for c in ID_COLUMNS] + [(c, MAX_CONTEXT_CHARS) for c in CONTEXT_COLUMNS]
+    for column, limit in limits:
+        rules_chain = rules_chain.when(_too_long(column, limit)).then(_too_long_reason(column, limit))
     return (
-        pl.when(_blank("user_id"))
-        .then(pl.lit("missing user_id"))
-        .when(_too_long("user_id"))
-        .then(_too_long_reason("user_id"))
-        .when(_too_long("item_id"))
-        .then(_too_long_reason("item_id"))
-        .when(_too_long("event_id"))
-        .then(_too_long_reason("event_id"))
-        .when(_blank("event_type"))
+        rules_chain.when(_blank("event_type"))
         .then(pl.lit("missing event_type"))
         .when(~pl.col("_event_type").is_in(EVENT_TYPES))
         .then(pl.format("unknown event type '{}'", value("event_type")))
@@ -124,18 +130,57 @@ def _reason(value, rules: ValidationRules) -> pl.Expr:
     )
 
 
+# Longest input value a reason quotes whole; a longer one is quoted by its start and its length.
+MAX_QUOTED_CHARS = 200
+
+
+def _quote_cut(value: str | None, quote) -> str | None:
+    """``value`` as a reason quotes it: masked by ``quote`` (only its start when it is long: masking
+    a huge value would cost more than the row is worth), cut to MAX_QUOTED_CHARS with its length."""
+    if value is None or len(value) <= MAX_QUOTED_CHARS:
+        return value if quote is None or value is None else quote(value)
+    start = value[: 4 * MAX_QUOTED_CHARS]
+    return (start if quote is None else quote(start))[:MAX_QUOTED_CHARS] + cut_marker(len(value))
+
+
+def _quoted_column(frame: pl.DataFrame, column: str, quote) -> pl.Expr:
+    quote = None if column in ID_COLUMNS else quote
+    if quote is None and not frame.select((pl.col(column).str.len_chars() > MAX_QUOTED_CHARS).any()).item():
+        return pl.col(column).alias(f"_q_{column}")
+    return pl.col(column).map_elements(lambda v: _quote_cut(v, quote), return_dtype=pl.String).alias(f"_q_{column}")
+
+
 def _quoted(frame: pl.DataFrame, columns: tuple[str, ...], quote) -> pl.DataFrame:
     """Columns ``_q_<name>``: the values as reasons may quote them (only for the few rejected rows).
-    Ids are quoted as read, as the quarantine copy keeps them."""
-    return frame.with_columns(
-        (pl.col(c).map_elements(quote, return_dtype=pl.String) if quote and c not in ID_COLUMNS else pl.col(c)).alias(
-            f"_q_{c}"
-        )
-        for c in columns
-    )
+    Ids are quoted as read, as the quarantine copy keeps them; long values by their start."""
+    return frame.with_columns(_quoted_column(frame, c, quote) for c in columns)
 
 
+# The input columns of a row as JSON: what identifies its content (exact duplicates, content hash).
 RAW_JSON = pl.struct(*INPUT_COLUMNS).struct.json_encode()
+
+
+def quarantine_copies(frame: pl.DataFrame) -> pl.Series:
+    """``raw_row`` of each row of ``frame``: its input columns as JSON, at most MAX_QUARANTINE_CHARS
+    characters (see :func:`quarantine_copy`: long values are cut, with their length). Values are cut
+    before they are written, so a huge one is never copied whole again."""
+    if not frame.height:
+        return pl.Series("raw_row", [], dtype=pl.String)
+    longest = frame.select(pl.max_horizontal(pl.col(c).str.len_chars() for c in INPUT_COLUMNS).fill_null(0)).to_series()
+    long_values = bool((longest > MAX_QUARANTINE_CHARS).any())
+    starts = frame.select(pl.col(c).str.slice(0, MAX_QUARANTINE_CHARS) for c in INPUT_COLUMNS) if long_values else frame
+    encoded = starts.select(RAW_JSON.alias("raw_row")).to_series()
+    where = ((encoded.str.len_chars() > MAX_QUARANTINE_CHARS) | (longest > MAX_QUARANTINE_CHARS)).arg_true()
+    if not where.len():
+        return encoded
+    lengths = frame[where].select(pl.col(c).str.len_chars() for c in INPUT_COLUMNS)
+    fixed = [
+        quarantine_copy(fields, {c: n for c, n in row_lengths.items() if n is not None and n > MAX_QUARANTINE_CHARS})
+        for fields, row_lengths in zip(
+            starts[where].select(INPUT_COLUMNS).iter_rows(named=True), lengths.iter_rows(named=True)
+        )
+    ]
+    return encoded.scatter(where, pl.Series(fixed, dtype=pl.String))
 
 
 def validate_events(
@@ -167,7 +212,8 @@ def validate_log_dates(
 
     ``raw`` holds the input columns as strings plus ``source_file``, ``source_row`` and
     ``log_date`` (the date of the row's file); ``log_dates`` are the dates to count, files or not.
-    Rules, first failing one wins: user id present; ids within MAX_ID_CHARS; event type known
+    Rules, first failing one wins: user id present; ids within MAX_ID_CHARS; device and location
+    within MAX_CONTEXT_CHARS (checked before anything else is done with them); event type known
     (after lower-casing and synonyms); timestamp present and parseable; timestamp within the
     tolerance of the log date; item id present for every type but search; rating numeric in
     1..5 (required for rate); search has a query; text within the size limit. Exact duplicate
@@ -183,18 +229,25 @@ def validate_log_dates(
         pl.col("rating").str.strip_chars().cast(pl.Float64, strict=False).alias("_rating"),
     )
     checked = parsed.with_columns(_reason(pl.col, rules).alias("_reason"))
+    del parsed
+    # Frames are filtered only where a row goes: a filter copies every column of every row.
+    failing = checked["_reason"].is_not_null()
 
-    invalid = _quoted(checked.filter(pl.col("_reason").is_not_null()), QUOTED_COLUMNS, quote)
+    invalid = _quoted(checked.filter(failing), QUOTED_COLUMNS, quote)
     invalid = invalid.select(
         "log_date",
         "source_file",
         "source_row",
-        RAW_JSON.alias("raw_row"),
+        quarantine_copies(invalid).alias("raw_row"),
         _reason(lambda c: pl.col(f"_q_{c}"), rules).alias("reason"),
     )
 
-    valid = checked.filter(pl.col("_reason").is_null()).sort("log_date", "source_file", "source_row")
-    deduplicated = valid.unique(subset=["log_date", *INPUT_COLUMNS], keep="first", maintain_order=True)
+    valid = _in_source_order(checked.filter(~failing) if failing.any() else checked)
+    del checked
+    first = valid.select(pl.struct("log_date", *INPUT_COLUMNS).is_first_distinct()).to_series()
+    deduplicated = valid if first.all() else valid.filter(first)
+    valid_dates, n_valid = valid.select("log_date"), valid.height
+    del valid
 
     # Rows without an event id get a content hash, so exact duplicates share one id.
     content_hash = RAW_JSON.map_batches(
@@ -207,18 +260,22 @@ def validate_log_dates(
         .otherwise(pl.col("event_id").str.strip_chars())
         .alias("event_id")
     )
-    reused_id = ~pl.struct("log_date", "event_id").is_first_distinct()
-    id_conflicts = _quoted(accepted.filter(reused_id), ("event_id",), quote).select(
+    dedup_dates = deduplicated.select("log_date")
+    del deduplicated
+    reused_id = ~accepted.select(pl.struct("log_date", "event_id").is_first_distinct()).to_series()
+    conflicting = accepted.filter(reused_id)
+    id_conflicts = _quoted(conflicting, ("event_id",), quote).select(
         "log_date",
         "source_file",
         "source_row",
-        RAW_JSON.alias("raw_row"),
+        quarantine_copies(conflicting).alias("raw_row"),
         pl.format("event_id '{}' is already used by another row with different content", pl.col("_q_event_id")).alias(
             "reason"
         ),
     )
-    accepted = accepted.filter(~reused_id)
-    accepted_raw = accepted.select(RAW_JSON).to_series().alias("raw_row")
+    if reused_id.any():
+        accepted = accepted.filter(~reused_id)
+    accepted_raw = quarantine_copies(accepted)
     accepted = accepted.select(
         "log_date",
         "event_id",
@@ -237,16 +294,29 @@ def validate_log_dates(
         [pre_rejected.cast(REJECTED_SCHEMA), invalid.cast(REJECTED_SCHEMA), id_conflicts.cast(REJECTED_SCHEMA)]
     ).sort("log_date", "source_file", "source_row")
     counts = _counts_per_date(
-        log_dates, raw.select(pl.col("log_date").cast(pl.Date)), pre_rejected, valid, deduplicated
+        log_dates, raw.select(pl.col("log_date").cast(pl.Date)), pre_rejected, valid_dates, dedup_dates
     )
     return ValidatedEvents(
         accepted=accepted.cast(ACCEPTED_SCHEMA),
         rejected=rejected,
         n_read=raw.height + pre_rejected.height,
-        n_duplicates=valid.height - deduplicated.height,
+        n_duplicates=n_valid - dedup_dates.height,
         accepted_raw=accepted_raw,
         counts=counts,
     )
+
+
+def _in_source_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows by log date, file and row: as files are read they mostly are already, and then the
+    frame is kept as it is rather than copied whole by a sort."""
+    day, file, row = pl.col("log_date"), pl.col("source_file"), pl.col("source_row")
+    same_day, same_file = day == day.shift(1), file == file.shift(1)
+    before_previous = (
+        (day < day.shift(1)) | (same_day & (file < file.shift(1))) | (same_day & same_file & (row < row.shift(1)))
+    )
+    if frame.height < 2 or not frame.select(before_previous.any()).item():
+        return frame
+    return frame.sort("log_date", "source_file", "source_row")
 
 
 def _counts_per_date(log_dates, raw, pre_rejected, valid, deduplicated) -> pl.DataFrame:

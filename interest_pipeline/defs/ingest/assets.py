@@ -26,7 +26,7 @@ from interest_pipeline.core.ingest.catalogue_coverage import (
     catalogue_coverage,
     unknown_items_per_date,
 )
-from interest_pipeline.core.ingest.event_files import summarise_dates, verify_unchanged
+from interest_pipeline.core.ingest.event_files import has_control_characters, summarise_dates, verify_unchanged
 from interest_pipeline.core.ingest.event_schema import EventFileError
 from interest_pipeline.core.ingest.privacy import mask_contact_details, protect_events, quote_for_reason
 from interest_pipeline.core.ingest.stored_files import lost_stored_files
@@ -124,7 +124,9 @@ def raw_behavior_logs(
 
     not_ingested = event_source.files_not_ingested(log_partitions.start.date(), last_log_date(log_partitions))
     for name, folder, reason in not_ingested:
-        context.log.warning(f"{Path(folder) / name}: not ingested: {reason}")
+        shown = Path(folder) / name
+        # A name with a line break would write a fake line into the log: shown quoted.
+        context.log.warning(f"{repr(str(shown)) if has_control_characters(name) else shown}: not ingested: {reason}")
 
     files_by_date = event_source.files_by_date(log_dates)
     result = load_log_dates(files_by_date, quote=quote)

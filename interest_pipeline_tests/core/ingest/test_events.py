@@ -203,3 +203,84 @@ def test_ids_over_the_length_limit_are_rejected_naming_the_field(tmp_path, colum
     assert result.rejected["reason"].to_list() == [
         f"{column} of {MAX_ID_CHARS + 1} characters is over the limit of {MAX_ID_CHARS}"
     ]
+
+
+@pytest.mark.parametrize("column, position", [("device", 5), ("location", 6)])
+def test_device_and_location_over_the_length_limit_are_rejected_naming_the_field(tmp_path, column, position):
+    from interest_pipeline.core.ingest.event_schema import MAX_CONTEXT_CHARS
+
+    fields = ["e1", "u1", "i1", "view", "2026-10-05T10:00:00Z", "", "", "", ""]
+    at_limit = list(fields)
+    at_limit[position] = "x" * MAX_CONTEXT_CHARS
+    fields[0] = "e2"
+    fields[position] = "x" * (MAX_CONTEXT_CHARS + 1)
+    path = write_csv(tmp_path / "events_2026-10-05.csv", [",".join(at_limit), ",".join(fields)])
+    result = load_log_date([path], DAY)
+    assert result.n_read == result.n_accepted + result.n_rejected + result.n_duplicates
+    assert result.n_accepted == 1 and result.accepted[column][0] == "x" * MAX_CONTEXT_CHARS
+    assert result.rejected["reason"].to_list() == [
+        f"{column} of {MAX_CONTEXT_CHARS + 1} characters is over the limit of {MAX_CONTEXT_CHARS}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, log_date",
+    [
+        ("events_2026-10-011.csv", None),
+        ("events_12026-10-01.csv", None),
+        ("events_2026-10-01.csv", dt.date(2026, 10, 1)),
+        ("events_2026-10-01_2.csv", dt.date(2026, 10, 1)),
+        ("2026-10-01-part2.jsonl", dt.date(2026, 10, 1)),
+        ("events_2026-10-011_2026-10-02.csv", dt.date(2026, 10, 2)),  # the first date standing alone
+        ("events_2026-10-01.csv.tmp", None),
+    ],
+)
+def test_the_date_in_a_file_name_stands_alone(tmp_path, name, log_date):
+    assert log_date_of(tmp_path / name) == log_date
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "events_2026-10-05.csv\n",
+        "events\n2026-10-05.csv",
+        "events_2026-10-05\r.csv",
+        "events_2026-10-05\x1b[2J.csv",
+        "events_2026-10-05\x00.csv",
+        "events_2026-10-05\x7f.csv",
+        "events_2026-10-05\x85.csv",
+        "events_2026-10-05\u2028.csv",
+    ],
+)
+def test_a_file_name_with_control_characters_is_no_event_file(tmp_path, name):
+    from interest_pipeline.core.ingest.event_files import has_control_characters
+
+    assert has_control_characters(name)
+    assert log_date_of(tmp_path / name) is None
+
+
+@pytest.mark.parametrize(
+    "name", ["events_2026-10-05.csv", "événements 2026-10-05 (copie).csv", "ereignisse_\u00a0.csv"]
+)
+def test_ordinary_file_names_have_no_control_characters(name):
+    from interest_pipeline.core.ingest.event_files import has_control_characters
+
+    assert not has_control_characters(name)
+
+
+def test_files_with_a_newline_in_the_name_are_left_out(tmp_path):
+    """Such a name would write a line of its own choosing into the run's log."""
+    good = write_csv(tmp_path / "events_2026-10-05.csv", ["e1,u1,i1,view,2026-10-05T10:00:00Z,,,,"])
+    write_csv(tmp_path / "x\n2026-10-05 INFO all files ingested.csv", ["e2,u1,i1,view,2026-10-05T10:00:00Z,,,,"])
+    assert find_event_files(tmp_path, DAY) == [good]
+
+
+def test_names_that_are_not_event_files_of_their_date_say_why(tmp_path):
+    from interest_pipeline.core.ingest.event_files import not_ingested_reason
+
+    longer = tmp_path / "events_2026-10-011.csv"
+    broken = tmp_path / "events_2026-10-01\nFAKE LOG LINE.csv"
+    for path in (longer, broken):
+        path.write_text("user_id,event_type,timestamp\n")
+    assert "runs into other digits" in not_ingested_reason(longer)
+    assert "control character" in not_ingested_reason(broken)

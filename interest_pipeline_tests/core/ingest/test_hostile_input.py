@@ -459,7 +459,6 @@ FILE_ERRORS = [
         b"User_ID,user_id,event_type,timestamp\n",
         "the header holds columns differing only in case or spaces 'user_id' twice (columns 1 and 2)",
     ),
-    ("events_2026-10-05.csv", b"", "the file is empty (no header line)"),
     ("events_2026-10-05.csv", b"user_id,item_id\nu1,i1\n", "missing required column(s) event_type, timestamp"),
     ("events_2026-10-05.csv", b"user_id,event_type,timestmp\n", "did you mean 'timestmp' for timestamp?"),
     ("events_2026-10-05.parquet", b"PAR1 truncated", "cannot be read as parquet"),
@@ -597,3 +596,231 @@ def test_no_raw_user_id_of_any_json_shape_is_kept_in_the_quarantine(tmp_path):
         True,
         True,
     ]
+
+
+# -------------------------------------------------------------------------------------------------
+# Bounded context values, ids written as JSON numbers, Parquet column encodings and damaged Parquet.
+# Same checks as above: conservation, accepted lines, exact (line, reason) of every rejected row.
+
+import math  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+from interest_pipeline.core.ingest.event_schema import MAX_CONTEXT_CHARS, MAX_QUARANTINE_CHARS  # noqa: E402
+
+OVER_CONTEXT = MAX_CONTEXT_CHARS + 1
+
+
+def json_line(**values: str) -> str:
+    """A JSON line whose values are written as given: numbers and literals stay as spelt."""
+    base = {
+        "event_id": '"e1"',
+        "user_id": '"u1"',
+        "item_id": '"i1"',
+        "event_type": '"view"',
+        "timestamp": '"2026-10-05T10:00:00Z"',
+    }
+    return "{" + ", ".join(f'"{k}": {v}' for k, v in {**base, **values}.items()) + "}"
+
+
+BOUNDED_CASES = [
+    csv_case("device at the limit", [csv_row(device="d" * MAX_CONTEXT_CHARS)], [2, 3]),
+    csv_case(
+        "device over the limit",
+        [csv_row(device="d" * OVER_CONTEXT)],
+        [2],
+        [(3, f"device of {OVER_CONTEXT} characters is over the limit of {MAX_CONTEXT_CHARS}")],
+    ),
+    csv_case(
+        "location over the limit",
+        [csv_row(location="l" * OVER_CONTEXT)],
+        [2],
+        [(3, f"location of {OVER_CONTEXT} characters is over the limit of {MAX_CONTEXT_CHARS}")],
+    ),
+    csv_case(
+        "a megabyte of device",
+        [csv_row(device="d" * 1_000_000)],
+        [2],
+        [(3, f"device of 1000000 characters is over the limit of {MAX_CONTEXT_CHARS}")],
+    ),
+    csv_case(
+        "long location of phone-like numbers, masked",
+        [csv_row(location="call 0170 1234567 " * 20_000)],
+        [2],
+        [(3, f"location of 359999 characters is over the limit of {MAX_CONTEXT_CHARS}")],
+        quote=mask_contact_details,
+    ),
+    csv_case(
+        "the limit counts the value without surrounding spaces",
+        [csv_row(device=" " * 300 + "web" + " " * 300)],
+        [2, 3],
+    ),
+    jsonl_case(
+        "ids of non-finite JSON numbers",
+        [
+            json_line(user_id="NaN"),
+            json_line(event_id='"e2"', item_id="Infinity"),
+            json_line(event_id="-Infinity"),
+        ],
+        [1],
+        [
+            (2, "user_id is the number NaN, which is not finite and cannot be an id"),
+            (3, "item_id is the number Infinity, which is not finite and cannot be an id"),
+            (4, "event_id is the number -Infinity, which is not finite and cannot be an id"),
+        ],
+    ),
+    jsonl_case(
+        "an id of 5,000 digits is rejected by its length, not a crash",
+        [json_line(user_id="1" + "0" * 5_000)],
+        [1],
+        [(2, f"user_id of 5001 characters is over the limit of {MAX_ID_CHARS}")],
+    ),
+    jsonl_case(
+        "a rating NaN is still a rating outside 1..5",
+        [json_line(event_type='"rate"', rating="NaN")],
+        [1],
+        [(2, "rating NaN is outside 1..5")],
+    ),
+    parquet_case(
+        "float ids that are not finite",
+        {
+            "user_id": [1.0, math.inf, math.nan],
+            "item_id": ["i1"] * 3,
+            "event_type": ["view"] * 3,
+            "timestamp": ["2026-10-05T10:00:00Z"] * 3,
+        },
+        [1],
+        [
+            (2, "user_id is the number inf, which is not finite and cannot be an id"),
+            (3, "user_id is the number NaN, which is not finite and cannot be an id"),
+        ],
+    ),
+    parquet_case(
+        "a categorical (dictionary-encoded) column",
+        pl.DataFrame(
+            {"user_id": ["u1", "u2"], "item_id": ["i1", "i1"], "event_type": ["view", "warp"], "timestamp": ["x", "x"]}
+        )
+        .with_columns(pl.col("event_type").cast(pl.Categorical), pl.lit("2026-10-05T10:00:00Z").alias("timestamp"))
+        .to_dict(as_series=True),
+        [1],
+        [(2, "unknown event type 'warp'")],
+    ),
+    parquet_case(
+        "an enum column",
+        {
+            "user_id": pl.Series(["u1", "u2"]).cast(pl.Enum(["u1", "u2"])),
+            "item_id": ["i1", "i1"],
+            "event_type": ["view", "view"],
+            "timestamp": ["2026-10-05T10:00:00Z"] * 2,
+        },
+        [1, 2],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", BOUNDED_CASES, ids=[f"{c.suffix[1:]}: {c.name}" for c in BOUNDED_CASES])
+def test_bounded_values_and_number_ids_are_accounted_for(tmp_path, case):
+    path = write_case(tmp_path, case)
+    result = load_log_date([path], DAY, quote=case.quote)
+    assert result.n_read == result.n_accepted + result.n_rejected + result.n_duplicates
+    assert result.accepted["source_row"].to_list() == case.accepted_rows
+    assert result.rejected.select("source_row", "reason").rows() == case.rejected
+    assert result.n_duplicates == case.duplicates
+    for raw_row in result.rejected["raw_row"]:
+        assert len(raw_row) <= MAX_QUARANTINE_CHARS
+        json.loads(raw_row)
+
+
+def test_json_number_ids_keep_the_text_written_in_the_file(tmp_path):
+    """Read as floats, 1e400 and 1e401 would both be the user 'Infinity' and the long decimals
+    would lose digits; as written they stay apart, and 1.0 stays apart from 1."""
+    ids = ["1e400", "1e401", "12345678901234567890.5", "12345678901234567890.6", "1.0", "1", "-0"]
+    lines = [json_line(event_id=f'"e{k}"', user_id=user) for k, user in enumerate(ids)]
+    lines.append(json_line(event_id='"t"', event_type='"review"', text='{"stars": 4.50, "tags": [1, 2]}'))
+    path = tmp_path / f"events_{DAY}.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = load_log_date([path], DAY)
+    assert result.n_read == result.n_accepted + result.n_rejected + result.n_duplicates
+    assert result.accepted["user_id"].to_list() == [*ids, "u1"]
+    assert result.accepted["text"][-1] == '{"stars": 4.5, "tags": [1, 2]}'  # a text given as JSON stays JSON
+
+
+def test_a_dictionary_encoded_parquet_file_is_read_as_text(tmp_path):
+    path = tmp_path / f"events_{DAY}.parquet"
+    table = pa.table(
+        {
+            "user_id": pa.array(["u1", "u2", "u1"]).dictionary_encode(),
+            "item_id": pa.array(["i1", "i2", "i1"], pa.large_string()).dictionary_encode(),
+            "event_type": pa.array(["view", "click", "view"]).dictionary_encode(),
+            "timestamp": ["2026-10-05T10:00:00Z", "2026-10-05T11:00:00Z", "2026-10-05T12:00:00Z"],
+            "rating": pa.array([1, 2, 1]).dictionary_encode(),
+        }
+    )
+    pq.write_table(table, path)
+    result = load_log_date([path], DAY)
+    assert result.n_read == result.n_accepted + result.n_rejected + result.n_duplicates
+    assert result.accepted.select("user_id", "item_id", "event_type").rows() == [
+        ("u1", "i1", "view"),
+        ("u2", "i2", "click"),
+        ("u1", "i1", "view"),
+    ]
+
+
+def truncated_parquet(path, rows: int = 20_000) -> None:
+    """A Parquet file whose middle is cut out while its footer stays: the footer still claims
+    every row and every page where they were."""
+    table = pa.table(
+        {
+            "user_id": [f"u{k}" for k in range(rows)],
+            "item_id": ["i1"] * rows,
+            "event_type": ["view"] * rows,
+            "timestamp": ["2026-10-05T10:00:00Z"] * rows,
+        }
+    )
+    pq.write_table(table, path, compression="none")
+    data = path.read_bytes()
+    footer_length = int.from_bytes(data[-8:-4], "little")
+    body, footer = data[: -(footer_length + 8)], data[-(footer_length + 8) :]
+    path.write_bytes(body[: len(body) // 2] + footer)
+
+
+def test_a_truncated_parquet_file_that_keeps_its_footer_fails_naming_the_file(tmp_path):
+    path = tmp_path / f"events_{DAY}.parquet"
+    truncated_parquet(path)
+    with pytest.raises(EventFileError) as error:
+        load_log_date([path], DAY)
+    assert str(error.value).startswith(f"{path}: cannot be read as parquet: the file is damaged")
+    assert error.value.__cause__ is None and error.value.__suppress_context__  # the panic is not shown as a cause
+    good = tmp_path / "events_2026-10-06.parquet"
+    pl.DataFrame({"user_id": ["u1"], "event_type": ["view"], "timestamp": ["2026-10-06T10:00:00Z"]}).write_parquet(good)
+    assert load_log_date([good], dt.date(2026, 10, 6)).n_read == 1  # the reader still works afterwards
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        ("1e400", "1e400"),
+        ("-0", "-0"),
+        ("1" + "0" * 5_000, "1" + "0" * 5_000),
+        ("12345678901234567890.5", "12345678901234567890.5"),
+        ("NaN", "NaN"),
+        ('"1e400"', "1e400"),
+        ("true", "true"),
+        ("null", None),
+        ('{"a": 1.50, "b": [2, 1e400]}', '{"a": 1.5, "b": [2, Infinity]}'),
+    ],
+)
+def test_a_json_value_becomes_the_text_written_in_the_line(value, text):
+    from interest_pipeline.core.ingest.readers import json_value_as_text, parse_json_line
+
+    assert json_value_as_text(parse_json_line(f'{{"v": {value}}}')["v"]) == text
+
+
+def test_an_empty_csv_file_holds_no_rows_as_an_empty_jsonl_file_does(tmp_path):
+    for suffix in (".csv", ".jsonl"):
+        path = tmp_path / f"events_{DAY}{suffix}"
+        path.write_bytes(b"")
+        result = load_log_date([path], DAY)
+        assert (result.n_read, result.n_accepted, result.n_rejected) == (0, 0, 0)
+        assert result.rows_per_file == {str(path): 0}
