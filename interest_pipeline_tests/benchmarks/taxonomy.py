@@ -14,6 +14,10 @@ tokenized as the pipeline does, embedded once with the packaged model (cached un
   min_cluster_size 8), noise to the nearest centroid, topics by the project's density grouping (HDBSCAN, 4 x 8);
 - ``K-Means (true k)``: k = planted subtopics for the fine level, k = planted topics for the coarse one.
 
+``--coarse-candidates`` also scores, on the project's own fine clusters of every seed, the topics of
+the Ward coarse candidates of :mod:`~interest_pipeline_tests.benchmarks.real_corpora` beside the
+project's current coarse level (topics, the largest topic's share of all points, topic NMI / ARI).
+
 Agreement (NMI / ARI) is scored on the content that has a planted interest; generic and flood
 comments (no interest) only count in the noise share. Printed: mean +- standard deviation over
 the seeds, and ``results.md`` / ``results.json`` beside the cache.
@@ -201,21 +205,47 @@ METRICS = [
 ]
 
 
-def spread(runs: list[dict]) -> dict:
-    return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in METRICS}
+def spread(runs: list[dict], metrics=METRICS) -> dict:
+    return {m: (float(np.mean([r[m] for r in runs])), float(np.std([r[m] for r in runs]))) for m in metrics}
 
 
-def as_markdown(title: str, table: dict[str, dict]) -> str:
-    lines = [f"### {title}", "", "| method | " + " | ".join(METRICS) + " |", "| --- |" + " --- |" * len(METRICS)]
+def as_markdown(title: str, table: dict[str, dict], metrics=METRICS) -> str:
+    lines = [f"### {title}", "", "| method | " + " | ".join(metrics) + " |", "| --- |" + " --- |" * len(metrics)]
     for method, values in table.items():
         cells = []
-        for m in METRICS:
+        for m in metrics:
             mean, sd = values[m]
             cells.append(
                 f"{mean:.0f} ± {sd:.0f}" if m in ("subtopics", "topics", "seconds") else f"{mean:.3f} ± {sd:.3f}"
             )
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+CANDIDATE_METRICS = ["topics", "largest_share", "topic_nmi", "topic_ari"]
+
+
+def candidate_scores(corpus: pl.DataFrame, vectors: np.ndarray, fine: np.ndarray, coarse: np.ndarray) -> dict:
+    """Topic scores of the project's coarse level and of each Ward candidate on the same fine clusters."""
+    from interest_pipeline_tests.benchmarks.real_corpora import ward_candidates
+
+    scored = corpus["subtopic_id"].is_not_null().to_numpy()
+    true_topic = corpus["topic_id"].to_numpy()[scored]
+    levels = {"project (current)": coarse} | {
+        name: np.array([m.get(int(f), NOISE) for f in fine], dtype=np.int64)
+        for name, m in ward_candidates(vectors, fine).items()
+    }
+    out = {}
+    for name, labels in levels.items():
+        clustered = labels[labels != NOISE]
+        top = agreement(true_topic, labels[scored])
+        out[name] = {
+            "topics": len(set(clustered.tolist())),
+            "largest_share": float(np.unique(clustered, return_counts=True)[1].max() / len(labels)),
+            "topic_nmi": top["nmi"],
+            "topic_ari": top["ari"],
+        }
+    return out
 
 
 def main(argv=None) -> int:
@@ -234,6 +264,11 @@ def main(argv=None) -> int:
         type=int,
         default=60_000,
         help="the previous defaults and the UMAP(10) recipe run on a seeded sample of this many points above it",
+    )
+    parser.add_argument(
+        "--coarse-candidates",
+        action="store_true",
+        help="also score the Ward coarse candidates on the project's fine clusters",
     )
     parser.add_argument(
         "--sample", type=Path, help="use this sample folder instead of generating the scale's (results go beside it)"
@@ -270,6 +305,7 @@ def main(argv=None) -> int:
         "kmeans": lambda v, s, rows: kmeans_true_k(v, s, k_fine, k_coarse),
     }
     results: dict[str, dict] = {}
+    candidate_runs: dict[str, list[dict]] = {}
     for name in args.methods.split(","):
         rows = np.arange(corpus.height) if name in ("project", "kmeans") or capped is None else capped
         runs = []
@@ -278,12 +314,23 @@ def main(argv=None) -> int:
             raw, fine, coarse = methods[name](vectors[rows], seed, rows)
             runs.append(score(corpus[rows], raw, fine, coarse, time.perf_counter() - start))
             print(f"{name} seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in runs[-1].items()), flush=True)
+            if args.coarse_candidates and name == "project":
+                for candidate, values in candidate_scores(corpus[rows], vectors[rows], fine, coarse).items():
+                    candidate_runs.setdefault(candidate, []).append(values)
         results[name + (f" ({len(rows):,}-point sample)" if len(rows) < corpus.height else "")] = spread(runs)
     name = args.scale if args.sample is None else args.sample.parent.name
     text = as_markdown(
         f"{name}: {corpus.height:,} points, {len(set(keys)):,} distinct, {k_fine} planted subtopics / {k_coarse} topics, {args.seeds} seeds",
         results,
     )
+    if candidate_runs:
+        candidates = {c: spread(r, CANDIDATE_METRICS) for c, r in candidate_runs.items()}
+        text += "\n\n" + as_markdown(
+            "Coarse candidates on the project's fine clusters (topics against the planted topics)",
+            candidates,
+            CANDIDATE_METRICS,
+        )
+        results["coarse candidates"] = candidates
     print(text)
     out = ROOT / name
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import functools
+import importlib.resources
 import io
 
 import matplotlib
@@ -10,8 +12,33 @@ import matplotlib
 matplotlib.use("Agg")  # no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
 
 from interest_pipeline.core.clustering.density_clustering import NOISE  # noqa: E402
+
+# Noto Sans CJK SC (SIL Open Font License), shipped inside the mplfonts wheel from the package
+# index, so a fresh machine needs no system font: matplotlib's DejaVu Sans has no CJK glyphs and
+# would draw Chinese labels as empty boxes. It is a fallback: Latin text keeps DejaVu Sans.
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
+
+
+@functools.cache
+def use_cjk_fallback_font() -> str | None:
+    """Register the packaged CJK font and put it after DejaVu Sans; its family name, or None
+    where the font package is not installed (Chinese labels then render as boxes). Done once, on
+    the first figure: reading the font costs about a second, which loading the code location
+    should not pay."""
+    try:
+        path = importlib.resources.files("mplfonts") / "fonts" / CJK_FONT_FILE
+    except ModuleNotFoundError:
+        return None
+    if not path.is_file():
+        return None
+    font_manager.fontManager.addfont(str(path))
+    name = font_manager.FontProperties(fname=str(path)).get_name()
+    # Matplotlib falls back glyph by glyph along font.family (not inside a generic family's list).
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", name]
+    return name
 
 
 def _png(figure) -> bytes:
@@ -57,6 +84,7 @@ def cluster_map_figure(
         keep = np.sort(np.random.default_rng(0).choice(len(points_2d), max_points, replace=False))
         points_2d, labels = points_2d[keep], labels[keep]
     colours = _group_colours(list(set(fine_to_coarse.values())))
+    use_cjk_fallback_font()
     figure, axis = plt.subplots(figsize=(14, 10))
     noise = labels == NOISE
     axis.scatter(
@@ -111,6 +139,7 @@ def silhouette_bar_figure(per_cluster: dict[str, float], title: str):
     """One bar per cluster, best first, each labelled with its name and value."""
     names = sorted(per_cluster, key=lambda n: (-per_cluster[n], n))
     values = [per_cluster[n] for n in names]
+    use_cjk_fallback_font()
     figure, axis = plt.subplots(figsize=(9, max(2.5, 0.24 * len(names) + 1)))
     bars = axis.barh(names, values, color=["tab:blue" if v >= 0 else "tab:red" for v in values])
     axis.bar_label(bars, labels=[f"{v:.2f}" for v in values], fontsize=6, padding=2)
@@ -141,6 +170,7 @@ def topic_tree_figure(tree: dict):
     rows = topic_tree_rows(tree)
     palette = plt.get_cmap("tab10")
     colours = [palette(index % 10) if is_topic else (*palette(index % 10)[:3], 0.45) for _, _, index, is_topic in rows]
+    use_cjk_fallback_font()
     figure, axis = plt.subplots(figsize=(9, max(3.0, 0.2 * len(rows) + 1)))
     axis.barh(range(len(rows)), [size for _, size, _, _ in rows], color=colours)
     axis.set_yticks(range(len(rows)), [name for name, _, _, _ in rows], fontsize=7)

@@ -30,6 +30,11 @@ FILLER_WORDS = frozenset(
     product products item items quality price value buy bought purchase order ordered delivery shipping
     size sizes colour colours color colors everyday
     recommend recommended star stars genres genre category categories description title""".split()
+    # The same filler as Chinese reviews and news write it (as jieba segments it): praise and
+    # complaint, buying and delivery, the shop's generic nouns, time and reporting words.
+    + """好 很好 不错 还好 还行 一般 好评 差评 满意 喜欢 推荐 值得 失望 差 棒 赞 好用 划算 实惠 便宜 贵
+    买 购买 刚买 下单 降价 价格 价钱 质量 东西 商品 产品 宝贝 卖家 商家 客服 物流 快递 发货 收到 包装 速度 评价
+    感觉 觉得 今天 昨天 时候 一次 一直 一点 已经 现在 以后 下次 第一次 记者 表示 认为 据悉 目前 近日""".split()
 )
 _NUMBER = re.compile(r"[\d.,:/%-]+")
 

@@ -54,7 +54,19 @@ class ClusteringConfig(Config):
     n_coarse: int | None = Field(
         default=_PARAMS.n_coarse,
         ge=1,
-        description="Coarse clusters (topics / segment groups) as Ward groups of the fine centroids; empty = found by a coarser HDBSCAN.",
+        description="Coarse clusters (topics / segment groups) as Ward groups of the fine centroids; empty = chosen by coarse_method.",
+    )
+    coarse_method: Literal["ward", "density"] = Field(
+        default=_PARAMS.coarse_method,
+        description="With n_coarse empty: 'ward' cuts the Ward tree of the fine centroids at the fewest groups (from "
+        "sqrt(fine clusters) to twice that) whose largest holds at most coarse_max_share of the points; 'density' runs a "
+        "second, coarser HDBSCAN (coarse_size_factor).",
+    )
+    coarse_max_share: float = Field(
+        default=_PARAMS.coarse_max_share,
+        gt=0,
+        le=1,
+        description="With coarse_method 'ward': the largest share of the points one coarse group may hold.",
     )
     coarse_size_factor: int = Field(
         default=_PARAMS.coarse_size_factor,

@@ -1,7 +1,11 @@
-"""Checks on text and embeddings: one unit vector of the model's dimension per text, no NaN."""
+"""Checks on text and embeddings: one unit vector of the model's dimension per text, no NaN, and a model that
+reads the languages the comments are written in."""
 
-from dagster import AssetCheckResult, MetadataValue, asset_check
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 from dagster_duckdb import DuckDBResource
+
+from interest_pipeline.core.text.languages import MAX_UNREAD_SHARE, language_coverage, model_languages
+from interest_pipeline.defs.resources import SentenceEmbedder
 
 
 def _embedding_problems(conn, table: str, source_sql: str) -> tuple[list[str], dict]:
@@ -53,4 +57,44 @@ def item_embeddings_valid(warehouse: DuckDBResource) -> AssetCheckResult:
         )
     return AssetCheckResult(
         passed=not problems, metadata={**metadata, "problems": MetadataValue.md("\n".join(problems) or "none")}
+    )
+
+
+@asset_check(
+    asset="comment_embeddings",
+    name="model_reads_the_comments_languages",
+    description=f"Warns when more than {MAX_UNREAD_SHARE:.0%} of the comments are in languages the embedding model "
+    "does not read (an English model turns Chinese into unknown word pieces and its clusters into noise).",
+)
+def comment_languages_read(warehouse: DuckDBResource, embedder: SentenceEmbedder) -> AssetCheckResult:
+    with warehouse.get_connection() as conn:
+        counts = dict(
+            conn.execute(
+                "SELECT t.language, count(*) FROM comment_embeddings e JOIN tokenized_comments t USING (comment_id) "
+                "GROUP BY t.language"
+            ).fetchall()
+        )
+    read = model_languages(embedder.model)
+    coverage = language_coverage(counts, read)
+    unread = ", ".join(f"{lang} {n:,d}" for lang, n in coverage.unread.items()) or "none"
+    fix = (
+        "set INTEREST_PIPELINE_MODEL (the embedder's model) to a sentence-transformers model that reads them, by name "
+        "or folder (e.g. paraphrase-multilingual-MiniLM-L12-v2, bge-small-zh-v1.5), then rebuild the embeddings"
+    )
+    return AssetCheckResult(
+        passed=not coverage.too_much_unread(),
+        severity=AssetCheckSeverity.WARN,
+        description=(
+            f"{coverage.unread_share:.1%} of {coverage.texts:,d} comments are in languages {embedder.model or 'the model'} "
+            f"does not read ({unread}): {fix}"
+            if coverage.too_much_unread()
+            else f"{coverage.unread_share:.1%} of the comments are in languages the model does not read"
+        ),
+        metadata={
+            "model": embedder.model,
+            "model_reads": ", ".join(sorted(read)),
+            "unread_share": round(coverage.unread_share, 4),
+            "unread_texts": MetadataValue.json(coverage.unread),
+            "texts_per_language": MetadataValue.json({k or "(no letters)": v for k, v in sorted(counts.items())}),
+        },
     )

@@ -6,6 +6,7 @@ from interest_pipeline.core.clustering.density_clustering import (
     NOISE,
     ClusteringParams,
     assign_noise_to_nearest,
+    balanced_groups,
     cluster_quality,
     density_groups,
     group_clusters,
@@ -156,3 +157,20 @@ def test_data_without_structure_becomes_one_flagged_cluster():
     assert (result.fine_raw == NOISE).all()  # white noise: HDBSCAN finds nothing
     assert set(result.fine.tolist()) == {0} and result.noise_assigned.all()
     assert result.fine_to_coarse == {0: 0}
+
+
+def test_the_balanced_coarse_level_has_no_catch_all_group():
+    # Twelve fine clusters along a line, the first four holding most of the points: a Ward cut at
+    # round(sqrt(12)) = 3 groups puts them in one group; more groups are cut until none is too large.
+    rng = np.random.default_rng(0)
+    sizes = [200, 200, 200, 200] + [25] * 8
+    centres = np.array([[float(i), 0.0, 1.0] for i in range(12)])
+    x = np.vstack([c + rng.normal(scale=0.02, size=(n, 3)) for c, n in zip(centres, sizes)])
+    fine = np.repeat(np.arange(12), sizes)
+    share = lambda mapping: max(np.bincount([mapping[f] for f in fine])) / len(fine)  # noqa: E731
+    loose = balanced_groups(x, fine, max_share=1.0)
+    assert len(set(loose.values())) == 3
+    tight = balanced_groups(x, fine, max_share=0.35)
+    assert share(tight) <= 0.35 < share(loose)
+    assert 3 < len(set(tight.values())) <= 7  # at most twice sqrt(12), rounded
+    assert balanced_groups(x[:10], fine[:10], 0.35) == {0: 0}

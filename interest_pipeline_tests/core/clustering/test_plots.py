@@ -91,3 +91,18 @@ def test_tiny_trees_and_maps_still_render(n):
 
     assert topic_tree_png(_tree([n] * n)).startswith(b"\x89PNG")
     assert cluster_map_png(np.zeros((n, 2)), np.zeros(n, dtype=np.int64), "m").startswith(b"\x89PNG")
+
+
+def test_chinese_labels_are_drawn_with_no_missing_glyph():
+    import warnings
+
+    from interest_pipeline.core.clustering.plots import silhouette_bar_png, topic_tree_png, use_cjk_fallback_font
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bars = silhouette_bar_png({"t00.s000 手机 / 屏幕": 0.3, "t01.s001 洗发水 / 香味": 0.2}, "轮廓系数")
+        sub = {"id": "t00.s000", "label": "屏幕 / 电池", "size": 3, "children": []}
+        tree = topic_tree_png({"children": [{"id": "t00", "label": "手机 / 数码", "size": 3, "children": [sub]}]})
+    assert use_cjk_fallback_font() == "Noto Sans CJK SC"
+    assert bars.startswith(b"\x89PNG") and tree.startswith(b"\x89PNG")
+    assert not [w for w in caught if "missing from font" in str(w.message)]

@@ -210,3 +210,20 @@ def test_filler_numbers_and_words_common_to_most_classes_are_never_keywords():
 )
 def test_is_filler(term, filler):
     assert is_filler(term) is filler
+
+
+def test_chinese_filler_is_never_a_keyword():
+    # Reviews of two product kinds: the praise and buying words are the most frequent in both.
+    tokens = [
+        ["好", "不错", "买", "手机", "屏幕"],
+        ["好", "不错", "商品", "手机", "电池"],
+        ["好", "降价", "刚买", "洗发水", "头发"],
+        ["不错", "买", "物流", "洗发水", "香味"],
+    ]
+    labels = [0, 0, 1, 1]
+    plain = class_tfidf_keywords(tokens, labels, top_n=3)
+    assert any(term in ("好", "不错", "买") for keywords in plain.values() for term, _ in keywords)
+    filtered = class_tfidf_keywords(tokens, labels, top_n=3, drop_filler=True)
+    terms = {term for keywords in filtered.values() for term, _ in keywords}
+    assert not terms & {"好", "不错", "买", "商品", "降价", "刚买", "物流"}
+    assert {"手机", "洗发水"} <= terms
