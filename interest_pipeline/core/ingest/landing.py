@@ -17,8 +17,11 @@ class LandedFile:
 
 
 def file_identity(path: Path) -> str:
+    """Modification time and size, and the inode's change time and number: a file corrected in
+    place to the same size with its modification time set back (``touch -d``) still changes its
+    change time, which no user can set, and a file replaced by a rename gets another inode."""
     stat = path.stat()
-    return f"{stat.st_mtime_ns}:{stat.st_size}"
+    return f"{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ctime_ns}:{stat.st_ino}"
 
 
 def scan_landing_folder(folder: Path, seen: dict[str, str]) -> tuple[list[LandedFile], list[str], dict[str, str]]:

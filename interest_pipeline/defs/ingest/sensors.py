@@ -17,7 +17,7 @@ from interest_pipeline.defs.resources import EventSource
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
     description="Watches the landing folder for new or rewritten event files and requests one ingest run per "
-    "partition they cover. The cursor records every file handed out (name, mtime, size), so a file is never processed "
+    "partition they cover. The cursor records every file handed out (name, mtime, size, change time, inode), so a file is never processed "
     "twice, and a file landing during a run is picked up by the next tick. With weekly or monthly partitions, the run "
     "ingests the whole week or month that holds the file's log date.",
 )
