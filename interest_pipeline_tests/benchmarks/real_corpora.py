@@ -62,6 +62,7 @@ from interest_pipeline.core.clustering.density_clustering import (  # noqa: E402
     _number_groups,
     _relabel_by_size,
     assign_noise_to_nearest,
+    balanced_groups,
     centroids,
     group_clusters,
 )
@@ -92,6 +93,8 @@ CORPORA: dict[str, CorpusSpec] = {
 SKIPPED = {"taobao_ub_sample": "items have no title or description (anonymised category ids only): nothing to embed"}
 LEVELS = ("subtopics", "topics")
 PROJECT, RECIPE, KMEANS = "project", "UMAP(10)+HDBSCAN(EOM,8)", "K-Means (true k)"
+# The project with the coarse level it had before 2026-12-06 (a second, coarser HDBSCAN): old vs new.
+FORMER = "project, density topics (former default)"
 
 
 def stratified_rows(labels: list[str], size: int, seed: int = 0) -> np.ndarray:
@@ -181,8 +184,8 @@ def token_stats(embedder: SentenceEmbedder, texts: list[str]) -> dict[str, float
 # --- methods: the project's run, and two references returning (raw fine, fine, coarse) labels ---------
 
 
-def project(vectors: np.ndarray, seed: int, keys: list[str]) -> TwoLevelClustering:
-    return cluster_distinct(vectors, ClusteringParams(random_state=seed), keys)
+def project(vectors: np.ndarray, seed: int, keys: list[str], **params) -> TwoLevelClustering:
+    return cluster_distinct(vectors, ClusteringParams(random_state=seed, **params), keys)
 
 
 def umap10_eom8(vectors: np.ndarray, seed: int, k_coarse: int):
@@ -290,38 +293,15 @@ def condensed_tree_parents(result: TwoLevelClustering, params: ClusteringParams)
     return _number_groups(mapping, result.fine)
 
 
-def ward_balanced_groups(vectors: np.ndarray, fine: np.ndarray, max_share: float) -> dict[int, int]:
-    """Ward over the unit-normalised fine centroids (as :func:`group_clusters`), cut at the smallest k in
-    [round(sqrt(n_fine)), round(2 sqrt(n_fine))] (at most n_fine) whose largest topic holds at most
-    ``max_share`` of the points (the fine clusters' members, noise-assigned points included); the
-    upper bound when no k in the range does."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    ids, centres = centroids(vectors, fine)
-    m = len(ids)
-    if m < 3:
-        return group_clusters(vectors, fine, m)
-    norms = np.linalg.norm(centres, axis=1, keepdims=True)
-    tree = linkage(centres / np.where(norms == 0, 1, norms), method="ward")
-    sizes = np.array([(fine == i).sum() for i in ids])
-    low = min(m, max(1, int(round(np.sqrt(m)))))
-    high = min(m, max(low, int(round(2 * np.sqrt(m)))))
-    for k in range(low, high + 1):
-        groups = fcluster(tree, k, criterion="maxclust") - 1
-        if np.bincount(groups, weights=sizes).max() <= max_share * len(fine):
-            break
-    return _number_groups({int(i): int(g) for i, g in zip(ids, groups)}, fine)
-
-
 CANDIDATES = (
     "Ward, largest gap, k in [3, 2 sqrt(n_fine)]",
     "Ward, largest ratio, k in [3, 2 sqrt(n_fine)]",
     "condensed-tree parents",
     "Ward, k = round(sqrt(n_fine))",
-    "density groups (current)",
+    "density groups (former default)",
     "Ward, k = round(1.5 sqrt(n_fine))",
     "Ward balanced, largest topic <= 35%, k in [sqrt, 2 sqrt(n_fine)]",
-    "Ward balanced, largest topic <= 25%, k in [sqrt, 2 sqrt(n_fine)]",
+    "Ward balanced, largest topic <= 25%, k in [sqrt, 2 sqrt(n_fine)] (the default)",
 )
 WARD_CANDIDATES = (CANDIDATES[3], *CANDIDATES[5:])
 
@@ -332,12 +312,14 @@ def ward_candidates(vectors: np.ndarray, fine: np.ndarray) -> dict[str, dict[int
     return {
         CANDIDATES[3]: group_clusters(vectors, fine, max(1, int(round(np.sqrt(n_fine))))),
         CANDIDATES[5]: group_clusters(vectors, fine, max(1, int(round(1.5 * np.sqrt(n_fine))))),
-        CANDIDATES[6]: ward_balanced_groups(vectors, fine, 0.35),
-        CANDIDATES[7]: ward_balanced_groups(vectors, fine, 0.25),
+        CANDIDATES[6]: balanced_groups(vectors, fine, 0.35),
+        CANDIDATES[7]: balanced_groups(vectors, fine, 0.25),
     }
 
 
-def coarse_candidates(vectors: np.ndarray, result: TwoLevelClustering, params: ClusteringParams) -> dict:
+def coarse_candidates(
+    vectors: np.ndarray, result: TwoLevelClustering, params: ClusteringParams, former: TwoLevelClustering
+) -> dict:
     """Coarse labels of every point under each candidate, all on the same fine clusters:
 
     Ward over the fine centroids cut where the merge distance jumps most (by difference, and by
@@ -353,7 +335,8 @@ def coarse_candidates(vectors: np.ndarray, result: TwoLevelClustering, params: C
         CANDIDATES[1]: ward_gap_groups(vectors, fine, relative=True),
         CANDIDATES[2]: condensed_tree_parents(result, params),
         CANDIDATES[3]: ward[CANDIDATES[3]],
-        CANDIDATES[4]: result.fine_to_coarse,
+        # The same fine clusters (same seed and fine parameters), grouped the former way.
+        CANDIDATES[4]: former.fine_to_coarse,
         **{name: ward[name] for name in CANDIDATES[5:]},
     }
     return {name: np.array([m.get(int(f), NOISE) for f in fine], dtype=np.int64) for name, m in mappings.items()}
@@ -472,6 +455,9 @@ def run_corpus(name: str, args, embedder: SentenceEmbedder, out: Path) -> dict:
         result = project(vectors, seed, keys)
         timed[PROJECT] = (result.fine_raw, result.fine, result.coarse, time.perf_counter() - t0)
         t0 = time.perf_counter()
+        former = project(vectors, seed, keys, coarse_method="density")
+        timed[FORMER] = (former.fine_raw, former.fine, former.coarse, time.perf_counter() - t0)
+        t0 = time.perf_counter()
         timed[RECIPE] = (*umap10_eom8(vectors, seed, k["topics"]), time.perf_counter() - t0)
         t0 = time.perf_counter()
         timed[KMEANS] = (*kmeans_true_k(vectors, seed, k.get("subtopics"), k["topics"]), time.perf_counter() - t0)
@@ -481,7 +467,9 @@ def run_corpus(name: str, args, embedder: SentenceEmbedder, out: Path) -> dict:
                 runs[level].setdefault(method, []).append({**scores, "seconds": seconds})
         if args.coarse_candidates:
             n_fine = len(set(result.fine.tolist()) - {NOISE})
-            for candidate, coarse in coarse_candidates(vectors, result, ClusteringParams(random_state=seed)).items():
+            for candidate, coarse in coarse_candidates(
+                vectors, result, ClusteringParams(random_state=seed), former
+            ).items():
                 scores = level_scores(truths["topics"], coarse, result.fine_raw)
                 candidate_runs.setdefault(candidate, []).append({**scores, "fine_clusters": float(n_fine)})
         print(

@@ -231,7 +231,7 @@ def candidate_scores(corpus: pl.DataFrame, vectors: np.ndarray, fine: np.ndarray
 
     scored = corpus["subtopic_id"].is_not_null().to_numpy()
     true_topic = corpus["topic_id"].to_numpy()[scored]
-    levels = {"project (current)": coarse} | {
+    levels = {"project (default)": coarse} | {
         name: np.array([m.get(int(f), NOISE) for f in fine], dtype=np.int64)
         for name, m in ward_candidates(vectors, fine).items()
     }
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
         default="bfloat16",
         help="embedding precision (every method uses the same vectors)",
     )
-    parser.add_argument("--methods", default="project,previous,umap10_eom8,kmeans")
+    parser.add_argument("--methods", default="project,project_density,previous,umap10_eom8,kmeans")
     parser.add_argument(
         "--baseline-max-points",
         type=int,
@@ -300,6 +300,8 @@ def main(argv=None) -> int:
     )
     methods = {
         "project": lambda v, s, rows: project(v, s, [keys[i] for i in rows]),
+        # The coarse level before 2026-12-06 (a second, coarser HDBSCAN), for old vs new.
+        "project_density": lambda v, s, rows: project(v, s, [keys[i] for i in rows], coarse_method="density"),
         "previous": lambda v, s, rows: previous_defaults(v, s),
         "umap10_eom8": lambda v, s, rows: umap10_eom8(v, s),
         "kmeans": lambda v, s, rows: kmeans_true_k(v, s, k_fine, k_coarse),
@@ -307,7 +309,9 @@ def main(argv=None) -> int:
     results: dict[str, dict] = {}
     candidate_runs: dict[str, list[dict]] = {}
     for name in args.methods.split(","):
-        rows = np.arange(corpus.height) if name in ("project", "kmeans") or capped is None else capped
+        rows = (
+            np.arange(corpus.height) if name in ("project", "project_density", "kmeans") or capped is None else capped
+        )
         runs = []
         for seed in range(args.seeds):
             start = time.perf_counter()
