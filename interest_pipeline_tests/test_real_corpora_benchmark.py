@@ -55,7 +55,13 @@ def test_the_entry_point_scores_every_method_and_candidate(tmp_path, capsys):
     assert news["info"]["points"] == 60 and set(news["levels"]) == {"subtopics", "topics"}
     assert set(results["corpora"]["movielens100k"]["levels"]) == {"topics"}
     for level in news["levels"].values():
-        assert set(level) == {"labels", real_corpora.PROJECT, real_corpora.RECIPE, real_corpora.KMEANS}
+        assert set(level) == {
+            "labels",
+            real_corpora.PROJECT,
+            real_corpora.FORMER,
+            real_corpora.RECIPE,
+            real_corpora.KMEANS,
+        }
     # Distinct vocabularies: K-Means at the true k finds the labels.
     assert news["levels"]["topics"][real_corpora.KMEANS]["nmi"][0] > 0.8
     assert set(results["candidate_mean"]) == set(real_corpora.CANDIDATES)
