@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ from interest_pipeline.core.ingest.privacy import parse_switch, pseudonym_key_by
 from interest_pipeline.core.text import encoding
 from interest_pipeline.core.text import models as embedding_models
 from interest_pipeline.core.text import precision as embedding_precision
+from interest_pipeline.core.text.languages import MAX_UNREAD_SHARE, ModelChoice, choose_model
+from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL
 
 ALLOW_EMPTY_PARTITIONS_VARIABLE = "INTEREST_PIPELINE_ALLOW_EMPTY_PARTITIONS"
 
@@ -136,11 +138,15 @@ class PrivacySettings(ConfigurableResource):
 
 
 class SentenceEmbedder(ConfigurableResource):
-    """A sentence-transformers model, loaded offline; the packaged all-MiniLM-L6-v2 by default."""
+    """The embedding model, loaded offline: by default chosen by the corpus's languages between the
+    two packaged models (see :meth:`for_languages`)."""
 
     model: str = Field(
-        default=embedding_models.PACKAGED_MODEL,
-        description="Sentence-transformers model name or local path; the default is the packaged all-MiniLM-L6-v2.",
+        default=embedding_models.AUTO_MODEL,
+        description="'auto' (the packaged all-MiniLM-L6-v2 for English corpora, the packaged multilingual Universal "
+        f"Sentence Encoder v3 when over {MAX_UNREAD_SHARE:.0%} of the texts are in other scripts), "
+        f"'{embedding_models.PACKAGED_MODEL}', '{PACKAGED_MULTILINGUAL_MODEL}', or any sentence-transformers model "
+        "name or local path.",
     )
     device: str = Field(default="auto", description="'auto' (GPU when present), 'cpu', 'cuda' or 'cuda:N'.")
     batch_size: int = Field(
@@ -158,8 +164,16 @@ class SentenceEmbedder(ConfigurableResource):
         "'float32', 'bfloat16', or 'int8' (ONNX Runtime, CPU; needs the int8 extra).",
     )
 
+    def for_languages(self, texts_per_language: Mapping[str, int]) -> tuple[SentenceEmbedder, ModelChoice]:
+        """This embedder with ``auto`` resolved for a corpus with these texts per language, and why."""
+        choice = choose_model(self.model, texts_per_language)
+        settings = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self)(**{**settings, "model": choice.model}), choice
+
     def resolved_precision(self) -> str:
         """The precision the vectors are made with (``auto`` resolved and guarded)."""
+        if self.model == embedding_models.AUTO_MODEL:
+            raise ValueError("the model setting 'auto' is resolved for a corpus first (SentenceEmbedder.for_languages)")
         return embedding_models.guarded_precision(self.model, self.device, self.max_seq_length, self.precision)
 
     def cache_key(self) -> str:

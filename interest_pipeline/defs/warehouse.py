@@ -210,6 +210,33 @@ def stored_event_ids(conn: duckdb.DuckDBPyConnection, event_ids: pl.DataFrame, e
     return found.cast({"event_id": pl.String, "log_date": pl.Date}) if found.height else empty
 
 
+# The texts the embedding model is chosen for: comments and the catalogue, as tokenized.
+_TEXT_TABLES = ("tokenized_comments", "item_catalog")
+EMBEDDING_TABLES = ("item_embeddings", "comment_embeddings")
+
+
+def texts_per_language(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Non-empty comments and catalogue texts per detected language (``""``: no letters)."""
+    counts: dict[str, int] = {}
+    for table in _TEXT_TABLES:
+        if table_exists(conn, table):
+            for language, n in conn.execute(
+                f"SELECT language, count(*) FROM {_quote(table)} WHERE text_clean <> '' GROUP BY language"
+            ).fetchall():
+                counts[language or ""] = counts.get(language or "", 0) + n
+    return counts
+
+
+def embedding_model_key(conn: duckdb.DuckDBPyConnection) -> str:
+    """The model (cache key) both embedding tables were built with; an error names each table's
+    model when they differ (one was rebuilt after the corpus's languages changed the choice)."""
+    keys = {table: read_parameters(conn, table)["model"] for table in EMBEDDING_TABLES}
+    if len(set(keys.values())) > 1:
+        built = "; ".join(f"{table} with {key}" for table, key in keys.items())
+        raise ValueError(f"the embeddings come from two models ({built}): materialize both embedding assets together")
+    return keys[EMBEDDING_TABLES[0]]
+
+
 @dataclass(frozen=True)
 class EmbeddingOutcome:
     vectors: np.ndarray  # one row per input text, in input order

@@ -1,7 +1,7 @@
 """Taxonomy quality on real development corpora: the project's clustering beside two references.
 
     python -m interest_pipeline_tests.benchmarks.real_corpora --devdata DIR [--seeds 3] [--max-docs N]
-        [--sets news20,csl_zh] [--coarse-candidates] [--out DIR]
+        [--sets news20,csl_zh] [--model auto|NAME] [--coarse-candidates] [--out DIR]
 
 ``DIR`` holds the converted development sets (``devdata/README.md`` of the shared folder; they are
 never part of the repository). Each set becomes one corpus of labelled texts:
@@ -15,9 +15,10 @@ never part of the repository). Each set becomes one corpus of labelled texts:
 - ``taobao_ub_sample`` is skipped: its items have no text.
 
 Texts are cleaned as the pipeline cleans them, embedded with the pipeline's default embedder
-(:class:`~interest_pipeline.defs.resources.SentenceEmbedder`: the packaged model, precision
-``auto``, truncated at its ``max_seq_length``) and cached under ``data/benchmarks/real_corpora/``
-by the embedder's cache key and the text hashes. Every method clusters the same vectors once per
+(:class:`~interest_pipeline.defs.resources.SentenceEmbedder`: model ``auto``, chosen per corpus by
+its languages as the pipeline chooses it, or ``--model``; precision ``auto``, truncated at its
+``max_seq_length``) and cached under ``data/benchmarks/real_corpora/`` by the embedder's cache key
+and the text hashes. Every method clusters the same vectors once per
 seed:
 
 - ``project``: ``cluster_distinct`` with ``ClusteringParams()`` defaults and near-duplicate keys,
@@ -131,7 +132,7 @@ def load_corpus(folder: Path, spec: CorpusSpec, max_docs: int | None) -> pl.Data
     return (
         tokenize_frame(frame, text_column="text")
         .filter(pl.col("text_clean") != "")
-        .select("content_id", "text_clean", *labels)
+        .select("content_id", "text_clean", "language", *labels)
     )
 
 
@@ -429,6 +430,7 @@ def run_corpus(name: str, args, embedder: SentenceEmbedder, out: Path) -> dict:
     start = time.perf_counter()
     corpus = load_corpus(args.devdata / name, spec, args.max_docs if args.max_docs else spec.max_docs)
     texts = corpus["text_clean"].to_list()
+    embedder, choice = embedder.for_languages(dict(corpus["language"].value_counts().iter_rows()))
     vectors = embed(texts, embedder_key_file(out, name, embedder), embedder)
     keys = [near_duplicate_key(t) for t in texts]
     truths = {level: corpus[column].to_numpy().astype(str) for level, column in spec.levels}
@@ -437,14 +439,16 @@ def run_corpus(name: str, args, embedder: SentenceEmbedder, out: Path) -> dict:
         "points": corpus.height,
         "distinct": len(set(keys)),
         "labels": {level: f"{column} ({k[level]})" for level, column in spec.levels},
+        "model": embedder.cache_key(),
+        "model_reason": choice.reason,
         **token_stats(embedder, texts),
         "prepare_seconds": time.perf_counter() - start,
     }
     print(
         f"{name}: {corpus.height:,} texts ({info['distinct']:,} distinct), "
         + ", ".join(f"{lv} = {lab}" for lv, lab in info["labels"].items())
-        + f"; {info['truncated_share']:.1%} truncated at {embedder.max_seq_length} word pieces, "
-        f"{info['unk_share']:.1%} [UNK] word pieces",
+        + f"; model {info['model']} ({choice.reason}); {info['truncated_share']:.1%} truncated at "
+        f"{embedder.max_seq_length} word pieces, {info['unk_share']:.1%} [UNK] word pieces",
         flush=True,
     )
     runs: dict[str, dict[str, list[dict]]] = {level: {} for level in truths}
@@ -493,7 +497,7 @@ def as_markdown(results: dict, args) -> str:
     parts = [
         "## Taxonomy on real corpora",
         "",
-        f"{args.seeds} seeds (mean ± sd); embedder `{results['embedder']}`; clustering `ClusteringParams()` defaults.",
+        f"{args.seeds} seeds (mean ± sd); model setting `{results['embedder']}`; clustering `ClusteringParams()` defaults.",
         "",
     ]
     for name, reason in results["skipped"].items():
@@ -505,6 +509,7 @@ def as_markdown(results: dict, args) -> str:
         parts += [
             f"### {name}: {info['points']:,} texts ({info['distinct']:,} distinct); {labels}",
             "",
+            f"Model `{info['model']}` ({info['model_reason']}); "
             f"{info['truncated_share']:.1%} of the texts truncated at the model's max_seq_length, "
             f"{info['unk_share']:.1%} of the word pieces [UNK], median {info['median_word_pieces']:.0f} word pieces; "
             f"{corpus['seconds']:.0f} s in all.",
@@ -550,11 +555,12 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--coarse-candidates", action="store_true", help="also score other coarse levels on the project's fine clusters"
     )
+    parser.add_argument("--model", default="auto", help="the embedder's model setting (default auto, as the pipeline)")
     parser.add_argument("--out", type=Path, default=ROOT, help=f"results and embedding cache (default {ROOT})")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    embedder = SentenceEmbedder()
+    embedder = SentenceEmbedder(model=args.model)
     names = [s.strip() for s in args.sets.split(",") if s.strip()]
     unknown = [s for s in names if s not in CORPORA and s not in SKIPPED]
     if unknown:
@@ -569,7 +575,7 @@ def main(argv=None) -> int:
         name: run_corpus(name, args, embedder, args.out) for name in names if name in CORPORA and name not in skipped
     }
     results = {
-        "embedder": embedder.cache_key(),
+        "embedder": embedder.model,
         "seeds": args.seeds,
         "max_docs": args.max_docs,
         "skipped": skipped,

@@ -6,12 +6,13 @@ import shutil
 import duckdb
 from dagster import DagsterInstance, materialize
 
+from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL
 from interest_pipeline.defs.clustering.assets import incremental_topic_assignments
 from interest_pipeline.defs.features.assets import fused_user_features, user_behavior_features, user_text_features
 from interest_pipeline.defs.ingest.assets import raw_behavior_logs
 from interest_pipeline.defs.profiles.assets import user_interest_layers
 from interest_pipeline.defs.resources import EventSource, SentenceEmbedder
-from interest_pipeline.defs.text.assets import comment_embeddings, tokenized_comments
+from interest_pipeline.defs.text.assets import comment_embeddings, item_embeddings, tokenized_comments
 from interest_pipeline_tests.conftest import make_resources
 
 NEW_DAY = "2026-10-11"  # the day after the small sample ends
@@ -81,7 +82,7 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
     assert str(latest).startswith(NEW_DAY)  # and the new review counts in the user's layers
 
 
-def _assign_new_content(pipeline_run, tmp_path, **overrides):
+def _assign_new_content(pipeline_run, tmp_path, also=(), **overrides):
     shutil.copy(pipeline_run.warehouse, tmp_path / "warehouse.duckdb")
     resources = {
         **make_resources(tmp_path, pipeline_run.sample_dir),
@@ -90,7 +91,7 @@ def _assign_new_content(pipeline_run, tmp_path, **overrides):
     }
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
-            [incremental_topic_assignments], resources=resources, instance=instance, raise_on_error=False
+            [*also, incremental_topic_assignments], resources=resources, instance=instance, raise_on_error=False
         )
     messages = []
     for event in result.all_events:
@@ -121,8 +122,12 @@ def test_a_store_without_the_clustering_run_is_named_in_the_error(pipeline_run, 
 
 
 def test_another_embedding_model_than_the_taxonomys_is_refused(pipeline_run, tmp_path):
+    # the embeddings are rebuilt with another model, the taxonomy is not
     result, message = _assign_new_content(
-        pipeline_run, tmp_path, embedder=SentenceEmbedder(device="cpu", max_seq_length=64)
+        pipeline_run,
+        tmp_path,
+        [item_embeddings, comment_embeddings],
+        embedder=SentenceEmbedder(model=PACKAGED_MULTILINGUAL_MODEL),
     )
     assert not result.success
-    assert "max_seq_length=64" in message and "re-materialize interest_topics" in message
+    assert f"now of {PACKAGED_MULTILINGUAL_MODEL}" in message and "re-materialize interest_topics" in message

@@ -4,13 +4,14 @@ import duckdb
 import numpy as np
 import pytest
 
+from interest_pipeline.core.text.models import PACKAGED_MODEL
 from interest_pipeline.defs.resources import SentenceEmbedder
-from interest_pipeline.defs.warehouse import embed_with_cache
+from interest_pipeline.defs.warehouse import embed_with_cache, embedding_model_key
 
 
 @pytest.fixture(scope="module")
 def embedder():
-    return SentenceEmbedder(device="cpu")
+    return SentenceEmbedder(model=PACKAGED_MODEL, device="cpu")
 
 
 def test_packaged_model_gives_unit_vectors_that_reflect_meaning(embedder):
@@ -47,7 +48,10 @@ def test_each_distinct_text_is_embedded_once_ever(tmp_path, embedder):
 
 
 def test_cache_key_changes_with_truncation():
-    assert SentenceEmbedder(max_seq_length=128).cache_key() != SentenceEmbedder(max_seq_length=256).cache_key()
+    assert (
+        SentenceEmbedder(model=PACKAGED_MODEL, max_seq_length=128).cache_key()
+        != SentenceEmbedder(model=PACKAGED_MODEL, max_seq_length=256).cache_key()
+    )
 
 
 def test_no_texts_gives_an_empty_result(tmp_path, embedder):
@@ -69,11 +73,38 @@ def test_bfloat16_embeddings_stay_close_to_float32(small_sample):
         .head(48)
         .to_list()
     )  # bf16 is emulated (slow) on CPUs without bf16 units
-    reference = SentenceEmbedder(device="cpu", precision="float32").encode(
+    reference = SentenceEmbedder(model=PACKAGED_MODEL, device="cpu", precision="float32").encode(
         texts
     )  # auto is bf16 on a CPU with bf16 units
-    fast = SentenceEmbedder(device="cpu", precision="bfloat16").encode(texts)
+    fast = SentenceEmbedder(model=PACKAGED_MODEL, device="cpu", precision="bfloat16").encode(texts)
     cosine = (reference * fast).sum(axis=1)
     assert len(texts) >= 40
     assert cosine.mean() >= 0.98 and cosine.min() >= 0.9, (cosine.mean(), cosine.min())
-    assert SentenceEmbedder(precision="bfloat16").cache_key() != SentenceEmbedder(precision="float32").cache_key()
+    assert (
+        SentenceEmbedder(model=PACKAGED_MODEL, precision="bfloat16").cache_key()
+        != SentenceEmbedder(model=PACKAGED_MODEL, precision="float32").cache_key()
+    )
+
+
+def test_embeddings_of_two_models_are_never_clustered_together(tmp_path):
+    import polars as pl
+
+    from interest_pipeline.defs.incremental import find_changes, store_changes
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        for table, model in (
+            ("item_embeddings", "packaged:all-MiniLM-L6-v2|max_seq_length=256"),
+            ("comment_embeddings", "packaged:multilingual-use-v3|max_seq_length=256"),
+        ):
+            rows = pl.DataFrame({"key": ["a"], "embedding": [[1.0]]})
+            fingerprints = pl.DataFrame({"key": ["a"], "fingerprint": [1]})
+            store_changes(conn, find_changes(conn, table, fingerprints, {}), rows, "key", parameters={"model": model})
+        with pytest.raises(
+            ValueError,
+            match="two models .*item_embeddings with packaged:all-MiniLM.*comment_embeddings with packaged:multilingual",
+        ):
+            embedding_model_key(conn)
+        store_changes(
+            conn, find_changes(conn, "item_embeddings", fingerprints, {}), rows, "key", parameters={"model": model}
+        )
+        assert embedding_model_key(conn) == model

@@ -25,12 +25,13 @@ at rank i (1-based) is relevant:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
+
+from interest_pipeline.core.common.machine import available_cores
 
 RANK_METRICS: tuple[str, ...] = ("precision", "recall", "map", "ndcg")
 DEFAULT_KS: tuple[int, ...] = (5, 10, 20)
@@ -42,14 +43,6 @@ MIN_ROWS_PER_THREAD = 256
 
 # The evaluation's default seed: of the random baseline, K-Means, user samples, bootstraps and take-up models.
 SEED = 0
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity where the platform tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def by_row_blocks(

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from interest_pipeline.core.text.models import PACKAGED_MODEL
+from interest_pipeline.core.text.models import AUTO_MODEL, PACKAGED_MODEL
+from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL
 
 ALL_LANGUAGES = frozenset({"en", "zh", "other"})
 # Model names (or folder names) that say the model reads many languages.
@@ -26,6 +27,8 @@ def model_languages(model: str) -> frozenset[str]:
     name = model.lower()
     if model in ("", PACKAGED_MODEL):
         return frozenset({"en"})
+    if model == PACKAGED_MULTILINGUAL_MODEL:
+        return ALL_LANGUAGES
     if any(marker in name for marker in MULTILINGUAL_MARKERS):
         return ALL_LANGUAGES
     return frozenset({"en"})
@@ -50,3 +53,38 @@ def language_coverage(texts_per_language: Mapping[str, int], read: frozenset[str
     counted = {lang: n for lang, n in texts_per_language.items() if lang}
     unread = {lang: n for lang, n in sorted(counted.items()) if lang not in read and n}
     return LanguageCoverage(sum(counted.values()), unread)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model that embeds a corpus, and why (shown in the metadata, MLflow and the summary)."""
+
+    model: str
+    reason: str
+
+
+def choose_model(setting: str, texts_per_language: Mapping[str, int]) -> ModelChoice:
+    """Resolve the model setting for a corpus.
+
+    ``auto`` takes the packaged English model (all-MiniLM-L6-v2) while at most
+    :data:`MAX_UNREAD_SHARE` of the texts with letters are in other scripts, and the packaged
+    multilingual model (Universal Sentence Encoder v3) above that: on English text the two cluster
+    alike (news20, K-Means at the true k: NMI 0.522 vs 0.530 at the first level) and MiniLM's
+    vectors stay what they were; on Chinese MiniLM reads most word pieces as unknown (csl NMI 0.16
+    vs 0.38, tnews 0.07 vs 0.22). Any other setting is taken as given.
+    """
+    if setting != AUTO_MODEL:
+        return ModelChoice(setting, "set by the model setting")
+    english = language_coverage(texts_per_language, frozenset({"en"}))
+    unread = ", ".join(f"{lang} {n:,d}" for lang, n in english.unread.items()) or "none"
+    if english.too_much_unread():
+        return ModelChoice(
+            PACKAGED_MULTILINGUAL_MODEL,
+            f"auto: {english.unread_share:.1%} of {english.texts:,d} texts are not in English ({unread}), "
+            f"above {MAX_UNREAD_SHARE:.0%}",
+        )
+    return ModelChoice(
+        PACKAGED_MODEL,
+        f"auto: {english.unread_share:.1%} of {english.texts:,d} texts are not in English ({unread}), "
+        f"at most {MAX_UNREAD_SHARE:.0%}",
+    )

@@ -16,8 +16,11 @@ from interest_pipeline.core.common.vectors import min_and_mean_cosine
 from interest_pipeline.core.text.encoding import encode_texts
 from interest_pipeline.core.text.int8_backend import load_int8_model
 from interest_pipeline.core.text.precision import PRECISIONS, choose_precision, resolve_device
+from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL, load_use_model
 
 PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
+# The model setting that lets the corpus choose between the two packaged models (see ``languages``).
+AUTO_MODEL = "auto"
 
 
 # The quality guard: a faster backend is used only while its vectors stay this close to float32.
@@ -66,6 +69,10 @@ def guarded_precision(model: str, device: str, max_seq_length: int | None, preci
     float32 on :data:`GUARD_SENTENCES`; below :data:`MIN_COSINE_TO_FLOAT32` (or if it cannot be
     built) float32 is used, with a warning.
     """
+    if model == PACKAGED_MULTILINGUAL_MODEL:
+        if precision not in ("auto", "float32"):
+            raise ValueError(f"{PACKAGED_MULTILINGUAL_MODEL} runs in float32 only (NumPy), not in {precision}")
+        return "float32"
     chosen = choose_precision(precision, device)
     if precision != "auto" or chosen == "float32":
         return chosen
@@ -143,8 +150,14 @@ def load_model(model: str, device: str, max_seq_length: int | None, precision: s
 
     ``precision`` is float32, bfloat16, int8 or auto (resolved by :func:`guarded_precision`).
     bf16 and int8 embeddings stay close to float32 ones (checked by the guard and by tests);
-    the output is float32 in every case.
+    the output is float32 in every case. :data:`PACKAGED_MULTILINGUAL_MODEL` runs on the CPU in
+    float32 whatever the device.
     """
+    if model == AUTO_MODEL:
+        raise ValueError("model 'auto' is resolved from the corpus's languages first (languages.choose_model)")
+    if model == PACKAGED_MULTILINGUAL_MODEL:
+        guarded_precision(model, device, max_seq_length, precision)
+        return load_use_model(max_seq_length)
     if precision == "auto":
         precision = guarded_precision(model, device, max_seq_length, precision)
     elif precision not in PRECISIONS:

@@ -55,9 +55,17 @@ from interest_pipeline.defs.conventions import (
 )
 from interest_pipeline.defs.incremental import find_changes, key_fingerprints, read_for_changes, store_changes
 from interest_pipeline.defs.metadata import markdown_table
-from interest_pipeline.defs.resources import MlflowTracking, SentenceEmbedder
+from interest_pipeline.defs.resources import MlflowTracking
 from interest_pipeline.defs.tracking import step_phases
-from interest_pipeline.defs.warehouse import quote_identifier, read_frame, replace_table, table_columns, table_exists
+from interest_pipeline.defs.warehouse import (
+    embedding_model_key,
+    quote_identifier,
+    read_frame,
+    read_parameters,
+    replace_table,
+    table_columns,
+    table_exists,
+)
 
 TOPICS_EXPERIMENT_DESCRIPTION = (
     "The interest taxonomy: HDBSCAN over sentence embeddings of items and comments, topics -> subtopics, "
@@ -101,7 +109,6 @@ def interest_topics(
     config: ClusteringConfig,
     warehouse: DuckDBResource,
     mlflow: MlflowTracking,
-    embedder: SentenceEmbedder,
 ):
     """Cluster items and comments together; subtopics are fine clusters, topics coarse ones.
 
@@ -114,6 +121,8 @@ def interest_topics(
         context.log.info(f"MLflow run {run.url}")
         with phases.phase("read") as phase:
             with warehouse.get_connection() as conn:
+                embedding_model = embedding_model_key(conn)
+                model_reason = read_parameters(conn, "comment_embeddings").get("model_reason", "")
                 content = read_frame(
                     conn,
                     "SELECT e.item_id AS content_id, 'item' AS content_kind, c.text_clean, c.tokens, c.title, e.embedding "
@@ -206,7 +215,7 @@ def interest_topics(
             subtopic_nodes["node_id"].to_list(),
             subtopic_nodes["parent_id"].to_list(),
             series_to_vectors(subtopic_nodes["centroid"], vectors.shape[1]),
-            embedder.cache_key(),
+            embedding_model,
         )
         record_overlap(
             stability, lineage, previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id"
@@ -214,7 +223,8 @@ def interest_topics(
         metrics.update({f"stability/{k}": v for k, v in stability.items()})
         run_params = {
             **asdict(params),
-            "model": embedder.cache_key(),
+            "model": embedding_model,
+            "model_reason": model_reason,
             "n_items": n_items,
             "n_comments": content.height - n_items,
         }
@@ -412,7 +422,7 @@ _NEW_CONTENT_SQL = (
     "below the similarity threshold they stay noise.",
 )
 def incremental_topic_assignments(
-    config: AssignmentConfig, warehouse: DuckDBResource, mlflow: MlflowTracking, embedder: SentenceEmbedder
+    config: AssignmentConfig, warehouse: DuckDBResource, mlflow: MlflowTracking
 ) -> MaterializeResult:
     """Loads the assignment model that the last ``interest_topics`` run stored in MLflow; content
     assigned before (same embedding, same taxonomy run) keeps its row."""
@@ -425,6 +435,7 @@ def incremental_topic_assignments(
                 f"interest_hierarchy should come from one clustering run, found MLflow run ids {[r[0] for r in run_ids]}"
             )
         run_id = run_ids[0][0]
+        embedding_model = embedding_model_key(conn)
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE _new_content AS SELECT *, {_CONTENT_KEY_SQL} AS key FROM ({_NEW_CONTENT_SQL})"
         )
@@ -432,7 +443,7 @@ def incremental_topic_assignments(
             conn,
             ASSIGNMENTS_TABLE,
             key_fingerprints(conn, "SELECT * FROM _new_content", "key", ["embedding"]),
-            {"taxonomy_mlflow_run_id": run_id, "min_similarity": config.min_similarity, "model": embedder.cache_key()},
+            {"taxonomy_mlflow_run_id": run_id, "min_similarity": config.min_similarity, "model": embedding_model},
             config.full_refresh,
         )
         new_content = read_for_changes(
@@ -444,10 +455,10 @@ def incremental_topic_assignments(
     model = CentroidAssignmentModel.from_bytes(
         mlflow.load_artifact(run_id, ASSIGNMENT_MODEL_FILE), f"MLflow run {run_id}, {ASSIGNMENT_MODEL_FILE}"
     )
-    if model.embedding_model != embedder.cache_key():
+    if model.embedding_model != embedding_model:
         raise ValueError(
-            f"the taxonomy of MLflow run {run_id} was built on embeddings of {model.embedding_model}, the embedder is now "
-            f"{embedder.cache_key()}: re-materialize interest_topics before assigning new content"
+            f"the taxonomy of MLflow run {run_id} was built on embeddings of {model.embedding_model}, the embeddings are "
+            f"now of {embedding_model}: re-materialize interest_topics before assigning new content"
         )
     subtopics, topics, similarity = model.assign(series_to_vectors(new_content["embedding"], 0), config.min_similarity)
     table = new_content.select("content_id", "content_kind").with_columns(

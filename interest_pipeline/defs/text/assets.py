@@ -23,7 +23,7 @@ from interest_pipeline.defs.incremental import (
 )
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import SentenceEmbedder
-from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame
+from interest_pipeline.defs.warehouse import EmbeddingOutcome, embed_with_cache, read_frame, texts_per_language
 
 
 @warehouse_asset(
@@ -70,11 +70,28 @@ def tokenized_comments(config: RebuildConfig, warehouse: DuckDBResource) -> Mate
     )
 
 
-def _embedding_metadata(outcome: EmbeddingOutcome, rows: int, embedder: SentenceEmbedder, changes) -> dict:
+def _chosen_embedder(conn, embedder: SentenceEmbedder) -> tuple[SentenceEmbedder, dict]:
+    """The embedder with ``auto`` resolved on the comments and the catalogue together (both
+    embedding assets see the same texts, so they choose the same model), and the parameters stored
+    with the table: the model, why, and the languages it was chosen on."""
+    languages = texts_per_language(conn)
+    chosen, choice = embedder.for_languages(languages)
+    return chosen, {
+        "model": chosen.cache_key(),
+        "model_setting": embedder.model,
+        "model_reason": choice.reason,
+        "texts_per_language": {k or "(no letters)": v for k, v in sorted(languages.items())},
+    }
+
+
+def _embedding_metadata(
+    outcome: EmbeddingOutcome, rows: int, embedder: SentenceEmbedder, changes, model_record: dict
+) -> dict:
     return {
         "dagster/row_count": rows,
         **changes.summary,
-        "model": embedder.cache_key(),
+        "model": model_record["model"],
+        "model_reason": model_record["model_reason"],
         "precision": embedder.resolved_precision(),
         "distinct_texts": outcome.n_distinct,
         "texts_embedded": outcome.n_embedded,
@@ -92,16 +109,18 @@ def _encoder_logging_progress(context: AssetExecutionContext, embedder: Sentence
 
 
 @warehouse_asset(
-    deps=["tokenized_comments"],
+    deps=["tokenized_comments", "item_catalog"],
     automation_condition=follow_new_data,
     kinds={"sentence-transformers"},
     description="One L2-normalised embedding (FLOAT[]) per non-empty comment; each distinct text is embedded once "
-    "and cached by (model, text hash) across runs and backfills.",
+    "and cached by (model, text hash) across runs and backfills. The model ('auto') is chosen by the languages of "
+    "the comments and the catalogue together.",
 )
 def comment_embeddings(
     context: AssetExecutionContext, config: RebuildConfig, warehouse: DuckDBResource, embedder: SentenceEmbedder
 ) -> MaterializeResult:
     with warehouse.get_connection() as conn:
+        embedder, model_record = _chosen_embedder(conn, embedder)
         source = "SELECT comment_id, user_id, item_id, event_type, event_ts, text_clean FROM tokenized_comments WHERE text_clean <> ''"
         fingerprints = key_fingerprints(
             conn, source, "comment_id", ["user_id", "item_id", "event_type", "event_ts", "text_clean"]
@@ -121,24 +140,26 @@ def comment_embeddings(
         table = comments.select("comment_id", "user_id", "item_id", "event_type", "event_ts").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
-        store_changes(conn, changes, table, "comment_id")
+        store_changes(conn, changes, table, "comment_id", parameters=model_record)
         total = conn.execute("SELECT count(*) FROM comment_embeddings").fetchone()[0]
     context.log.info(
         f"comments: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)"
     )
-    return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes))
+    return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes, model_record))
 
 
 @warehouse_asset(
-    deps=["item_catalog"],
+    deps=["item_catalog", "tokenized_comments"],
     automation_condition=follow_new_data,
     kinds={"sentence-transformers"},
-    description="One L2-normalised embedding (FLOAT[]) per item from its title and description, cached like comments.",
+    description="One L2-normalised embedding (FLOAT[]) per item from its title and description, cached like comments, "
+    "by the same model.",
 )
 def item_embeddings(
     context: AssetExecutionContext, config: RebuildConfig, warehouse: DuckDBResource, embedder: SentenceEmbedder
 ) -> MaterializeResult:
     with warehouse.get_connection() as conn:
+        embedder, model_record = _chosen_embedder(conn, embedder)
         source = "SELECT item_id, text_clean FROM item_catalog WHERE text_clean <> ''"
         changes = find_changes(
             conn,
@@ -159,9 +180,9 @@ def item_embeddings(
         table = items.select("item_id").with_columns(
             pl.Series("text_hash", outcome.hashes, dtype=pl.String), vectors_to_series("embedding", outcome.vectors)
         )
-        store_changes(conn, changes, table, "item_id")
+        store_changes(conn, changes, table, "item_id", parameters=model_record)
         total = conn.execute("SELECT count(*) FROM item_embeddings").fetchone()[0]
     context.log.info(
         f"items: {outcome.n_embedded} embedded, {outcome.n_from_cache} from cache ({changes.summary['update']} update)"
     )
-    return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes))
+    return MaterializeResult(metadata=_embedding_metadata(outcome, total, embedder, changes, model_record))

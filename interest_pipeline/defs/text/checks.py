@@ -5,7 +5,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_c
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.text.languages import MAX_UNREAD_SHARE, language_coverage, model_languages
-from interest_pipeline.defs.resources import SentenceEmbedder
+from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL
+from interest_pipeline.defs.warehouse import read_parameters
 
 
 def _embedding_problems(conn, table: str, source_sql: str) -> tuple[list[str], dict]:
@@ -66,7 +67,7 @@ def item_embeddings_valid(warehouse: DuckDBResource) -> AssetCheckResult:
     description=f"Warns when more than {MAX_UNREAD_SHARE:.0%} of the comments are in languages the embedding model "
     "does not read (an English model turns Chinese into unknown word pieces and its clusters into noise).",
 )
-def comment_languages_read(warehouse: DuckDBResource, embedder: SentenceEmbedder) -> AssetCheckResult:
+def comment_languages_read(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         counts = dict(
             conn.execute(
@@ -74,24 +75,28 @@ def comment_languages_read(warehouse: DuckDBResource, embedder: SentenceEmbedder
                 "GROUP BY t.language"
             ).fetchall()
         )
-    read = model_languages(embedder.model)
+        built_with = read_parameters(conn, "comment_embeddings")
+    model = built_with["model"].split("|")[0]  # the cache key starts with the model
+    read = model_languages(model)
     coverage = language_coverage(counts, read)
     unread = ", ".join(f"{lang} {n:,d}" for lang, n in coverage.unread.items()) or "none"
     fix = (
-        "set INTEREST_PIPELINE_MODEL (the embedder's model) to a sentence-transformers model that reads them, by name "
-        "or folder (e.g. paraphrase-multilingual-MiniLM-L12-v2, bge-small-zh-v1.5), then rebuild the embeddings"
+        f"set INTEREST_PIPELINE_MODEL (the embedder's model) to auto or {PACKAGED_MULTILINGUAL_MODEL} (packaged), or to "
+        "a sentence-transformers model that reads them, by name or folder (e.g. paraphrase-multilingual-MiniLM-L12-v2, "
+        "bge-small-zh-v1.5), then rebuild the embeddings"
     )
     return AssetCheckResult(
         passed=not coverage.too_much_unread(),
         severity=AssetCheckSeverity.WARN,
         description=(
-            f"{coverage.unread_share:.1%} of {coverage.texts:,d} comments are in languages {embedder.model or 'the model'} "
+            f"{coverage.unread_share:.1%} of {coverage.texts:,d} comments are in languages {model} "
             f"does not read ({unread}): {fix}"
             if coverage.too_much_unread()
-            else f"{coverage.unread_share:.1%} of the comments are in languages the model does not read"
+            else f"{coverage.unread_share:.1%} of the comments are in languages {model} does not read"
         ),
         metadata={
-            "model": embedder.model,
+            "model": model,
+            "model_reason": built_with.get("model_reason", ""),
             "model_reads": ", ".join(sorted(read)),
             "unread_share": round(coverage.unread_share, 4),
             "unread_texts": MetadataValue.json(coverage.unread),

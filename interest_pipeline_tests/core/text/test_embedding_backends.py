@@ -242,7 +242,10 @@ def test_progress_logger_writes_the_first_and_last_batch_and_at_most_one_line_pe
 
 
 def test_cache_keys_keep_backends_apart():
-    keys = {p: SentenceEmbedder(device="cpu", precision=p).cache_key() for p in ("float32", "bfloat16", "int8")}
+    keys = {
+        p: SentenceEmbedder(model=embedding_models.PACKAGED_MODEL, device="cpu", precision=p).cache_key()
+        for p in ("float32", "bfloat16", "int8")
+    }
     assert len(set(keys.values())) == 3, keys
     assert "precision" not in keys["float32"]  # float32 keeps the key caches were written with
     # int8's key names its quantization recipe: another recipe never reuses its vectors
@@ -252,7 +255,7 @@ def test_cache_keys_keep_backends_apart():
         and recipe.startswith("|precision=int8-")
         and len(recipe) == len("|precision=int8-") + 8
     )
-    auto = SentenceEmbedder(device="cpu", precision="auto")
+    auto = SentenceEmbedder(model=embedding_models.PACKAGED_MODEL, device="cpu", precision="auto")
     assert auto.cache_key() == keys[auto.resolved_precision()]
 
 
