@@ -54,8 +54,9 @@ unparseable timestamp, unknown event_type, non-numeric rating.  Planted duplicat
 to the same file a little later in the day.
 
 Review comments in Chinese (``chinese_comment_share`` of the reviews) are only written by
-users located in ``CN`` and are interest reviews; when the share asks for more, the share
-of ``CN`` users grows.
+users located in ``CN``, and are of every kind above (generic remarks such as "物流很快", template
+praise such as "五星好评" and its variants, copies, long reviews); when the share asks for more,
+the share of ``CN`` users grows.
 
 Same spec (seed included) gives byte-identical files.
 """
@@ -90,7 +91,10 @@ from interest_pipeline.sample_vocabulary import (
     SUBTOPICS,
     TITLE_TEMPLATES,
     TOPICS,
+    ZH_FLOOD_COMMENTS,
+    ZH_FLOOD_SWAPS,
     ZH_GENERIC,
+    ZH_GENERIC_REVIEW_TEMPLATES,
     ZH_TEMPLATES,
 )
 
@@ -228,6 +232,7 @@ class _Writer:
         self.t_review = {k: parse(v) for k, v in REVIEW_TEMPLATES.items()}
         self.t_query = parse(QUERY_TEMPLATES)
         self.t_zh = {k: parse(v) for k, v in ZH_TEMPLATES.items()}
+        self.t_zh_generic = {k: parse(v) for k, v in ZH_GENERIC_REVIEW_TEMPLATES.items()}
         self.t_generic = {k: parse(v) for k, v in GENERIC_REVIEW_TEMPLATES.items()}
         self.flood_weights = [1.0 / (k + 1) ** 1.5 for k in range(len(FLOOD_COMMENTS))]  # one template dominates
 
@@ -397,33 +402,66 @@ class _Writer:
 
     def review_zh(self, s: int, sentiment: str, rnd: random.Random) -> str:
         n = rnd.choices((1, 2, 3), weights=(50, 35, 15))[0]
-        sentences = []
-        for _ in range(n):
-            parts = rnd.choice(self.t_zh[sentiment])
-            out = []
-            for is_slot, text in parts:
-                if not is_slot:
-                    out.append(text)
-                elif text == "zn":
-                    r = rnd.random()
-                    pool = (
-                        self.sub[s]["zh"]
-                        if r < 0.7
-                        else self.topic[self.topic_of[s]]["zh"]
-                        if r < 0.88
-                        else self.sub[self._other(s, rnd)]["zh"]
-                    )
-                    out.append(rnd.choice(pool))
-                elif text == "zt":
-                    out.append(rnd.choice(self.topic[self.topic_of[s]]["zh_use"]))
-                elif text == "zg":
-                    out.append(rnd.choice(self.zh_generic["g" + sentiment]))
-                elif text == "n":
-                    out.append(str(rnd.randint(2, 12)))
-                else:  # zpos, zneu, zneg
-                    out.append(rnd.choice(self.zh_generic[text[1:]]))
-            sentences.append("".join(out))
+        return "".join(self._zh_sentence(s, sentiment, rnd, self.t_zh) for _ in range(n))
+
+    def review_long_zh(self, s: int, sentiment: str, rnd: random.Random) -> str:
+        """A Chinese review of 8-20 sentences; a share of them speak of a sibling subtopic."""
+        sentences: list[str] = []
+        target = rnd.randint(8, 20)
+        for _ in range(200):
+            about = rnd.choice(self.siblings[s]) if self.siblings[s] and rnd.random() < _LONG_SIBLING_SHARE else s
+            tone = sentiment if rnd.random() < 0.8 else rnd.choice(_SENTIMENTS)
+            sentence = self._zh_sentence(about, tone, rnd, self.t_zh)
+            if sentence not in sentences:
+                sentences.append(sentence)
+            if len(sentences) >= target:
+                break
         return "".join(sentences)
+
+    def review_generic_zh(self, sentiment: str, rnd: random.Random) -> str:
+        """A Chinese review of the shop, the price or the delivery only."""
+        n = rnd.choices((1, 2), weights=(70, 30))[0]
+        return "".join(self._zh_sentence(0, sentiment, rnd, self.t_zh_generic) for _ in range(n))
+
+    def flood_zh(self, rnd: random.Random) -> str:
+        """A Chinese template comment, as is half of the time, else a near-duplicate of it."""
+        text = rnd.choices(ZH_FLOOD_COMMENTS, weights=self.flood_weights)[0]
+        r = rnd.random()
+        if r < 0.5:
+            return text
+        if r < 0.7:
+            return text.rstrip("！。") + rnd.choice(("！", "！！！", "。", "~", " "))
+        swappable = [word for word in ZH_FLOOD_SWAPS if word in text]
+        if r < 0.85 or not swappable:
+            return text + rnd.choice(FLOOD_EMOJI)
+        word = rnd.choice(swappable)
+        return text.replace(word, ZH_FLOOD_SWAPS[word], 1)
+
+    def _zh_sentence(self, s: int, sentiment: str, rnd: random.Random, templates) -> str:
+        parts = rnd.choice(templates[sentiment])
+        out = []
+        for is_slot, text in parts:
+            if not is_slot:
+                out.append(text)
+            elif text == "zn":
+                r = rnd.random()
+                pool = (
+                    self.sub[s]["zh"]
+                    if r < 0.7
+                    else self.topic[self.topic_of[s]]["zh"]
+                    if r < 0.88
+                    else self.sub[self._other(s, rnd)]["zh"]
+                )
+                out.append(rnd.choice(pool))
+            elif text == "zt":
+                out.append(rnd.choice(self.topic[self.topic_of[s]]["zh_use"]))
+            elif text == "zg":
+                out.append(rnd.choice(self.zh_generic["g" + sentiment]))
+            elif text == "n":
+                out.append(str(rnd.randint(2, 12)))
+            else:  # zpos, zneu, zneg
+                out.append(rnd.choice(self.zh_generic[text[1:]]))
+        return "".join(out)
 
     def query(self, s: int, rnd: random.Random) -> str:
         for _ in range(5):
@@ -761,10 +799,10 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     event_ids = _id_series("e", np.arange(1, n_total + 1), event_width)
 
     # ---- texts: what each review is ----
-    # Chinese reviews (CN users only) speak of an interest.  The other reviews are drawn,
-    # without overlap, as generic (service / price / delivery only), flood (a template
-    # comment or a near-duplicate of one), copied (another user's earlier review of the same
-    # subtopic, word for word) or long; the rest are ordinary interest reviews.
+    # Chinese reviews are written by CN users.  Reviews in either language are drawn, without
+    # overlap, as generic (service / price / delivery only), flood (a template comment or a
+    # near-duplicate of one), copied (another user's earlier review of the same subtopic in the
+    # same language, word for word) or long; the rest are ordinary interest reviews.
     ev_loc = user_loc[ev_user]
     text_rows = np.flatnonzero((ev_type == _REVIEW_T) | (ev_type == _SEARCH))
     review_rows = np.flatnonzero(ev_type == _REVIEW_T)
@@ -774,18 +812,24 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     is_zh = np.zeros(n_total, dtype=bool)
     if n_zh:
         is_zh[rng_event.choice(cn_reviews, size=n_zh, replace=False)] = True
-    en_reviews = rng_kind.permutation(review_rows[~is_zh[review_rows]])
-    n_generic = min(len(en_reviews), int(round(spec.generic_comment_share * n_reviews)))
-    n_flood = min(len(en_reviews) - n_generic, int(round(spec.flood_comment_share * n_reviews)))
+    drawn_reviews = rng_kind.permutation(review_rows)
+    n_generic = min(len(drawn_reviews), int(round(spec.generic_comment_share * n_reviews)))
+    n_flood = min(len(drawn_reviews) - n_generic, int(round(spec.flood_comment_share * n_reviews)))
     text_kind = np.zeros(n_total, dtype=np.int8)
-    text_kind[en_reviews[:n_generic]] = _GENERIC
-    text_kind[en_reviews[n_generic : n_generic + n_flood]] = _FLOOD
+    text_kind[drawn_reviews[:n_generic]] = _GENERIC
+    text_kind[drawn_reviews[n_generic : n_generic + n_flood]] = _FLOOD
     rating[text_kind == _FLOOD] = 5  # template praise comes with full marks
-    interest_en = en_reviews[n_generic + n_flood :]
-    copy_of = _copied_reviews(
-        np.sort(interest_en), ev_sub, ev_user, int(round(spec.duplicate_comment_share * n_reviews)), rng_kind
-    )
-    not_copied = interest_en[copy_of[interest_en] < 0]
+    interest_reviews = drawn_reviews[n_generic + n_flood :]
+    copy_of = np.full(n_total, -1, dtype=np.int64)
+    n_copies = int(round(spec.duplicate_comment_share * n_reviews))
+    zh_interest = interest_reviews[is_zh[interest_reviews]]
+    n_zh_copies = int(round(n_copies * len(zh_interest) / max(1, len(interest_reviews))))
+    for in_language, n in (
+        (interest_reviews[~is_zh[interest_reviews]], n_copies - n_zh_copies),
+        (zh_interest, n_zh_copies),
+    ):
+        copy_of = np.maximum(copy_of, _copied_reviews(np.sort(in_language), ev_sub, ev_user, n, rng_kind))
+    not_copied = interest_reviews[copy_of[interest_reviews] < 0]
     n_long = min(len(not_copied), int(round(spec.long_comment_share * n_reviews)))
     is_long = np.zeros(n_total, dtype=bool)
     is_long[not_copied[:n_long]] = True
@@ -807,16 +851,21 @@ def generate_sample(out_dir: Path, spec: SampleSpec = SampleSpec()) -> dict:
     for _row, t, s, sent, zh, item, kind, source, long in zip(*(a.tolist() for a in text_fields)):
         if t == _SEARCH:
             texts.append(writer.query(s, text_rnd))
-        elif zh:
-            texts.append(writer.review_zh(s, _SENTIMENTS[sent], text_rnd))
         elif kind == _GENERIC:
-            texts.append(writer.review_generic(_SENTIMENTS[sent], text_rnd))
+            tone = _SENTIMENTS[sent]
+            texts.append(writer.review_generic_zh(tone, text_rnd) if zh else writer.review_generic(tone, text_rnd))
         elif kind == _FLOOD:
-            texts.append(writer.flood(flood_rnd))
+            texts.append(writer.flood_zh(flood_rnd) if zh else writer.flood(flood_rnd))
         elif source >= 0:
             texts.append(texts[text_pos[source]])  # sources are earlier rows, already written
         elif long:
-            texts.append(writer.review_long(s, _SENTIMENTS[sent], text_rnd, item_brand[item]))
+            texts.append(
+                writer.review_long_zh(s, _SENTIMENTS[sent], text_rnd)
+                if zh
+                else writer.review_long(s, _SENTIMENTS[sent], text_rnd, item_brand[item])
+            )
+        elif zh:
+            texts.append(writer.review_zh(s, _SENTIMENTS[sent], text_rnd))
         else:
             texts.append(writer.review(s, _SENTIMENTS[sent], text_rnd, item_brand[item]))
 

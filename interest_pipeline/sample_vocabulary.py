@@ -1471,6 +1471,45 @@ ZH_TEMPLATES = {
     "neg": ["{zn}{zneg}，{zg}。", "不推荐，{zn}用了{n}天就坏了。", "{zn}质量太差，{zg}。"],
 }
 
+# Chinese reviews of the shop, the price or the delivery only (slots as ZH_TEMPLATES: {zg} a
+# generic remark of the tone, {zpos}/{zneu}/{zneg} an adjective, {n} a small number).
+ZH_GENERIC_REVIEW_TEMPLATES: dict[str, list[str]] = {
+    "pos": [
+        "{zg}。",
+        "{zg}，{zg}。",
+        "卖家服务{zpos}，{zg}。",
+        "{n}天就到了，{zg}。",
+        "和描述的一样，{zg}。",
+        "客服态度{zpos}。",
+    ],
+    "neu": ["{zg}。", "{n}天才到，{zg}。", "东西{zneu}，{zg}。", "包装{zneu}。"],
+    "neg": ["{zg}。", "{zg}，{zg}。", "等了{n}天才发货，{zg}。", "快递盒子都破了，{zg}。", "客服{zneg}，{zg}。"],
+}
+
+# Chinese template comments ("好评") posted again and again, and their near-duplicates.
+ZH_FLOOD_COMMENTS: tuple[str, ...] = (
+    "好评",
+    "五星好评",
+    "非常好，推荐购买",
+    "东西不错，物流很快",
+    "满意",
+    "质量很好",
+    "与描述一致",
+    "好评！下次还来",
+    "很好",
+    "默认好评",
+)
+ZH_FLOOD_SWAPS: dict[str, str] = {
+    "好评": "好評",
+    "推荐": "推薦",
+    "不错": "挺好",
+    "很快": "超快",
+    "满意": "很满意",
+    "很好": "不错",
+    "一致": "相符",
+    "五星": "5星",
+}
+
 # Reviews that speak only of the shop, the price, the delivery or the build, and of no
 # interest at all.  Slots: {pos}/{neu}/{neg} sentiment adjectives, {n} small number,
 # {gS} generic aspect, {gP} generic product, {gA} generic adjective, {G} stock sentence.

@@ -24,7 +24,10 @@ def test_new_texts_are_assigned_without_reclustering(pipeline_run, tmp_path):
         user, item, text = conn.execute(
             "SELECT e.user_id, e.item_id, e.text FROM raw_behavior_logs e JOIN interest_topics t"
             " ON t.content_kind = 'comment' AND t.content_id = e.event_id"
-            " WHERE e.event_type = 'review' AND NOT t.is_noise AND length(e.text) > 60 ORDER BY e.event_id LIMIT 1"
+            " JOIN comment_embeddings c ON c.comment_id = e.event_id JOIN interest_hierarchy h ON h.node_id = t.subtopic_id"
+            " WHERE e.event_type = 'review' AND NOT t.is_noise AND length(e.text) > 60"
+            # a review close to its subtopic's centre, not one on a border with a sibling
+            " ORDER BY list_cosine_similarity(c.embedding, h.centroid) DESC, e.event_id LIMIT 1"
         ).fetchone()
         topics_before = conn.execute("SELECT count(*) FROM interest_topics").fetchone()[0]
         run_before = conn.execute("SELECT any_value(mlflow_run_id) FROM interest_topics").fetchone()[0]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import polars as pl
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score
 
 
 def agreement(true_labels, predicted_labels) -> dict[str, float]:
-    """NMI and ARI between two labelings of the same points."""
+    """NMI, AMI and ARI between two labelings of the same points. NMI rises with the number of
+    clusters even for random ones; AMI is corrected for chance, so it compares levels of
+    different sizes."""
     return {
         "nmi": float(normalized_mutual_info_score(true_labels, predicted_labels)),
+        "ami": float(adjusted_mutual_info_score(true_labels, predicted_labels)),
         "ari": float(adjusted_rand_score(true_labels, predicted_labels)),
     }
 
@@ -81,8 +84,10 @@ def planted_recovery(
         scores.update(
             {
                 f"{prefix}subtopic_nmi": sub["nmi"],
+                f"{prefix}subtopic_ami": sub["ami"],
                 f"{prefix}subtopic_ari": sub["ari"],
                 f"{prefix}topic_nmi": top["nmi"],
+                f"{prefix}topic_ami": top["ami"],
                 f"{prefix}topic_ari": top["ari"],
             }
         )

@@ -8,7 +8,8 @@ they show a user how far the discovered structure agrees with the catalogue's.
 from __future__ import annotations
 
 import polars as pl
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from interest_pipeline.core.clustering.agreement import agreement
 
 CATEGORY_COLUMNS = ("category", "subcategory", "category_path")
 LEVELS = {"topic": "topic_id", "subtopic": "subtopic_id"}
@@ -42,7 +43,7 @@ def purity(clusters: pl.Series, categories: pl.Series) -> float:
 
 
 def catalogue_agreement(items: pl.DataFrame, catalogue: pl.DataFrame) -> dict[str, float]:
-    """NMI, ARI and purity of each discovered level against each category column.
+    """NMI, AMI, ARI and purity of each discovered level against each category column.
 
     ``items``: item_id, subtopic_id, topic_id (the items' rows of interest_topics);
     ``catalogue``: item_id and any of the category columns. Keys look like
@@ -55,8 +56,7 @@ def catalogue_agreement(items: pl.DataFrame, catalogue: pl.DataFrame) -> dict[st
             if frame.height < 2:
                 continue
             found, truth = frame[level_column].to_list(), frame["category"].to_list()
-            scores[f"catalogue/{column}/{level}_nmi"] = float(normalized_mutual_info_score(truth, found))
-            scores[f"catalogue/{column}/{level}_ari"] = float(adjusted_rand_score(truth, found))
+            scores.update({f"catalogue/{column}/{level}_{k}": v for k, v in agreement(truth, found).items()})
             scores[f"catalogue/{column}/{level}_purity"] = purity(frame[level_column], frame["category"])
             scores[f"catalogue/{column}/items"] = float(frame.height)
     return scores

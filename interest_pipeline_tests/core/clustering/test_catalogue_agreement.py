@@ -60,3 +60,22 @@ def test_each_node_gets_its_dominant_finest_category():
 
 def test_purity_of_nothing_is_undefined():
     assert math.isnan(purity(pl.Series([], dtype=pl.String), pl.Series([], dtype=pl.String)))
+
+
+def test_ami_sees_through_many_small_random_clusters_where_nmi_does_not():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 600
+    items = pl.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n)],
+            "subtopic_id": [f"s{v}" for v in rng.integers(0, 150, n)],  # random: no relation to the category
+            "topic_id": [f"t{i % 2}" for i in range(n)],
+        }
+    )
+    catalogue = pl.DataFrame({"item_id": items["item_id"], "category": [f"c{i % 2}" for i in range(n)]})
+    scores = catalogue_agreement(items, catalogue)
+    assert scores["catalogue/category/subtopic_nmi"] > 0.04  # NMI rewards the many clusters
+    assert abs(scores["catalogue/category/subtopic_ami"]) < 0.02  # chance-corrected: nothing
+    assert scores["catalogue/category/topic_ami"] == pytest.approx(1.0)
