@@ -1039,6 +1039,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--events-per-user", type=float, default=defaults.mean_events_per_user)
     parser.add_argument("--start-date", type=dt.date.fromisoformat, default=defaults.start_date)
+    parser.add_argument(
+        "--chinese-share",
+        type=float,
+        default=defaults.chinese_comment_share,
+        help="share of the reviews written in Chinese (0.4 gives the bilingual sample; default %(default)s)",
+    )
     args = parser.parse_args(argv)
     spec = SampleSpec(
         n_users=args.users,
@@ -1047,6 +1053,7 @@ def main(argv=None) -> int:
         seed=args.seed,
         mean_events_per_user=args.events_per_user,
         start_date=args.start_date,
+        chinese_comment_share=args.chinese_share,
     )
     try:
         summary = generate_sample(args.out, spec)

@@ -616,3 +616,33 @@ def test_new_shares_can_be_switched_off(tmp_path):
     assert (items["subcategory"] == items["subtopic_name"]).all()
     texts = pl.concat([read_events(p) for p in (tmp_path / "events").iterdir()])["text"].drop_nulls()
     assert texts.str.split(" ").list.len().max() <= 60
+
+
+def test_the_bilingual_sample_writes_chinese_reviews_of_every_kind(tmp_path, capsys):
+    from interest_pipeline.core.common.tokenize import detect_language
+    from interest_pipeline.sample_vocabulary import ZH_FLOOD_COMMENTS
+
+    out = tmp_path / "bilingual"
+    assert main(["--out", str(out), "--users", "400", "--items", "200", "--days", "10", "--chinese-share", "0.4"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    events = pl.concat([read_events(p) for p in sorted((out / "events").iterdir())], how="diagonal")
+    truth = pl.read_csv(out / "truth/texts.csv", infer_schema=False)
+    reviews = (
+        events.filter(pl.col("event_type") == "review")
+        .unique("event_id")
+        .join(truth, on="event_id")
+        .with_columns(pl.col("text").map_elements(detect_language, return_dtype=pl.String).alias("language"))
+    )
+    chinese = reviews.filter(pl.col("language") == "zh")
+    assert abs(summary["chinese_comments"] - chinese.height) <= 0.01 * chinese.height
+    assert abs(chinese.height / reviews.height - 0.4) < 0.02
+    assert (events.filter(pl.col("event_id").is_in(chinese["event_id"].to_list()))["location"] == "CN").all()
+    kinds = dict(chinese["kind"].value_counts().iter_rows())
+    assert kinds["generic"] >= 0.1 * chinese.height and kinds["flood"] >= 0.03 * chinese.height
+    flood = chinese.filter(pl.col("kind") == "flood")["text"]
+    assert flood.is_in(list(ZH_FLOOD_COMMENTS)).mean() > 0.3 and not flood.is_in(list(ZH_FLOOD_COMMENTS)).all()
+    interest = chinese.filter(pl.col("kind") == "interest")
+    assert interest["text"].is_duplicated().any()  # copies, in Chinese
+    assert interest["text"].str.len_chars().max() > 150  # long reviews
+    generic = chinese.filter(pl.col("kind") == "generic")["text"]
+    assert generic.str.contains("物流|客服|包装|发货|快递|价格").mean() > 0.5

@@ -34,8 +34,9 @@ from interest_pipeline.core.clustering.plots import markdown_image, topic_tree_p
 from interest_pipeline.core.clustering.report import clustering_report
 from interest_pipeline.core.common.tokenize import tokenize
 from interest_pipeline.core.common.vectors import series_to_vectors
+from interest_pipeline.core.text.languages import ALL_LANGUAGES, center_by_language, model_languages
 from interest_pipeline.core.text.near_duplicates import near_duplicate_key
-from interest_pipeline.defs.clustering.config import AssignmentConfig, ClusteringConfig, SegmentConfig
+from interest_pipeline.defs.clustering.config import AssignmentConfig, SegmentConfig, TopicsConfig
 from interest_pipeline.defs.clustering.run_steps import (
     cluster_with_identities,
     clustering_metadata,
@@ -106,7 +107,7 @@ SEGMENTS_EXPERIMENT_DESCRIPTION = (
 )
 def interest_topics(
     context: AssetExecutionContext,
-    config: ClusteringConfig,
+    config: TopicsConfig,
     warehouse: DuckDBResource,
     mlflow: MlflowTracking,
 ):
@@ -125,10 +126,10 @@ def interest_topics(
                 model_reason = read_parameters(conn, "comment_embeddings").get("model_reason", "")
                 content = read_frame(
                     conn,
-                    "SELECT e.item_id AS content_id, 'item' AS content_kind, c.text_clean, c.tokens, c.title, e.embedding "
-                    "FROM item_embeddings e JOIN item_catalog c USING (item_id) "
+                    "SELECT e.item_id AS content_id, 'item' AS content_kind, c.text_clean, c.tokens, c.title, c.language, "
+                    "e.embedding FROM item_embeddings e JOIN item_catalog c USING (item_id) "
                     "UNION ALL "
-                    "SELECT e.comment_id, 'comment', t.text_clean, t.tokens, NULL, e.embedding "
+                    "SELECT e.comment_id, 'comment', t.text_clean, t.tokens, NULL, t.language, e.embedding "
                     "FROM comment_embeddings e JOIN tokenized_comments t USING (comment_id) "
                     "ORDER BY content_kind DESC, content_id",
                 )
@@ -164,8 +165,22 @@ def interest_topics(
             # Identical and near-identical texts are clustered once; every copy gets its text's cluster.
             keys = [near_duplicate_key(t) for t in content["text_clean"].to_list()]
             phase.detail = f"{len(set(keys)):,} distinct of {len(keys):,} texts"
+            # A model that reads several languages: cluster with each language's mean removed.
+            cluster_vectors, centred_languages = None, []
+            if config.center_languages and model_languages(embedding_model.split("|")[0]) == ALL_LANGUAGES:
+                centred, centred_languages = center_by_language(vectors, content["language"].to_list())
+                if centred_languages:
+                    cluster_vectors = centred
+                    phase.detail += f"; clustered with the means of {', '.join(centred_languages)} removed"
         result, stability, lineage = cluster_with_identities(
-            phases, vectors, params, (previous_fine, previous_coarse), config.identity_min_similarity, "subtopics", keys
+            phases,
+            vectors,
+            params,
+            (previous_fine, previous_coarse),
+            config.identity_min_similarity,
+            "subtopics",
+            keys,
+            cluster_vectors,
         )
         subtopics, topics = node_ids(result.fine, result.coarse)
         with phases.phase("keywords") as phase:
@@ -225,6 +240,7 @@ def interest_topics(
             **asdict(params),
             "model": embedding_model,
             "model_reason": model_reason,
+            "languages_centred": ",".join(centred_languages) or "none",
             "n_items": n_items,
             "n_comments": content.height - n_items,
         }

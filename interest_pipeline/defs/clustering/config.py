@@ -7,6 +7,7 @@ from pydantic import Field
 
 from interest_pipeline.core.clustering.cluster_identity import MIN_IDENTITY_SIMILARITY
 from interest_pipeline.core.clustering.density_clustering import ClusteringParams, QualityBounds
+from interest_pipeline.core.text.languages import MAX_UNREAD_SHARE
 from interest_pipeline.defs.incremental import RebuildConfig
 from interest_pipeline.defs.params import params_from_config
 
@@ -105,6 +106,15 @@ class ClusteringConfig(Config):
 
     def params(self) -> ClusteringParams:
         return params_from_config(self, ClusteringParams)
+
+
+class TopicsConfig(ClusteringConfig):
+    center_languages: bool = Field(
+        default=True,
+        description="With a model that reads several languages and at least two languages each holding "
+        f"{MAX_UNREAD_SHARE:.0%} of the texts: cluster the vectors with each language's mean removed, so that topics "
+        "follow what the texts say rather than the language they say it in (centroids stay in the model's space).",
+    )
 
 
 class SegmentConfig(ClusteringConfig):

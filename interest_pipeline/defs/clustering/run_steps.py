@@ -121,10 +121,15 @@ def cluster_with_identities(
     min_similarity: float,
     noun: str,
     keys: list[str] | None = None,
+    cluster_vectors: np.ndarray | None = None,
 ):
     """Cluster (distinct texts once, when ``keys`` are given) and keep the previous run's ids for
-    the clusters that match it; returns the clustering, its stability and lineage."""
-    clustered = cluster_distinct(vectors, params, keys, on_phase=phases.record)
+    the clusters that match it; returns the clustering, its stability and lineage. The clusters
+    are found in ``cluster_vectors`` when given (the texts' vectors with each language's mean
+    removed), their centroids and ids always come from ``vectors``."""
+    clustered = cluster_distinct(
+        vectors if cluster_vectors is None else cluster_vectors, params, keys, on_phase=phases.record
+    )
     previous_fine, previous_coarse = previous
     with phases.phase("identities") as phase:
         result, stability, lineage = stabilise_ids(clustered, vectors, previous_fine, previous_coarse, min_similarity)
