@@ -102,6 +102,17 @@ def run(args: argparse.Namespace) -> int:
     return summary(args)
 
 
+def print_embedding_model(conn) -> None:
+    """Which model embedded the texts, and why (as recorded beside the embeddings)."""
+    from interest_pipeline.defs.warehouse import read_parameters
+
+    try:
+        built_with = read_parameters(conn, "comment_embeddings")
+    except LookupError:
+        return
+    print(f"\nembedding model {built_with['model']}\n  {built_with.get('model_reason', '')}")
+
+
 def summary(args: argparse.Namespace) -> int:
     from interest_pipeline.definitions import setting_value
     from interest_pipeline.defs.warehouse import connect_with_retry
@@ -117,6 +128,8 @@ def summary(args: argparse.Namespace) -> int:
         for table in tables:
             count = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
             print(f"  {table:28s} {count:>9,d} rows")
+        if "comment_embeddings" in tables:
+            print_embedding_model(conn)
         if "interest_evaluation" in tables:
             print_evaluation(conn)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -239,6 +239,11 @@ MODEL_DEVELOPMENT = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 
 
+def run_id_of_url(url: str) -> str:
+    """The MLflow run id at the end of a run's page address (:meth:`MlflowTracking.run_url`)."""
+    return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
 class MlflowTracking(ConfigurableResource):
     """Opens one MLflow run per clustering materialization, in an experiment named after the asset."""
 
@@ -279,8 +284,9 @@ class MlflowTracking(ConfigurableResource):
         return client.create_experiment(name, artifact_location=location, tags=wanted)
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
-        """The run's page in the MLflow UI."""
-        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+        """The run's page in the MLflow UI, in its model-training view (MLflow 3's UI otherwise opens
+        an experiment in the view it last showed in that browser, by default the GenAI one)."""
+        return f"{self.ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
 
     def url_of_run(self, run_id: str) -> str:
         """The page of a stored run, found by its id alone."""

@@ -71,7 +71,9 @@ def partition_range(context: AssetExecutionContext) -> str | None:
 
 def dagster_run_tags(context: AssetExecutionContext, asset: str) -> dict[str, str]:
     code_version = context.assets_def.code_versions_by_key.get(AssetKey(asset)) or package_code_version()
-    tags = {RUN_ID_TAG: context.run_id, ASSET_KEY_TAG: asset, JOB_TAG: context.job_name, CODE_VERSION_TAG: code_version}
+    # Runs launched from an asset's page belong to Dagster's unnamed asset job ("__ASSET_JOB").
+    job = context.job_name if not context.job_name.startswith("__") else "none (assets materialized directly)"
+    tags = {RUN_ID_TAG: context.run_id, ASSET_KEY_TAG: asset, JOB_TAG: job, CODE_VERSION_TAG: code_version}
     partitions = partition_range(context)
     if partitions:
         tags[PARTITION_RANGE_TAG] = partitions

@@ -139,7 +139,7 @@ def main(argv=None) -> int:
         "load_average_start": load_start,
         "load_average_end": report.load_average(),
         "device": device,
-        "precision": workspace.resources(device, args.precision)["embedder"].resolved_precision(),
+        "embedding_model": workspace.embedding_model(),
         "options": {
             "skip_warm": args.skip_warm,
             "comparison_points": args.comparison_points,

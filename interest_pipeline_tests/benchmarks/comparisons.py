@@ -139,13 +139,14 @@ ORDER BY content_kind DESC, content_id
 
 
 def _content_truth(truth_dir: Path) -> pl.DataFrame:
+    """Items and texts with a planted interest (generic and flood comments have none: left out)."""
     items = pl.read_csv(truth_dir / "items.csv").select(
         pl.col("item_id").alias("content_id"), pl.lit("item").alias("content_kind"), "subtopic_id", "topic_id"
     )
     texts = pl.read_csv(truth_dir / "texts.csv").select(
         pl.col("event_id").alias("content_id"), pl.lit("comment").alias("content_kind"), "subtopic_id", "topic_id"
     )
-    return pl.concat([items, texts])
+    return pl.concat([items, texts]).filter(pl.col("subtopic_id").is_not_null() & (pl.col("subtopic_id") != ""))
 
 
 def bertopic_style(vectors: np.ndarray) -> np.ndarray:

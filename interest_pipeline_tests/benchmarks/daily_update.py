@@ -199,11 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     last = scale.last_log_date
     day_before = (dt.date.fromisoformat(last) - dt.timedelta(days=1)).isoformat()
     definitions = _definitions(workspace, args.precision)
-    results: dict = {
-        "scale": scale.name,
-        "precision": workspace.resources("cpu", args.precision)["embedder"].resolved_precision(),
-    }
-    print(f"embedding precision: {results['precision']} (asked for {args.precision})", flush=True)
+    results: dict = {"scale": scale.name, "precision_setting": args.precision}
 
     from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
@@ -248,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
             run_job(definitions, instance, probe, "ingest_job", {"dagster/partition": last}, workspace.tracking_uri)
         )
         _print_job(f"ingest of {last}", results["ingest_new_day"])
+        if workspace.warehouse.exists() and "cold" in results:
+            results["embedding_model"] = workspace.embedding_model()
+            print(f"embedding model: {results['embedding_model']} (precision setting {args.precision})", flush=True)
         if args.launched:
             results["daily_update"] = launched_daily_update(workspace, args.launched, args.precision)
             print(

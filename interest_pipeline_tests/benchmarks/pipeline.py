@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interest_pipeline.defs.resources import run_id_of_url
 from interest_pipeline_tests.benchmarks.measure import StepProbe, Usage, Window
 
 # Only warnings on the console; every event still reaches the instance (and the probe).
@@ -36,6 +37,16 @@ class Workspace:
     @property
     def tracking_uri(self) -> str:
         return f"sqlite:///{self.out / 'mlflow.db'}"
+
+    def embedding_model(self) -> str:
+        """The model (cache key: model, truncation, precision) the last run embedded the texts with,
+        as the pipeline recorded it beside ``comment_embeddings``."""
+        import duckdb
+
+        from interest_pipeline.defs.warehouse import read_parameters
+
+        with duckdb.connect(str(self.warehouse), read_only=True) as conn:
+            return read_parameters(conn, "comment_embeddings")["model"]
 
     def clear_outputs(self) -> None:
         """A fresh warehouse and MLflow store; the sample is rewritten separately."""
@@ -183,7 +194,7 @@ def _add_mlflow_timings(steps: list[StepResult], tracking_uri: str) -> None:
         run_id = next((m["mlflow_run_id"] for m in step.metadata.values() if "mlflow_run_id" in m), None)
         if run_id is None:
             continue
-        run_id = str(run_id).rsplit("/", 1)[-1]  # the clustering steps give a link to the run
+        run_id = run_id_of_url(str(run_id))  # the clustering steps give a link to the run
         client = client or MlflowClient(tracking_uri=tracking_uri)
         metrics = client.get_run(run_id).data.metrics
         step.mlflow_timings = {k: round(metrics[k], 3) for k in MLFLOW_TIMINGS if k in metrics}

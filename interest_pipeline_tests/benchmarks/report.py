@@ -244,7 +244,7 @@ def markdown(results: dict) -> str:
         f"- machine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable, torch threads {m['torch_threads']}), "
         f"{m['memory_gb']} GB RAM; {m['platform']}",
         f"- Python {m['python']}; " + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v),
-        f"- embedding device: {results['device']}, precision {results.get('precision', 'float32')}",
+        f"- embedding device: {results['device']}, model {results.get('embedding_model', results.get('precision', 'float32'))}",
         f"- data: {sample['events']:,} events ({sample['rows']:,} rows with planted duplicates), {sample['users']:,} users, "
         f"{sample['items']:,} items, {sample['comments']:,} review comments + {sample['searches']:,} search queries "
         f"= {sample['texts']:,} texts, {sample['files']} daily files; generated in {sample['generate_seconds']} s",

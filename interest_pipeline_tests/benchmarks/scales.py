@@ -28,6 +28,12 @@ class Scale:
 # Events ~ n_users * mean_events_per_user; the generator writes ~5% of the events as
 # review comments and ~8% as search queries (both are user texts for the pipeline).
 SCALES: dict[str, Scale] = {
+    # for the suite: the entry points run end to end in about a minute
+    "tiny": Scale(
+        "tiny",
+        SampleSpec(n_users=150, n_items=120, n_days=4, mean_events_per_user=12),
+        "~1,800 events, ~90 reviews + ~140 searches, 150 users",
+    ),
     "small": Scale(
         "small",
         SampleSpec(n_users=700, n_items=300, n_days=30, mean_events_per_user=30),

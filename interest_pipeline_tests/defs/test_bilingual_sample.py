@@ -63,7 +63,10 @@ def test_auto_chooses_the_multilingual_model_and_says_why(bilingual_run):
         assert metadata["model_reason"].value.startswith("auto: ") and "zh" in metadata["model_reason"].value
     with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
         run_id = conn.execute("SELECT any_value(mlflow_run_id) FROM interest_topics").fetchone()[0]
-    params = mlflow.MlflowClient(resources["mlflow"].tracking_uri).get_run(run_id).data.params
+    run = mlflow.MlflowClient(resources["mlflow"].tracking_uri).get_run(run_id)
+    params = run.data.params
+    # materialized without a named job (as from an asset's page): no internal job name in the tags
+    assert run.data.tags["dagster.job"] == "none (assets materialized directly)"
     assert params["model"].startswith(PACKAGED_MULTILINGUAL_MODEL) and params["model_reason"].startswith("auto: ")
     assert params["languages_centred"] == "en,zh"
 
@@ -88,3 +91,13 @@ def test_topics_follow_what_the_texts_say_not_their_language(bilingual_run):
     # Chinese reviews share topics with English ones: no topic is (nearly) Chinese only
     shares = scored.group_by("topic_id").agg((pl.col("language") == "zh").mean().alias("zh"), pl.len())
     assert shares.filter(pl.col("len") >= 20)["zh"].max() < 0.9, shares
+
+
+def test_the_summary_names_the_model_and_why(bilingual_run, capsys):
+    from interest_pipeline.cli import print_embedding_model
+
+    _, root, _, _ = bilingual_run
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as conn:
+        print_embedding_model(conn)
+    printed = capsys.readouterr().out
+    assert f"embedding model {PACKAGED_MULTILINGUAL_MODEL}" in printed and "auto: " in printed and "zh" in printed

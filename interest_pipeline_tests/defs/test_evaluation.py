@@ -17,7 +17,7 @@ from interest_pipeline.defs.evaluation.assets import (
     METHODS,
     interest_evaluation,
 )
-from interest_pipeline.defs.resources import MlflowTracking
+from interest_pipeline.defs.resources import MlflowTracking, run_id_of_url
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_mlflow_run_and_metadata(evaluated):
 
     result, _, tracking_uri = evaluated
     metadata = result.asset_materializations_for_node("interest_evaluation")[0].metadata
-    run_id = metadata["mlflow_run_id"].value.rsplit("/", 1)[-1]  # the run's link ends with its id
+    run_id = run_id_of_url(metadata["mlflow_run_id"].value)
     client = MlflowClient(tracking_uri=tracking_uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"

@@ -17,7 +17,7 @@ from interest_pipeline.core.features.user_features import BehaviorParams, Fusion
 from interest_pipeline.defs.evaluation.assets import interest_evaluation
 from interest_pipeline.defs.expansion.assets import interest_expansion, takeup_models
 from interest_pipeline.defs.features.assets import fused_user_features, user_behavior_features, user_text_features
-from interest_pipeline.defs.resources import MlflowTracking
+from interest_pipeline.defs.resources import MlflowTracking, run_id_of_url
 from interest_pipeline.defs.shared import INTERACTIONS_SQL, read_feature_params, read_user_history, reference_time
 from interest_pipeline.defs.warehouse import read_frame
 
@@ -108,7 +108,7 @@ def test_evaluation_takeup_is_built_with_the_stored_feature_parameters(rebuilt):
 
     result, warehouse, tracking_uri = rebuilt
     metadata = result.asset_materializations_for_node("interest_evaluation")[0].metadata
-    run = MlflowClient(tracking_uri=tracking_uri).get_run(metadata["mlflow_run_id"].value.rsplit("/", 1)[-1])
+    run = MlflowClient(tracking_uri=tracking_uri).get_run(run_id_of_url(metadata["mlflow_run_id"].value))
     assert float(run.data.params["features/alpha"]) == SET.fusion.alpha
     assert float(run.data.params["features/behavior_half_life_days"]) == SET.behavior.half_life_days
     assert float(run.data.params["features/text_half_life_days"]) == SET.text.half_life_days

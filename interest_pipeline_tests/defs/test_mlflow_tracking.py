@@ -14,7 +14,13 @@ import numpy as np
 import pytest
 from dagster import DagsterInstance, UrlMetadataValue
 
-from interest_pipeline.defs.resources import EXPERIMENT_KIND_TAG, MODEL_DEVELOPMENT, NOTE_TAG, MlflowTracking
+from interest_pipeline.defs.resources import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_DEVELOPMENT,
+    NOTE_TAG,
+    MlflowTracking,
+    run_id_of_url,
+)
 from interest_pipeline.defs.tracking import package_code_version
 from interest_pipeline.defs.warehouse import read_frame
 
@@ -53,7 +59,10 @@ def test_metadata_links_each_clustering_asset_to_its_mlflow_run(pipeline_run):
         run = _only_run(client, experiment)
         link = metadata[asset]["mlflow_run_id"]
         assert isinstance(link, UrlMetadataValue), asset
-        assert link.url == f"{DEFAULT_UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}", asset
+        assert (
+            link.url
+            == f"{DEFAULT_UI}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}?workflowType=machine_learning"
+        ), asset
     topics_link = metadata["interest_topics"]["mlflow_run_id"].url
     assert metadata["incremental_topic_assignments"]["taxonomy_mlflow_run"].url == topics_link
 
@@ -61,8 +70,9 @@ def test_metadata_links_each_clustering_asset_to_its_mlflow_run(pipeline_run):
 def test_the_mlflow_ui_address_is_configurable():
     assert (
         MlflowTracking(ui_url="https://mlflow.example.org/").run_url("3", "abc")
-        == "https://mlflow.example.org/#/experiments/3/runs/abc"
+        == "https://mlflow.example.org/#/experiments/3/runs/abc?workflowType=machine_learning"
     )
+    assert run_id_of_url(MlflowTracking().run_url("3", "abc")) == "abc"
 
 
 def test_the_mlflow_ui_address_comes_from_the_environment(monkeypatch):

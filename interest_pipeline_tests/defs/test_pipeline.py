@@ -70,6 +70,8 @@ def test_rows_are_conserved_per_partition(pipeline_run, small_sample):
         ).iter_rows()
     )
     assert {day: m["dagster/row_count"].value for day, m in own.items()} == stored
+    # beside each day's row count, the whole table's
+    assert metadata["table_rows_all_partitions"].value == sum(stored.values()) == accepted
     assert sum(m["rows_read"].value for m in own.values()) == read
     assert all(
         m["rows_read"].value == m["rows_accepted"].value + m["rows_rejected"].value + m["rows_duplicate"].value

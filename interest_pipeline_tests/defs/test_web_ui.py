@@ -67,18 +67,29 @@ def dagster_ui(pipeline_run, tmp_path):
     (home / "dagster.yaml").write_text(DAGSTER_YAML.read_text())
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(pipeline_run.warehouse, warehouse)
-    port = free_port()
+    port, mlflow_port = free_port(), free_port()
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {
         **os.environ,
+        "INTEREST_PIPELINE_MLFLOW_UI_URL": f"http://127.0.0.1:{mlflow_port}",
         "DAGSTER_HOME": str(home),
         "INTEREST_PIPELINE_WAREHOUSE": str(warehouse),
         "INTEREST_PIPELINE_EVENTS_DIR": str(pipeline_run.sample_dir / "events"),
         "INTEREST_PIPELINE_ITEMS_PATH": str(pipeline_run.sample_dir / "items.csv"),
         "INTEREST_PIPELINE_LANDING_DIR": str(tmp_path / "landing"),
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": tracking_uri,
         "INTEREST_PIPELINE_MLFLOW_ARTIFACTS": str(tmp_path / "mlflow-artifacts"),
     }
     log = (tmp_path / "dagster_dev.log").open("w")
+    # the MLflow UI the run links in the Dagster metadata point at
+    mlflow_ui = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", "127.0.0.1"]
+        + ["--port", str(mlflow_port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     # its own process group: dagster dev ignores SIGTERM otherwise, and has children
     server = subprocess.Popen(
         [
@@ -119,11 +130,12 @@ def dagster_ui(pipeline_run, tmp_path):
             time.sleep(2)
         yield port
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        for process in (server, mlflow_ui):
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
         log.close()
 
 
@@ -218,7 +230,14 @@ def test_ui_lists_every_asset_and_materializes_one(dagster_ui, screenshots):
         # the MLflow run is a link to the MLflow UI, not plain text
         link = page.locator('a[href*="#/experiments/"][href*="/runs/"]').first
         link.wait_for(timeout=30_000)
-        assert link.get_attribute("href").startswith("http://127.0.0.1:5000/")
+        mlflow_page = link.get_attribute("href")
+        # followed, it opens the run in MLflow's model-training view (runs, models, model registry),
+        # not the GenAI view (traces, sessions, judges) MLflow 3 opens by default
+        page.goto(mlflow_page, wait_until="load")
+        page.get_by_text("Model registry").first.wait_for(timeout=60_000)
+        page.get_by_text("Metrics (").first.wait_for(timeout=60_000)
+        assert page.get_by_text("Observability").count() == 0 and page.get_by_text("Sessions").count() == 0
+        page.screenshot(path=str(screenshots / "mlflow_run_from_dagster_link.png"))
 
         # the Columns section lists the declared schema with its descriptions
         page.goto(f"http://127.0.0.1:{port}/assets/interest_topics", wait_until="networkidle")

@@ -174,6 +174,7 @@ def raw_behavior_logs(
             partition_column="log_date",
             partition_values=log_dates,
         )
+        table_rows = conn.execute("SELECT count(*) FROM raw_behavior_logs").fetchone()[0]
 
     yield from ingest_results(
         context,
@@ -188,6 +189,7 @@ def raw_behavior_logs(
             not_ingested,
             days_without_files,
             start,
+            table_rows,
         ),
     )
 

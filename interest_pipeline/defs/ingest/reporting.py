@@ -76,6 +76,7 @@ class IngestRun:
     not_ingested: list[tuple[str, str, str]]
     days_without_files: list[dt.date]
     start: float
+    table_rows: int  # rows of raw_behavior_logs over all partitions, after the run
 
 
 def ingest_results(context: AssetExecutionContext, run: IngestRun):
@@ -167,6 +168,8 @@ def ingest_results(context: AssetExecutionContext, run: IngestRun):
     yield MaterializeResult(
         asset_key="raw_behavior_logs",
         metadata={
+            # the asset page's "Row count" is the last partition's; this is the whole table's
+            "table_rows_all_partitions": run.table_rows,
             "run_partitions": len(keys),
             "run_log_dates": len(log_dates),
             "run_log_dates_without_files": len(days_without_files),
