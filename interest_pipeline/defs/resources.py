@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from interest_pipeline.core.text import models as embedding_models
 from interest_pipeline.core.text import precision as embedding_precision
 from interest_pipeline.core.text.languages import MAX_UNREAD_SHARE, ModelChoice, choose_model
 from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL
+from interest_pipeline.defs.mlflow_store import moved_location, relocate_experiment
 
 ALLOW_EMPTY_PARTITIONS_VARIABLE = "INTEREST_PIPELINE_ALLOW_EMPTY_PARTITIONS"
 
@@ -271,6 +273,7 @@ class MlflowTracking(ConfigurableResource):
         experiment = client.get_experiment_by_name(name)
         wanted = {EXPERIMENT_KIND_TAG: MODEL_DEVELOPMENT, **({NOTE_TAG: description} if description else {})}
         if experiment is not None:
+            self._follow_a_copied_project(experiment, name)
             # Experiments made before these tags existed get them too; unchanged tags are not rewritten.
             for key, value in wanted.items():
                 if experiment.tags.get(key) != value:
@@ -282,6 +285,22 @@ class MlflowTracking(ConfigurableResource):
         else:
             location = root if "://" in root else Path(root).resolve().joinpath(name).as_uri()
         return client.create_experiment(name, artifact_location=location, tags=wanted)
+
+    def _follow_a_copied_project(self, experiment, name: str) -> None:
+        """A copied or moved project (a SQLite store whose experiment keeps its artifacts in another
+        folder than the configured one, which holds them): the store is pointed at this project's
+        folder, so that nothing is written into the original's."""
+        if not self.tracking_uri.startswith("sqlite:///") or "://" in self.artifact_root:
+            return
+        new = moved_location(experiment.artifact_location, Path(self.artifact_root) / name)
+        if new is not None:
+            database = Path(self.tracking_uri.removeprefix("sqlite:///"))
+            rows = relocate_experiment(database, experiment.experiment_id, experiment.artifact_location, new)
+            warnings.warn(
+                f"MLflow experiment {name} kept its artifacts in {experiment.artifact_location}; this project's copy "
+                f"of them is {new}: {rows} locations in {database} now point there",
+                stacklevel=2,
+            )
 
     def run_url(self, experiment_id: str, run_id: str) -> str:
         """The run's page in the MLflow UI, in its model-training view (MLflow 3's UI otherwise opens

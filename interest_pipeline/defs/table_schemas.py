@@ -397,37 +397,53 @@ def schema_differences(table: str, stored: list[tuple[str, str]], null_counts: d
     return problems
 
 
+def _required_columns(table: str) -> list[str]:
+    return [c.name for c in TABLE_SCHEMAS[table].columns if c.constraints and not c.constraints.nullable]
+
+
+def schema_check_result(conn, table: str) -> AssetCheckResult:
+    """``schema_and_non_null`` of ``table``: its stored columns and types against the declaration,
+    and the nulls in its required columns."""
+    required = _required_columns(table)
+    stored = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
+        "ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    present = {name for name, _ in stored}
+    null_counts = {
+        c: conn.execute(f'SELECT count(*) FROM "{table}" WHERE "{c}" IS NULL').fetchone()[0]
+        for c in required
+        if c in present
+    }
+    problems = schema_differences(table, stored, null_counts)
+    return AssetCheckResult(
+        asset_key=table,
+        check_name=SCHEMA_CHECK,
+        passed=not problems,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+            "columns": len(stored),
+        },
+    )
+
+
+SCHEMA_CHECK = "schema_and_non_null"
+
+
 def _columns_check(table: str):
-    required = [c.name for c in TABLE_SCHEMAS[table].columns if c.constraints and not c.constraints.nullable]
+    required = _required_columns(table)
 
     @asset_check(
         asset=table,
-        name="schema_and_non_null",
+        name=SCHEMA_CHECK,
         description=f"The stored {table} has the declared columns and types (Columns section), and no nulls in {', '.join(required) or 'no column'}.",
         blocking=False,
     )
     def _check(warehouse: DuckDBResource) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
-            stored = conn.execute(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? AND table_schema = 'main' "
-                "ORDER BY ordinal_position",
-                [table],
-            ).fetchall()
-            present = {name for name, _ in stored}
-            null_counts = {
-                c: conn.execute(f'SELECT count(*) FROM "{table}" WHERE "{c}" IS NULL').fetchone()[0]
-                for c in required
-                if c in present
-            }
-        problems = schema_differences(table, stored, null_counts)
-        return AssetCheckResult(
-            passed=not problems,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-                "columns": len(stored),
-            },
-        )
+            return schema_check_result(conn, table)
 
     return _check
 

@@ -45,3 +45,23 @@ def test_selecting_interest_topics_alone_rebuilds_the_taxonomy(pipeline_run, tmp
     assert run_ids == [(run.info.run_id,)] and run.info.run_id != before
     assert unknown == 0  # every assignment names a node of the rewritten hierarchy
     assert run.data.tags["dagster.run_id"] == result.run_id
+
+
+def test_selecting_interest_hierarchy_alone_still_evaluates_the_checks_of_interest_topics(pipeline_run, tmp_path):
+    from dagster import AssetCheckKey
+
+    shutil.copy(pipeline_run.warehouse, tmp_path / "warehouse.duckdb")
+    with DagsterInstance.ephemeral() as instance:
+        result = _materialize_selection(
+            build_definitions(make_resources(tmp_path, pipeline_run.sample_dir)), "interest_hierarchy", instance
+        )
+        assert result.success
+        wanted = [
+            AssetCheckKey(AssetKey("interest_topics"), "quality_within_bounds"),
+            AssetCheckKey(AssetKey("interest_topics"), "schema_and_non_null"),
+        ]
+        executions = instance.event_log_storage.get_latest_asset_check_execution_by_key(wanted)
+    # the table was rewritten by this run: its checks ran in it, not "not evaluated"
+    assert set(executions) == set(wanted)
+    assert all(e.run_id == result.run_id for e in executions.values())
+    assert executions[wanted[1]].status.value == "SUCCEEDED"

@@ -8,6 +8,8 @@ as a logged pyfunc model.
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -261,3 +263,39 @@ def test_previews_show_labels_and_rounded_silhouettes(pipeline_run):
     cluster, label, parent, points, silhouette = first_row
     assert re.fullmatch(r"t\d\d\.s\d{3}", cluster) and label and re.fullmatch(r"t\d\d", parent)
     assert len(silhouette.split(".")[-1]) <= 3
+
+
+def test_a_copied_project_writes_only_into_itself_and_keeps_its_runs_readable(tmp_path):
+    import warnings
+
+    def tracking(project: Path) -> MlflowTracking:
+        return MlflowTracking(
+            tracking_uri=f"sqlite:///{project / 'mlflow.db'}", artifact_root=str(project / "mlflow-artifacts")
+        )
+
+    def files(folder: Path) -> set[str]:
+        return {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    original.mkdir()
+    with tracking(original).start_run("interest_topics", "first") as run:
+        run.log_bytes(b"first", "first.txt")
+    first_run = run.run_id
+    shutil.copytree(original, copy)  # cp -a of a built project
+    before = files(original)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with tracking(copy).start_run("interest_topics", "second") as run:
+            run.log_bytes(b"second", "second.txt")
+    assert files(original) == before  # nothing written into the original
+    assert any("second.txt" in f for f in files(copy / "mlflow-artifacts"))
+    assert any("now point there" in str(w.message) for w in caught)
+    # the copy's old runs read their artifacts from the copy
+    shutil.rmtree(original)
+    assert tracking(copy).load_artifact(first_run, "first.txt") == b"first"
+    # once pointed at itself, the copy is left as it is
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no relocation message: nothing moved
+        with tracking(copy).start_run("interest_topics", "third") as run:
+            run.log_bytes(b"third", "third.txt")

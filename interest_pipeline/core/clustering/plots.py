@@ -57,10 +57,17 @@ def project_2d(reduced: np.ndarray) -> np.ndarray:
     return centred @ components[:2].T
 
 
+def group_palette() -> list[tuple]:
+    """Distinct colours for coarse groups: tab20, tab20b and tab20c without their greys (the noise
+    is light grey), 54 colours before any repeats."""
+    greys = {"tab20": {14, 15}, "tab20b": set(), "tab20c": {16, 17, 18, 19}}
+    return [plt.get_cmap(name)(i) for name, skip in greys.items() for i in range(20) if i not in skip]
+
+
 def _group_colours(groups: list[int]):
-    """One colour per coarse group (topic or segment group), cycling past 20."""
-    palette = plt.get_cmap("tab20")
-    return {g: palette(i % 20) for i, g in enumerate(sorted(groups))}
+    """One colour per coarse group (topic or segment group); more groups than colours cycle."""
+    palette = group_palette()
+    return {g: palette[i % len(palette)] for i, g in enumerate(sorted(groups))}
 
 
 def cluster_map_figure(
@@ -92,7 +99,7 @@ def cluster_map_figure(
         points_2d[noise, 1],
         s=3,
         c="lightgrey",
-        label=f"noise ({int(noise.sum()):,})",
+        label=f"noise ({int(noise.sum()):,} of {len(labels):,}, {noise.mean() if len(labels) else 0:.1%})",
         rasterized=True,
     )
     coarse_of_point = np.array([fine_to_coarse.get(int(f), NOISE) for f in labels], dtype=np.int64)

@@ -90,10 +90,15 @@ def clustering_report(
         return f"{name}  {label}" if label else name
 
     points = project_2d(result.reduced)
+    # the map shows the distinct points HDBSCAN saw: their noise share, and every point's beside it
+    # when copies make the two differ (the noise_fraction metric counts every point)
+    title = f"{quality.n_clusters} clusters over {len(fit_raw):,} distinct points, noise {metrics['noise_fraction_fitted']:.1%}"
+    if len(fit_raw) != len(result.fine_raw):
+        title += f" (of all {len(result.fine_raw):,} points {metrics['noise_fraction']:.1%})"
     cluster_map = cluster_map_png(
         points,
         fit_raw,
-        f"{quality.n_clusters} clusters, noise {metrics['noise_fraction']:.0%}",
+        title,
         fine_to_coarse=result.fine_to_coarse,
         fine_names={f: fine_labels.get(f) or fine_names[f] for f in fine_ids},
         coarse_names={c: named(n, coarse_labels.get(c, "")) for c, n in coarse_names.items()},

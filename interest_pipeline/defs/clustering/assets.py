@@ -57,6 +57,7 @@ from interest_pipeline.defs.conventions import (
 from interest_pipeline.defs.incremental import find_changes, key_fingerprints, read_for_changes, store_changes
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.resources import MlflowTracking
+from interest_pipeline.defs.table_schemas import schema_check_result
 from interest_pipeline.defs.tracking import step_phases
 from interest_pipeline.defs.warehouse import (
     embedding_model_key,
@@ -296,7 +297,14 @@ def interest_topics(
             "topic_tree_picture": MetadataValue.md(markdown_image(tree_picture, "topic tree")),
         },
     }
-    checks = {"interest_topics": [quality_check("interest_topics", metrics, config)]}
+    with warehouse.get_connection() as conn:
+        checks = {
+            "interest_topics": [
+                quality_check("interest_topics", metrics, config),
+                schema_check_result(conn, "interest_topics"),
+            ],
+            "interest_hierarchy": [schema_check_result(conn, "interest_hierarchy")],
+        }
     yield from results_for_selection(context, outputs, checks)
 
 

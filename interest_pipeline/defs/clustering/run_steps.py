@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -98,12 +99,14 @@ def results_for_selection(
     context: AssetExecutionContext, outputs: dict[str, dict], checks: dict[str, list[AssetCheckResult]]
 ):
     """A MaterializeResult per selected asset; an asset written by the same step but not selected
-    gets a runtime materialization, so its history in Dagster matches its table."""
+    gets a runtime materialization, so its history in Dagster matches its table, and the results
+    of its checks (``checks``, with those defined apart from the step, such as the table schema's)
+    as check evaluations, so they are not left "not evaluated" for a table that changed."""
     selected = context.selected_asset_keys
     chosen_checks = context.selected_asset_check_keys
     for key, metadata in outputs.items():
-        results = [c for c in checks.get(key, []) if AssetCheckKey(AssetKey(key), c.check_name) in chosen_checks]
         if AssetKey(key) in selected:
+            results = [c for c in checks.get(key, []) if AssetCheckKey(AssetKey(key), c.check_name) in chosen_checks]
             yield MaterializeResult(asset_key=key, metadata=metadata, check_results=results)
         else:
             others = ", ".join(sorted(k.to_user_string() for k in selected))
@@ -111,6 +114,17 @@ def results_for_selection(
             yield AssetMaterialization(
                 asset_key=key, metadata=metadata, description=f"Written by the clustering step of {others}."
             )
+            for check in checks.get(key, []):
+                context.log_event(
+                    AssetCheckEvaluation(
+                        asset_key=AssetKey(key),
+                        check_name=check.check_name,
+                        passed=check.passed,
+                        metadata=check.metadata,
+                        severity=check.severity,
+                        description=check.description,
+                    )
+                )
 
 
 def cluster_with_identities(

@@ -66,7 +66,7 @@ def test_cluster_map_colours_by_topic_names_centroids_and_has_a_legend():
     colours = {tuple(np.round(c.get_facecolor()[0], 3)) for c in axis.collections[1:]}
     plt.close(figure)
     assert annotations == sorted(names.values())
-    assert legend == ["noise (7)", "t00  cameras", "t01  books", "t02  tea"]
+    assert legend == ["noise (7 of 200, 3.5%)", "t00  cameras", "t01  books", "t02  tea"]
     assert len(axis.collections) == 1 + 3 and len(colours) == 3  # one scatter per topic, each its own colour
     # each annotation sits at its cluster's centroid
     for text in figure.axes[0].texts:
@@ -106,3 +106,14 @@ def test_chinese_labels_are_drawn_with_no_missing_glyph():
     assert use_cjk_fallback_font() == "Noto Sans CJK SC"
     assert bars.startswith(b"\x89PNG") and tree.startswith(b"\x89PNG")
     assert not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_up_to_54_topics_get_distinct_colours_none_of_them_the_noise_grey():
+    from matplotlib.colors import to_rgb
+
+    from interest_pipeline.core.clustering.plots import group_palette
+
+    palette = [tuple(np.round(to_rgb(c), 3)) for c in group_palette()]
+    assert len(palette) == len(set(palette)) == 54
+    # no grey: channels never all equal
+    assert all(max(c) - min(c) > 0.02 for c in palette)
