@@ -43,8 +43,8 @@ import polars as pl
 
 from interest_pipeline.core.common.phases import PhaseCallback
 from interest_pipeline.core.evaluation import blended_ranker as blended
+from interest_pipeline.core.evaluation import collaborative, splits
 from interest_pipeline.core.evaluation import scoring_methods as scoring
-from interest_pipeline.core.evaluation import splits
 from interest_pipeline.core.evaluation.expansion_holdout import holdout_expansion_precision
 from interest_pipeline.core.evaluation.impressions import (
     IMPRESSION_METRICS,
@@ -63,7 +63,16 @@ from interest_pipeline.core.features.user_features import (
 )
 
 SHIPPED = "blended_layers"
-METHODS: tuple[str, ...] = (SHIPPED, "interest_layers", "mean_embedding", "kmeans_segments", "popularity", "random")
+METHODS: tuple[str, ...] = (
+    SHIPPED,
+    "interest_layers",
+    "mean_embedding",
+    "kmeans_segments",
+    "ease",
+    "item_knn",
+    "popularity",
+    "random",
+)
 BASELINES: tuple[str, ...] = tuple(m for m in METHODS if m != SHIPPED)
 USER_GROUPS: tuple[str, ...] = ("with_history", "cold_start")
 EXPANSION_METHODS: tuple[str, ...] = (
@@ -318,7 +327,21 @@ def evaluate_holdout(
         weights,
     )
 
-    phase_done("tuning on the validation slice", f"{tuning.n_validation_users:,d} validation users")
+    collaborative_tuning = collaborative.tune_on_validation(
+        validation.train,
+        validation.test,
+        items.ids,
+        relevant_types,
+        blended.mean_ndcg,
+        params.validation_max_users,
+        params.seed,
+    )
+
+    phase_done(
+        "tuning on the validation slice",
+        f"{tuning.n_validation_users:,d} validation users; EASE l2 {collaborative_tuning.ease_l2:g}, "
+        f"item-kNN k {collaborative_tuning.knn_neighbours}",
+    )
 
     # Impressions are ranked for the users with history only, as the warm figures they join.
     impressions = impressions_from_events(test.filter(pl.col("item_id").is_in(items.ids)), relevant_types)
@@ -348,6 +371,11 @@ def evaluate_holdout(
         fitted_segments.append(segments)
         return scores
 
+    # The collaborative baselines are fitted on every training-period user, like the segments.
+    train_interactions = collaborative.implicit_matrix(train, segment_users, items.ids)
+    segment_row = {u: i for i, u in enumerate(segment_users)}
+    scored_interactions = train_interactions[[segment_row[u] for u in scored_users]]
+
     # One method's users x items matrix at a time (each is scored users x 10,000 items at scale).
     score_methods = {
         SHIPPED: lambda: blended.blended_scores(
@@ -366,6 +394,12 @@ def evaluate_holdout(
             train, scored_users, items, params.train_behavior(weights)
         ),
         "kmeans_segments": kmeans_scores,
+        "ease": lambda: collaborative.ease_scores(
+            scored_interactions, collaborative.ease_weights(train_interactions, collaborative_tuning.ease_l2)
+        ),
+        "item_knn": lambda: collaborative.knn_scores(
+            scored_interactions, collaborative.knn_weights(train_interactions, collaborative_tuning.knn_neighbours)
+        ),
         "popularity": lambda: scoring.popularity_scores(train, scored_users, items.ids, weights),
         "random": lambda: scoring.random_scores(len(scored_users), len(items.ids), params.seed),
     }
@@ -439,4 +473,10 @@ def evaluate_holdout(
         n_test_events=test.height,
         n_kmeans_segments=n_topics,
         expansion_coverage=coverage,
+        extra={
+            "ease_l2": collaborative_tuning.ease_l2,
+            "ease_validation_ndcg_at_10": collaborative_tuning.ease_validation_ndcg,
+            "item_knn_neighbours": collaborative_tuning.knn_neighbours,
+            "item_knn_validation_ndcg_at_10": collaborative_tuning.knn_validation_ndcg,
+        },
     )

@@ -178,6 +178,8 @@ def _blend_params(outcome) -> dict:
         "blend/validation_users": outcome.tuning.n_validation_users,
         "next_interest/event_half_life": outcome.next_interest_half_life,
         "next_interest/event_weighting": outcome.next_interest_weighting,
+        # the collaborative baselines' settings, chosen on the same validation slice
+        **{f"collaborative/{k}": v for k, v in outcome.extra.items() if k.startswith(("ease", "item_knn"))},
     }
 
 
