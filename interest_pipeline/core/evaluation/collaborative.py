@@ -24,6 +24,8 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from interest_pipeline.core.evaluation import scoring_methods as scoring
+
 MAX_EASE_ITEMS = 10_000
 EASE_L2_GRID = (20.0, 100.0, 500.0, 2000.0)
 KNN_NEIGHBOURS_GRID = (10, 30, 100, 300)
@@ -31,21 +33,9 @@ KNN_NEIGHBOURS_GRID = (10, 30, 100, 300)
 
 def implicit_matrix(events: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str]) -> sp.csr_matrix:
     """users x items, 1.0 where the user has any event on the item (float32, sparse)."""
-    users = pl.DataFrame(
-        {"user_id": list(user_ids), "_u": np.arange(len(user_ids))}, schema={"user_id": pl.String, "_u": pl.Int64}
-    )
-    items = pl.DataFrame(
-        {"item_id": list(item_ids), "_i": np.arange(len(item_ids))}, schema={"item_id": pl.String, "_i": pl.Int64}
-    )
-    pairs = (
-        events.filter(pl.col("item_id").is_not_null())
-        .select("user_id", "item_id")
-        .unique()
-        .join(users, on="user_id", how="inner")
-        .join(items, on="item_id", how="inner")
-    )
-    data = np.ones(pairs.height, dtype=np.float32)
-    return sp.csr_matrix((data, (pairs["_u"].to_numpy(), pairs["_i"].to_numpy())), shape=(len(user_ids), len(item_ids)))
+    pairs = events.filter(pl.col("item_id").is_not_null()).select("user_id", "item_id").unique()
+    rows, columns = scoring.pair_positions(pairs, user_ids, item_ids)
+    return sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, columns)), shape=(len(user_ids), len(item_ids)))
 
 
 def ease_weights(interactions: sp.csr_matrix, l2: float, max_items: int = MAX_EASE_ITEMS) -> np.ndarray:
@@ -155,8 +145,6 @@ def tune_on_validation(
     """:func:`tune_collaborative` on the two parts of the training events (test events never enter):
     the users with fit-period history and a relevant new item in the validation part (a seeded
     sample of ``max_users``), the models fitted on every fit-period user."""
-    from interest_pipeline.core.evaluation import scoring_methods as scoring
-
     relevant_users = set(
         validation.filter(pl.col("event_type").is_in(list(relevant_types)) & pl.col("item_id").is_not_null())[
             "user_id"

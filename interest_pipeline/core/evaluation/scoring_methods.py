@@ -146,12 +146,14 @@ def interaction_matrix(
     rows = events.filter(pl.col("item_id").is_not_null())
     if event_types is not None:
         rows = rows.filter(pl.col("event_type").is_in(list(event_types)))
-    u, i = _positions(rows, user_ids, item_ids)
+    u, i = pair_positions(rows, user_ids, item_ids)
     out[u, i] = True
     return out
 
 
-def _positions(rows: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def pair_positions(
+    rows: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the (user_id, item_id) pairs of ``rows`` that both exist."""
     users = pl.DataFrame(
         {"user_id": list(user_ids), "_u": np.arange(len(user_ids))}, schema={"user_id": pl.String, "_u": pl.Int64}
