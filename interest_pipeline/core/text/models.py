@@ -23,6 +23,11 @@ PACKAGED_MODEL = "packaged:all-MiniLM-L6-v2"
 AUTO_MODEL = "auto"
 
 
+def model_of_cache_key(key: str) -> str:
+    """The model named by an embedding cache key (``<model>|max_seq_length=...|precision=...``)."""
+    return key.split("|", 1)[0]
+
+
 # The quality guard: a faster backend is used only while its vectors stay this close to float32.
 MIN_COSINE_TO_FLOAT32 = 0.98
 

@@ -35,6 +35,7 @@ from interest_pipeline.core.clustering.report import clustering_report
 from interest_pipeline.core.common.tokenize import tokenize
 from interest_pipeline.core.common.vectors import series_to_vectors
 from interest_pipeline.core.text.languages import ALL_LANGUAGES, center_by_language, model_languages
+from interest_pipeline.core.text.models import model_of_cache_key
 from interest_pipeline.core.text.near_duplicates import near_duplicate_key
 from interest_pipeline.defs.clustering.config import AssignmentConfig, SegmentConfig, TopicsConfig
 from interest_pipeline.defs.clustering.run_steps import (
@@ -168,7 +169,7 @@ def interest_topics(
             phase.detail = f"{len(set(keys)):,} distinct of {len(keys):,} texts"
             # A model that reads several languages: cluster with each language's mean removed.
             cluster_vectors, centred_languages = None, []
-            if config.center_languages and model_languages(embedding_model.split("|")[0]) == ALL_LANGUAGES:
+            if config.center_languages and model_languages(model_of_cache_key(embedding_model)) == ALL_LANGUAGES:
                 centred, centred_languages = center_by_language(vectors, content["language"].to_list())
                 if centred_languages:
                     cluster_vectors = centred

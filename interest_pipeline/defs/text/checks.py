@@ -5,6 +5,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_c
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.text.languages import MAX_UNREAD_SHARE, language_coverage, model_languages
+from interest_pipeline.core.text.models import model_of_cache_key
 from interest_pipeline.core.text.use_backend import PACKAGED_MULTILINGUAL_MODEL
 from interest_pipeline.defs.warehouse import read_parameters
 
@@ -76,7 +77,7 @@ def comment_languages_read(warehouse: DuckDBResource) -> AssetCheckResult:
             ).fetchall()
         )
         built_with = read_parameters(conn, "comment_embeddings")
-    model = built_with["model"].split("|")[0]  # the cache key starts with the model
+    model = model_of_cache_key(built_with["model"])
     read = model_languages(model)
     coverage = language_coverage(counts, read)
     unread = ", ".join(f"{lang} {n:,d}" for lang, n in coverage.unread.items()) or "none"
