@@ -330,14 +330,17 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             _column(
                 "metric",
                 "VARCHAR",
-                "precision@k, recall@k, MAP@k, nDCG@k, AUC, MRR, impression_* and expansion metrics",
+                "precision@k, recall@k, MAP@k, nDCG@k, AUC, MRR, impression_*, coverage@20 (share of the user's test-period "
+                "subtopics in the top 20), diversity@20 (distinct subtopics in the top 20 / 20), paired *_vs_* differences "
+                "and expansion metrics",
                 required=True,
             ),
             _column("value", "DOUBLE", "the metric's value"),
             _column(
                 "user_group",
                 "VARCHAR",
-                "with_history (users with training events) or cold_start (users without), scored apart",
+                "with_history (users with training events) or cold_start (users without), scored apart; light_history, "
+                "medium_history, heavy_history: the users with history by tertile of their training events (nDCG@10 and coverage@20)",
                 required=True,
             ),
             _column("protocol", "VARCHAR", "the split: per_user, leave_last_one or global_cutoff", required=True),

@@ -9,6 +9,7 @@ from dagster import materialize
 from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.evaluation.holdout_evaluation import BASELINES, SHIPPED, TABLE_SCHEMA
+from interest_pipeline.core.evaluation.interest_measures import ACTIVITY_GROUPS, INTEREST_MEASURES
 from interest_pipeline.core.evaluation.metrics import metric_names
 from interest_pipeline.defs.evaluation.assets import (
     EXPANSION_METHODS,
@@ -56,6 +57,34 @@ def test_table_has_every_method_and_metric(evaluated):
     assert set(ranking["n_users_scored"]) == {n_warm}
     cold = table.filter(pl.col("user_group") == "cold_start")
     assert (cold.height > 0) == (n_cold > 0) and set(cold["n_users_scored"]) <= {n_cold}
+    interest = warm.filter(pl.col("metric").is_in(INTEREST_MEASURES))
+    assert set(zip(interest["method"], interest["metric"])) == {(m, k) for m in METHODS for k in INTEREST_MEASURES}
+    assert interest["value"].is_between(0.0, 1.0).all() and set(interest["n_users_scored"]) == {n_warm}
+
+
+def test_activity_groups_split_the_users_with_history(evaluated):
+    result, table, _ = evaluated
+    metadata = result.asset_materializations_for_node("interest_evaluation")[0].metadata
+    groups = {a: table.filter(pl.col("user_group") == f"{a}_history") for a in ACTIVITY_GROUPS}
+    sizes = {a: rows["n_users_scored"].unique().to_list() for a, rows in groups.items()}
+    assert all(len(n) == 1 and n[0] > 0 for n in sizes.values())
+    assert sum(n[0] for n in sizes.values()) == metadata["n_users_with_history"].value
+    assert all(metadata[f"n_users_{a}_history"].value == sizes[a][0] for a in ACTIVITY_GROUPS)
+    for rows in groups.values():
+        assert set(zip(rows["method"], rows["metric"])) == {(m, k) for m in METHODS for k in ("ndcg@10", "coverage@20")}
+        assert rows["value"].is_between(0.0, 1.0).all()
+    # the groups partition the users with history: their size-weighted nDCG@10 is the overall one
+    overall = table.filter((pl.col("user_group") == "with_history") & (pl.col("metric") == "ndcg@10"))
+    for method, value, n_warm in overall.select("method", "value", "n_users_scored").iter_rows():
+        weighted = sum(
+            rows.filter((pl.col("method") == method) & (pl.col("metric") == "ndcg@10"))["value"][0] * sizes[a][0]
+            for a, rows in groups.items()
+        )
+        assert weighted / n_warm == pytest.approx(value, abs=1e-12)
+    bounds = metadata["activity_groups"].value
+    assert {a: bounds[a]["users"] for a in ACTIVITY_GROUPS} == {a: sizes[a][0] for a in ACTIVITY_GROUPS}
+    by_activity = metadata["metrics_by_activity"].value
+    assert all(m in by_activity for m in METHODS) and f"coverage@20 heavy ({sizes['heavy'][0]} users)" in by_activity
 
 
 def test_paired_differences_have_ordered_intervals(evaluated):
@@ -75,6 +104,15 @@ def test_paired_differences_have_ordered_intervals(evaluated):
         assert low <= mean <= high
         # the paired mean difference is the difference of the two means over the same users
         assert mean == pytest.approx(value[(method, "ndcg@10")] - value[(baseline, "ndcg@10")], abs=1e-9)
+    for baseline in BASELINES:
+        name = f"coverage@20_vs_{baseline}"
+        low, mean, high = (
+            value[(SHIPPED, name + "_ci_low")],
+            value[(SHIPPED, name)],
+            value[(SHIPPED, name + "_ci_high")],
+        )
+        assert low <= mean <= high
+        assert mean == pytest.approx(value[(SHIPPED, "coverage@20")] - value[(baseline, "coverage@20")], abs=1e-9)
 
 
 def test_mlflow_run_and_metadata(evaluated):
@@ -90,6 +128,11 @@ def test_mlflow_run_and_metadata(evaluated):
     assert {f"{m}/ndcg_at_10" for m in METHODS} <= set(run.data.metrics)
     assert "interest_expansion/expansion_precision" in run.data.metrics
     assert "blended_layers/ndcg_at_10_vs_popularity" in run.data.metrics
+    assert {f"{m}/{k}_at_20" for m in METHODS for k in ("coverage", "diversity")} <= set(run.data.metrics)
+    assert {
+        f"{a}_history/{m}/{k}" for a in ACTIVITY_GROUPS for m in METHODS for k in ("ndcg_at_10", "coverage_at_20")
+    } <= set(run.data.metrics)
+    assert {f"blended_layers/coverage_at_20_vs_{b}" for b in BASELINES} <= set(run.data.metrics)
     assert {"protocol", "ks", "n_users_scored", "n_users_with_history", "n_users_cold_start", "n_items"} <= set(
         run.data.params
     )
@@ -114,7 +157,9 @@ def test_mlflow_run_and_metadata(evaluated):
     } <= set(phases)
     assert {f"phase_seconds/{name}" for name in ("read", "split", "ranking and scoring")} <= set(run.data.metrics)
     markdown = metadata["metrics"].value
-    assert all(m in markdown for m in METHODS) and "ndcg@10" in markdown
+    assert all(m in markdown for m in METHODS) and all(
+        k in markdown for k in ("ndcg@10", "coverage@20", "diversity@20")
+    )
     assert all(m in metadata["expansion_precision"].value for m in EXPANSION_METHODS)
 
 
@@ -142,9 +187,17 @@ def test_shipped_ranker_beats_random_and_report(evaluated):
     with pl.Config(tbl_rows=20, tbl_cols=20, tbl_width_chars=250, float_precision=4):
         print(f"\nusers scored {warm['n_users_scored'][0]}")
         print(
-            warm.filter(pl.col("metric").is_in(["ndcg@10", "recall@20", "auc", "mrr"])).pivot(
+            warm.filter(pl.col("metric").is_in(["ndcg@10", "recall@20", "auc", "mrr", *INTEREST_MEASURES])).pivot(
                 on="metric", index="method", values="value"
             )
+        )
+        by_activity = table.filter(
+            pl.col("user_group").str.ends_with("_history") & (pl.col("user_group") != "with_history")
+        )
+        print(
+            by_activity.with_columns(
+                pl.format("{} {} ({})", "metric", "user_group", "n_users_scored").alias("column")
+            ).pivot(on="column", index="method", values="value")
         )
     for method in (SHIPPED, "interest_layers"):
         assert value[(method, "ndcg@10")] > value[("random", "ndcg@10")]

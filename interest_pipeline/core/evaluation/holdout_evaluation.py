@@ -12,6 +12,11 @@ over the users of a group with at least one relevant candidate; per-user nDCG@10
 popularity (and of the blended ranker to every baseline) come with a paired bootstrap 95%
 interval (seeded).
 
+Beside accuracy, every method gets interest coverage@20 and subtopic diversity@20 (definitions in
+:mod:`interest_pipeline.core.evaluation.interest_measures`), the shipped ranker's paired coverage
+differences to every baseline, and nDCG@10 and coverage@20 for light, medium and heavy users with
+history (tertiles of their training events).
+
 The blended ranker's popularity weight and half-lives, and the event half-life of the
 next-interest view, are chosen on the validation slice: the same protocol cut from the training
 events (:func:`interest_pipeline.core.evaluation.splits.validation_split`), so no test event is read.
@@ -51,7 +56,21 @@ from interest_pipeline.core.evaluation.impressions import (
     impression_metrics,
     impressions_from_events,
 )
-from interest_pipeline.core.evaluation.metrics import mean_or_nan, metric_names, paired_bootstrap, per_user_metrics
+from interest_pipeline.core.evaluation.interest_measures import (
+    ACTIVITY_GROUPS,
+    COVERAGE,
+    INTEREST_K,
+    INTEREST_MEASURES,
+    activity_groups,
+    item_subtopics,
+    per_user_interest_measures,
+)
+from interest_pipeline.core.evaluation.metrics import (
+    mean_or_nan,
+    metric_names,
+    paired_bootstrap,
+    per_user_metrics_and_top_items,
+)
 from interest_pipeline.core.evaluation.scoring_methods import EvaluationParams, Taxonomy
 from interest_pipeline.core.expansion.interest_expansion import ExpansionParams
 from interest_pipeline.core.features.user_features import (
@@ -84,6 +103,7 @@ EXPANSION_METHODS: tuple[str, ...] = (
 EXPANSION_METRIC = "expansion_precision"
 IMPRESSION_PREFIX = "impression_"  # impression_auc, impression_mrr, impression_ndcg@5, impression_ndcg@10
 PAIRED_METRIC = "ndcg@10"
+ACTIVITY_METRICS: tuple[str, ...] = (PAIRED_METRIC, COVERAGE)  # reported per activity group
 NEXT_INTEREST_METHODS: dict[str, str] = {
     "recent": "next_interest_recent",
     "previous": "previous_category",
@@ -147,13 +167,20 @@ class HoldoutResult:
     n_kmeans_segments: int
     expansion_coverage: float  # share of scored users with history who got an expansion suggestion
     extra: dict[str, object] = field(default_factory=dict)
+    # activity group (light, medium, heavy) -> method -> metric of ACTIVITY_METRICS -> value, of the users with history
+    activity: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    n_activity_users: dict[str, int] = field(default_factory=dict)  # activity group -> users
+    # training events (t1, t2) of the groups: light <= t1 < medium <= t2 < heavy
+    activity_thresholds: tuple[float, float] = (float("nan"), float("nan"))
 
     @property
     def n_users_scored(self) -> int:
         return sum(self.n_users.values())
 
-    def paired_to(self, baseline: str, method: str = SHIPPED) -> Paired | None:
-        return next((p for p in self.paired if p.method == method and p.baseline == baseline), None)
+    def paired_to(self, baseline: str, method: str = SHIPPED, metric: str = PAIRED_METRIC) -> Paired | None:
+        return next(
+            (p for p in self.paired if p.method == method and p.baseline == baseline and p.metric == metric), None
+        )
 
     def table(self) -> pl.DataFrame:
         """The long table: method, metric, value, user_group, protocol, reference_ts, n_users_scored (of the row's group)."""
@@ -177,6 +204,13 @@ class HoldoutResult:
         rows += [
             (m, EXPANSION_METRIC, self.expansion[m][0], "with_history", self.expansion[m][1]) for m in EXPANSION_METHODS
         ]
+        rows += [
+            (m, k, self.activity[a][m][k], activity_group_name(a), self.n_activity_users[a])
+            for a in ACTIVITY_GROUPS
+            if self.n_activity_users.get(a)
+            for m in METHODS
+            for k in ACTIVITY_METRICS
+        ]
         return pl.DataFrame(
             [(m, k, v, g, self.protocol, self.reference_ts, n) for m, k, v, g, n in rows],
             schema=TABLE_SCHEMA,
@@ -195,6 +229,29 @@ class HoldoutResult:
             out.append(row)
         return pl.DataFrame(out)
 
+    def by_activity(self) -> pl.DataFrame:
+        """One row per ranking method, nDCG@10 and coverage@20 of each activity group (its users in the
+        column name), rounded for display."""
+        groups = [a for a in ACTIVITY_GROUPS if self.n_activity_users.get(a)]
+        return pl.DataFrame(
+            [
+                {
+                    "method": m,
+                    **{
+                        f"{k} {a} ({self.n_activity_users[a]} users)": round(self.activity[a][m][k], 4)
+                        for a in groups
+                        for k in ACTIVITY_METRICS
+                    },
+                }
+                for m in METHODS
+            ]
+        )
+
+
+def activity_group_name(group: str) -> str:
+    """The user_group of an activity group's rows: light_history, medium_history, heavy_history."""
+    return f"{group}_history"
+
 
 # Users ranked at a time: ranking copies and sorts the users x items matrix several times, so a
 # block keeps those copies small (5,000 users x 10,000 items would be 400 MB per copy).
@@ -209,47 +266,90 @@ def _metrics_in_blocks(
     rows: np.ndarray,
     block_users: int = METRIC_BLOCK_USERS,
     score_rows: np.ndarray | None = None,
+    item_subtopic: np.ndarray | None = None,
+    n_subtopics: int = 0,
 ) -> dict[str, np.ndarray]:
     """``per_user_metrics`` of the ``rows`` (a mask over ``relevant``'s rows), a block of users at a
     time; the values are per user, so the blocks' values in order are the values of the whole.
-    ``score_rows`` maps ``relevant``'s rows to ``scores``' rows (the same rows when None)."""
+    ``score_rows`` maps ``relevant``'s rows to ``scores``' rows (the same rows when None). With
+    ``item_subtopic`` (each item's subtopic position, -1 for none), the interest measures too, from
+    the same top items."""
     index = np.flatnonzero(rows)
+    top_k = INTEREST_K if item_subtopic is not None else 0
     parts = []
     for start in range(0, len(index), block_users):
         block = index[start : start + block_users]
         scored = block if score_rows is None else score_rows[block]
-        parts.append(per_user_metrics(scores[scored], relevant[block], exclude[block], ks)[1])
+        users, values, top_items = per_user_metrics_and_top_items(
+            scores[scored], relevant[block], exclude[block], ks, top_k
+        )
+        if item_subtopic is not None:
+            values |= per_user_interest_measures(
+                top_items, relevant[block][users], exclude[block][users], item_subtopic, n_subtopics
+            )
+        parts.append(values)
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _method_metrics(
-    scores, relevant, exclude, ks, has_history, score_rows
-) -> tuple[dict[str, dict[str, float]], np.ndarray | None]:
-    """One method's mean metrics per user group, and the per-user paired metric of the warm users."""
+    scores, relevant, exclude, ks, has_history, score_rows, item_subtopic, n_subtopics
+) -> tuple[dict[str, dict[str, float]], dict[str, np.ndarray] | None]:
+    """One method's mean metrics per user group, and the per-user values of the warm users."""
     means, warm_values = {}, None
     for group, rows in (("with_history", has_history), ("cold_start", ~has_history)):
         if not rows.any():
-            means[group] = {name: float("nan") for name in metric_names(ks)}
+            means[group] = {name: float("nan") for name in metric_names(ks) + list(INTEREST_MEASURES)}
             continue
-        values = _metrics_in_blocks(scores, relevant, exclude, ks, rows, score_rows=score_rows)
+        values = _metrics_in_blocks(
+            scores,
+            relevant,
+            exclude,
+            ks,
+            rows,
+            score_rows=score_rows,
+            item_subtopic=item_subtopic,
+            n_subtopics=n_subtopics,
+        )
         means[group] = {name: mean_or_nan(v) for name, v in values.items()}
         if group == "with_history":
-            warm_values = values[PAIRED_METRIC]
+            warm_values = values
     return means, warm_values
 
 
-def _paired_intervals(warm_values: dict[str, np.ndarray], seed: int, resamples: int) -> list[Paired]:
-    """Paired bootstrap intervals of per-user nDCG@10: every method against popularity, the shipped one against every baseline."""
+def _paired_intervals(
+    warm_values: dict[str, np.ndarray],
+    seed: int,
+    resamples: int,
+    metric: str = PAIRED_METRIC,
+    pairs: list[tuple[str, str]] | None = None,
+) -> list[Paired]:
+    """Paired bootstrap intervals of a per-user metric (users where either value is NaN left out); by
+    default every method against popularity and the shipped one against every other baseline."""
     if not warm_values:
         return []
-    pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [
-        (SHIPPED, b) for b in BASELINES if b != "popularity"
-    ]
+    if pairs is None:
+        pairs = [(m, "popularity") for m in METHODS if m != "popularity"] + [
+            (SHIPPED, b) for b in BASELINES if b != "popularity"
+        ]
     paired = []
     for method, baseline in pairs:
-        mean, low, high = paired_bootstrap(warm_values[method], warm_values[baseline], resamples, seed)
-        paired.append(Paired(method, baseline, PAIRED_METRIC, mean, low, high, int(len(warm_values[method]))))
+        a, b = warm_values[method], warm_values[baseline]
+        mean, low, high = paired_bootstrap(a, b, resamples, seed)
+        n_users = int((np.isfinite(a) & np.isfinite(b)).sum())
+        paired.append(Paired(method, baseline, metric, mean, low, high, n_users))
     return paired
+
+
+def _activity_means(
+    warm_values: dict[str, dict[str, np.ndarray]], groups: np.ndarray
+) -> dict[str, dict[str, dict[str, float]]]:
+    """activity group -> method -> mean of each of ACTIVITY_METRICS over the group's warm users."""
+    return {
+        name: {
+            m: {k: mean_or_nan(values[k][groups == g]) for k in ACTIVITY_METRICS} for m, values in warm_values.items()
+        }
+        for g, name in enumerate(ACTIVITY_GROUPS)
+    }
 
 
 def evaluate_holdout(
@@ -410,11 +510,14 @@ def evaluate_holdout(
         column_of = {item: j for j, item in enumerate(items.ids)}
         impression_rows = np.array([row_of[u] for u in impressions["user_id"]])
         impression_columns = np.array([column_of[i] for i in impressions["item_id"]])
+    item_subtopic, subtopic_ids = item_subtopics(data.taxonomy.content_topics, items.ids)
     rankings: dict[str, dict[str, dict[str, float]]] = {group: {} for group in USER_GROUPS}
-    warm_values: dict[str, np.ndarray] = {}
+    warm_values: dict[str, dict[str, np.ndarray]] = {}
     for method in METHODS:
         scores = score_methods[method]()
-        means, warm = _method_metrics(scores, relevant, exclude, ks, has_history, ranking_rows)
+        means, warm = _method_metrics(
+            scores, relevant, exclude, ks, has_history, ranking_rows, item_subtopic, len(subtopic_ids)
+        )
         for group in USER_GROUPS:
             rankings[group][method] = means[group]
         if warm is not None:
@@ -423,8 +526,22 @@ def evaluate_holdout(
             per_impression = impression_metrics(impressions, scores[impression_rows, impression_columns])
             rankings["with_history"][method].update({IMPRESSION_PREFIX + k: v for k, v in per_impression.items()})
         del scores
-    paired = _paired_intervals(warm_values, params.seed, params.bootstrap_resamples)
+    paired = _paired_intervals(
+        {m: v[PAIRED_METRIC] for m, v in warm_values.items()}, params.seed, params.bootstrap_resamples
+    ) + _paired_intervals(
+        {m: v[COVERAGE] for m, v in warm_values.items()},
+        params.seed,
+        params.bootstrap_resamples,
+        COVERAGE,
+        [(SHIPPED, b) for b in BASELINES],
+    )
     n_users = {"with_history": int(has_history.sum()), "cold_start": int((~has_history).sum())}
+    # The warm values follow the users with history in user_ids' order.
+    train_events = dict(train.group_by("user_id").len().iter_rows())
+    activity, thresholds = activity_groups(
+        np.array([train_events[u] for u, h in zip(user_ids, has_history) if h], dtype=np.int64)
+    )
+    n_activity_users = {name: int((activity == g).sum()) for g, name in enumerate(ACTIVITY_GROUPS)}
 
     phase_done("ranking and scoring", f"{len(METHODS)} methods, {len(user_ids):,d} users, {len(items.ids):,d} items")
     warm_users = [u for u, h in zip(user_ids, has_history) if h]
@@ -452,7 +569,11 @@ def evaluate_holdout(
     )
     coverage = expansion_scores["interest_expansion"][1] / len(warm_users) if warm_users else float("nan")
     phase_done("next interest and expansion", f"{len(warm_users):,d} users with history")
-    names = metric_names(ks) + ([IMPRESSION_PREFIX + k for k in IMPRESSION_METRICS] if n_impressions else [])
+    names = (
+        metric_names(ks)
+        + ([IMPRESSION_PREFIX + k for k in IMPRESSION_METRICS] if n_impressions else [])
+        + list(INTEREST_MEASURES)
+    )
     return HoldoutResult(
         protocol=params.protocol,
         reference_ts=reference_ts,
@@ -479,4 +600,7 @@ def evaluate_holdout(
             "item_knn_neighbours": collaborative_tuning.knn_neighbours,
             "item_knn_validation_ndcg_at_10": collaborative_tuning.knn_validation_ndcg,
         },
+        activity=_activity_means(warm_values, activity),
+        n_activity_users=n_activity_users,
+        activity_thresholds=thresholds,
     )

@@ -92,10 +92,16 @@ def top_k_relevance(scores: np.ndarray, relevant: np.ndarray, k: int, threads: i
     best score, the tied ones fill the remaining places in item order (the stable sort's order);
     only those k items are then sorted. Blocks of rows run in ``threads`` threads (:func:`by_row_blocks`).
     """
-    return by_row_blocks(lambda s, r: _top_k_relevance(s, r, k), (scores, relevant), threads)
+    return np.take_along_axis(relevant, top_k_columns(scores, k, threads), axis=1)
 
 
-def _top_k_relevance(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.ndarray:
+def top_k_columns(scores: np.ndarray, k: int, threads: int | None = None) -> np.ndarray:
+    """Per user, the columns of the ``k`` best items in rank order (the order of :func:`ranked_relevance`):
+    the ranking :func:`top_k_relevance` reads, for measures that need the items rather than their relevance."""
+    return by_row_blocks(lambda s: _top_k_columns(s, k), (scores,), threads)
+
+
+def _top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     descending = np.negative(scores, dtype=np.float64)
     missing = np.isnan(descending)
     if missing.any():
@@ -103,9 +109,9 @@ def _top_k_relevance(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.nda
     n_users, n_items = descending.shape
     k = min(int(k), n_items)
     if k == n_items:
-        return ranked_relevance(scores, relevant)
+        return np.argsort(descending, axis=1, kind="stable")
     if k == 0:
-        return np.zeros((n_users, 0), dtype=bool)
+        return np.zeros((n_users, 0), dtype=np.int64)
     columns = np.argpartition(descending, k - 1, axis=1)[:, :k]
     kth = np.take_along_axis(descending, columns, axis=1).max(axis=1, keepdims=True)
     # argpartition picks any of the items tied at the k-th score; where more are tied than there
@@ -119,7 +125,7 @@ def _top_k_relevance(scores: np.ndarray, relevant: np.ndarray, k: int) -> np.nda
         columns[crowded] = np.nonzero(chosen)[1].reshape(len(crowded), k)
     chosen_scores = np.take_along_axis(descending, columns, axis=1)
     order = np.lexsort((columns, chosen_scores), axis=1)  # by score, then item order
-    return np.take_along_axis(relevant, np.take_along_axis(columns, order, axis=1), axis=1)
+    return np.take_along_axis(columns, order, axis=1)
 
 
 def first_relevant_rank(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
@@ -202,6 +208,20 @@ def per_user_metrics(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-user values of every metric: (mask of the users with a relevant candidate, metric ->
     values over those users, in row order). AUC is NaN for a user whose candidates are all relevant."""
+    users, values, _ = per_user_metrics_and_top_items(scores, relevant, exclude, ks)
+    return users, values
+
+
+def per_user_metrics_and_top_items(
+    scores: np.ndarray,
+    relevant,
+    exclude=None,
+    ks: Sequence[int] = DEFAULT_KS,
+    top_k: int = 0,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """:func:`per_user_metrics`, and the columns of those users' top ``max(top_k, max(ks))`` candidates
+    in rank order: the one ranking both read, so measures over the recommended items cost no second
+    partition. Where a user has fewer candidates, the excluded items fill the last places."""
     scores = np.asarray(scores, dtype=np.float64)
     if scores.ndim != 2:
         raise ValueError("scores must be a users x items matrix")
@@ -217,7 +237,8 @@ def per_user_metrics(
     users = n_relevant > 0
     s, r, c, n = scores[users], relevant[users], candidates[users], n_relevant[users]
     candidate_scores = np.where(c, s, -np.inf)
-    ranked = top_k_relevance(candidate_scores, r, max((int(k) for k in ks), default=1))
+    top_items = top_k_columns(candidate_scores, max([int(k) for k in ks] + [int(top_k), 1]))
+    ranked = np.take_along_axis(r, top_items, axis=1)
     per_metric = {
         "precision": lambda k: precision_at_k(ranked, k),
         "recall": lambda k: recall_at_k(ranked, k, n),
@@ -228,7 +249,7 @@ def per_user_metrics(
     values["auc"] = user_auc(s, r, c)
     rank = first_relevant_rank(candidate_scores, r)
     values["mrr"] = np.divide(1.0, rank, out=np.zeros(len(rank)), where=rank > 0)
-    return users, values
+    return users, values, top_items
 
 
 def evaluate_rankings(

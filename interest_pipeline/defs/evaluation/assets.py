@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from interest_pipeline.core.evaluation.holdout_evaluation import (
+    ACTIVITY_METRICS,
     EXPANSION_METHODS,
     EXPANSION_METRIC,
     METHODS,
@@ -24,8 +25,10 @@ from interest_pipeline.core.evaluation.holdout_evaluation import (
     USER_GROUPS,
     HoldoutData,
     HoldoutResult,
+    activity_group_name,
     evaluate_holdout,
 )
+from interest_pipeline.core.evaluation.interest_measures import ACTIVITY_GROUPS
 from interest_pipeline.core.evaluation.scoring_methods import EvaluationParams, Taxonomy
 from interest_pipeline.core.evaluation.splits import PROTOCOLS
 from interest_pipeline.core.expansion.interest_expansion import ExpansionParams
@@ -43,7 +46,9 @@ EXPERIMENT = "interest_evaluation"
 EXPERIMENT_DESCRIPTION = (
     "Offline evaluation of the interest layers: one run per materialization of the Dagster asset interest_evaluation "
     "(tags dagster.run_id, dagster.asset_key, dagster.code_version, protocol). Params: the split, the tuned blend/*; "
-    "metrics per method (cold_start/* for users without history), paired differences, hit@1, phase_seconds/*; "
+    "metrics per method (cold_start/* for users without history), interest coverage_at_20 and diversity_at_20, "
+    "nDCG@10 and coverage@20 of light, medium and heavy users (light_history/* etc.), paired differences, hit@1, "
+    "phase_seconds/*; "
     "the table interest_evaluation.csv holds every figure."
 )
 _EVALUATION = EvaluationParams()
@@ -194,7 +199,19 @@ def _counts(outcome) -> dict:
         "n_items": outcome.n_items,
         "n_train_events": outcome.n_train_events,
         "n_test_events": outcome.n_test_events,
+        **{f"n_users_{activity_group_name(a)}": outcome.n_activity_users.get(a, 0) for a in ACTIVITY_GROUPS},
     }
+
+
+def _activity_groups(outcome) -> dict:
+    """The activity groups' users and training-event bounds, as shown in the metadata."""
+    light_max, medium_max = outcome.activity_thresholds
+    bounds = {
+        "light": f"<= {light_max:g}",
+        "medium": f"{light_max:g} < n <= {medium_max:g}",
+        "heavy": f"> {medium_max:g}",
+    }
+    return {a: {"users": outcome.n_activity_users.get(a, 0), "training_events": bounds[a]} for a in ACTIVITY_GROUPS}
 
 
 def _log_to_mlflow(run, phases, params, features, outcome, table, blend_params: dict) -> None:
@@ -214,6 +231,8 @@ def _log_to_mlflow(run, phases, params, features, outcome, table, blend_params: 
             "long_half_life_days": params.long_half_life_days,
             "membership_bonus": params.membership_bonus,
             "n_kmeans_segments": outcome.n_kmeans_segments,
+            "activity/light_max_training_events": outcome.activity_thresholds[0],
+            "activity/medium_max_training_events": outcome.activity_thresholds[1],
             "features/alpha": features.fusion.alpha,
             "features/behavior_half_life_days": features.behavior.half_life_days,
             "features/text_half_life_days": features.text.half_life_days,
@@ -232,6 +251,16 @@ def _log_to_mlflow(run, phases, params, features, outcome, table, blend_params: 
             for m in METHODS
             for k, v in outcome.rankings[g][m].items()
             if v == v
+        }
+    )
+    run.log_metrics(
+        {
+            f"{activity_group_name(a)}/" + _mlflow_name(m, k): outcome.activity[a][m][k]
+            for a in ACTIVITY_GROUPS
+            if outcome.n_activity_users.get(a)
+            for m in METHODS
+            for k in ACTIVITY_METRICS
+            if outcome.activity[a][m][k] == outcome.activity[a][m][k]
         }
     )
     run.log_metrics(
@@ -286,7 +315,8 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
     description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the blended ranker (layers + "
     "popularity prior, tuned on a validation slice) and the plain layers against mean-embedding, K-Means-segment, popularity and "
     "random baselines (precision, recall, MAP, nDCG at K, AUC, MRR, paired nDCG@10 differences with 95% intervals; users with and "
-    "without history apart), next-interest Hit@1 against the previous and majority category, and expansion precision.",
+    "without history apart), interest coverage@20 and subtopic diversity@20 of every method, nDCG@10 and coverage@20 of light, "
+    "medium and heavy users, next-interest Hit@1 against the previous and majority category, and expansion precision.",
 )
 def interest_evaluation(
     context: AssetExecutionContext, config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking
@@ -338,6 +368,8 @@ def interest_evaluation(
             "blended_ranker_parameters": MetadataValue.json(blend_params),
             "metrics": MetadataValue.md(markdown_table(outcome.wide("with_history"), max_rows=len(METHODS))),
             "metrics_cold_start": MetadataValue.md(markdown_table(outcome.wide("cold_start"), max_rows=len(METHODS))),
+            "metrics_by_activity": MetadataValue.md(markdown_table(outcome.by_activity(), max_rows=len(METHODS))),
+            "activity_groups": MetadataValue.json(_activity_groups(outcome)),
             "paired_differences": _metadata_table(
                 [
                     {

@@ -196,3 +196,14 @@ def test_top_k_relevance_is_the_same_in_row_blocks_on_threads(threads):
     np.testing.assert_array_equal(
         top_k_relevance(scores, relevant, 10, threads=threads), ranked_relevance(scores, relevant)[:, :10]
     )
+
+
+def test_top_k_columns_are_the_head_of_the_stable_sort():
+    from interest_pipeline.core.evaluation.metrics import top_k_columns
+
+    rng = np.random.default_rng(6)
+    scores = rng.integers(0, 3, size=(30, 12)).astype(np.float64)  # ties at the k-th score
+    scores[rng.random(scores.shape) < 0.1] = np.nan  # NaN ranks last
+    full = np.argsort(-np.where(np.isnan(scores), -np.inf, scores), axis=1, kind="stable")
+    for k in (1, 4, 11, 12, 40):
+        np.testing.assert_array_equal(top_k_columns(scores, k), full[:, : min(k, 12)])
