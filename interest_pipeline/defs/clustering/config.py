@@ -117,8 +117,22 @@ class TopicsConfig(ClusteringConfig):
     )
 
 
+# Segments' own min_samples, chosen on real users (MovieLens 100k ratings, Taobao shop events):
+# users' vectors are weighted means of what they touched, a continuum without dense cores, where
+# the topics' min_samples 5 left a quarter of them noise and one seed in three fell to 4 segments
+# (interest_pipeline_tests/benchmarks/README.md, "User segments on real development sets").
+SEGMENT_MIN_SAMPLES = 1
+
+
 class SegmentConfig(ClusteringConfig):
     """The same clustering over fused user vectors (users are never deduplicated)."""
+
+    min_samples: int | None = Field(
+        default=SEGMENT_MIN_SAMPLES,
+        ge=1,
+        description="HDBSCAN min_samples for users (larger = more conservative, more noise); empty = min_cluster_size. "
+        "1 by default: users' vectors form a continuum rather than dense cores.",
+    )
 
 
 class AssignmentConfig(RebuildConfig):
