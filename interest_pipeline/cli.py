@@ -173,7 +173,7 @@ def summary(args: argparse.Namespace) -> int:
 
 def print_evaluation(conn) -> None:
     """The hold-out evaluation as methods x a few headline metrics, for the users with history."""
-    metrics = ["precision@10", "recall@20", "map@10", "ndcg@10", "auc", "mrr"]
+    metrics = ["precision@10", "recall@20", "map@10", "ndcg@10", "coverage@20", "diversity@20", "auc", "mrr"]
     rows = conn.execute(
         "SELECT method, metric, value, user_group, protocol, n_users_scored FROM interest_evaluation"
     ).fetchall()
@@ -188,7 +188,7 @@ def print_evaluation(conn) -> None:
         f"\nhold-out evaluation ({rows[0][4]} split; {users.get('with_history', 0)} users with history, "
         f"{users.get('cold_start', 0)} cold-start users scored apart):"
     )
-    print("  " + f"{'method':18s}" + "".join(f"{k:>22s}" if len(k) > 12 else f"{k:>13s}" for k in columns))
+    print("  " + f"{'method':22s}" + "".join(f"{k:>22s}" if len(k) > 12 else f"{k:>13s}" for k in columns))
 
     def cell(method: str, metric: str) -> str:
         width = 22 if len(metric) > 12 else 13
@@ -198,7 +198,7 @@ def print_evaluation(conn) -> None:
         )  # popularity has no difference to itself
 
     for method in ranking:
-        print("  " + f"{method:18s}" + "".join(cell(method, k) for k in columns))
+        print("  " + f"{method:22s}" + "".join(cell(method, k) for k in columns))
     next_interest = [(m, k, v) for m, k, v, *_ in rows if k.startswith("hit@1_")]
     if next_interest:
         print(

@@ -113,7 +113,7 @@ def _mean_sd(values: list[float]) -> str:
 
 def markdown_report(results: dict[str, list]) -> str:
     """One table per protocol (means ± sd over seeds), then next interest, tuning and expansion."""
-    from interest_pipeline.core.evaluation.holdout_evaluation import METHODS, NEXT_INTEREST_METHODS
+    from interest_pipeline.core.evaluation.holdout_evaluation import BASELINES, METHODS, NEXT_INTEREST_METHODS, SHIPPED
 
     lines = []
     for name, runs in results.items():
@@ -138,10 +138,12 @@ def markdown_report(results: dict[str, list]) -> str:
             ci = f"{p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" if p else "—"
             cold = _mean_sd([r.rankings["cold_start"][m]["ndcg@10"] for r in runs])
             lines.append(f"| {m} | " + " | ".join(cells) + f" | {ci} | {cold} |")
-        shipped = [first.paired_to(b) for b in METHODS[1:] if b != "popularity"]
+        shipped = [first.paired_to(b) for b in BASELINES if b != "popularity"]
+        layered = first.extra
         lines += [
             "",
-            "blended_layers vs each baseline (nDCG@10, seed 1): "
+            f"{SHIPPED}: {layered['layered_model']}, layer weight {layered['layered_layer_weight']:g}, interest boost "
+            f"{layered['layered_interest_boost']:g} (chosen on validation); vs each baseline (nDCG@10, seed 1): "
             + "; ".join(f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for p in shipped if p),
         ]
         lines += [

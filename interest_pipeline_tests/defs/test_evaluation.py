@@ -10,6 +10,7 @@ from dagster_duckdb import DuckDBResource
 
 from interest_pipeline.core.evaluation.holdout_evaluation import BASELINES, SHIPPED, TABLE_SCHEMA
 from interest_pipeline.core.evaluation.interest_measures import ACTIVITY_GROUPS, INTEREST_MEASURES
+from interest_pipeline.core.evaluation.layered_collaborative import INTEREST_BOOSTS, LAYER_WEIGHTS
 from interest_pipeline.core.evaluation.metrics import metric_names
 from interest_pipeline.defs.evaluation.assets import (
     EXPANSION_METHODS,
@@ -132,7 +133,8 @@ def test_mlflow_run_and_metadata(evaluated):
     assert {
         f"{a}_history/{m}/{k}" for a in ACTIVITY_GROUPS for m in METHODS for k in ("ndcg_at_10", "coverage_at_20")
     } <= set(run.data.metrics)
-    assert {f"blended_layers/coverage_at_20_vs_{b}" for b in BASELINES} <= set(run.data.metrics)
+    assert {f"{SHIPPED}/coverage_at_20_vs_{b}" for b in BASELINES} <= set(run.data.metrics)
+    assert {f"{SHIPPED}/ndcg_at_10_vs_{b}" for b in ("ease", "item_knn", "blended_layers")} <= set(run.data.metrics)
     assert {"protocol", "ks", "n_users_scored", "n_users_with_history", "n_users_cold_start", "n_items"} <= set(
         run.data.params
     )
@@ -140,6 +142,11 @@ def test_mlflow_run_and_metadata(evaluated):
     chosen = metadata["blended_ranker_parameters"].value
     assert float(run.data.params["blend/popularity_weight"]) == chosen["blend/popularity_weight"]
     assert 0.0 <= chosen["blend/popularity_weight"] <= 1.0 and chosen["blend/validation_users"] > 0
+    # the shipped ranker's collaborative model and layer setting, chosen on the same slice
+    assert (
+        chosen["layered/model"] in ("ease", "item_knn") and run.data.params["layered/model"] == chosen["layered/model"]
+    )
+    assert chosen["layered/layer_weight"] in LAYER_WEIGHTS and chosen["layered/interest_boost"] in INTEREST_BOOSTS
     assert run.data.params["takeup/used"] in ("True", "False") and "reason" in metadata["takeup_model"].value
     assert [a.path for a in client.list_artifacts(run_id)] == ["interest_evaluation.csv"]
     # the run leads back to its Dagster step, is named after the asset, and times each phase

@@ -145,6 +145,21 @@ class RankerInputs:
     event_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
 
 
+def subtopic_shares(
+    inputs: RankerInputs, user_ids: Sequence[str], reference_ts: dt.datetime, params: BlendParams
+) -> np.ndarray:
+    """users x subtopics (the taxonomy's subtopic centroids' order): the mixed shares of the
+    subtopics each user touched in ``inputs.train``; zeros for a user without any."""
+    interactions = scoring.topic_interactions(inputs.train, inputs.taxonomy.content_topics)
+    subtopic_ids = inputs.taxonomy.subtopic_ids
+    if interactions.height == 0 or not subtopic_ids:
+        return np.zeros((len(user_ids), len(subtopic_ids)))
+    weighted = weighted_interactions(
+        interactions, reference_ts, params.long_half_life_days, params.event_half_life, inputs.event_weights
+    )
+    return scoring.share_rows(node_shares(weighted, "subtopic_id", params.recent_share), user_ids, subtopic_ids)
+
+
 def layer_scores(
     inputs: RankerInputs,
     user_ids: Sequence[str],
@@ -153,19 +168,15 @@ def layer_scores(
     similarity: np.ndarray | None = None,
 ) -> np.ndarray:
     """users x items multi-interest scores from the mixed subtopic shares (unnormalised)."""
-    interactions = scoring.topic_interactions(inputs.train, inputs.taxonomy.content_topics)
     centroids = inputs.taxonomy.centroids(inputs.items.dim)
-    if interactions.height == 0 or len(centroids.ids) == 0:
+    shares = subtopic_shares(inputs, user_ids, reference_ts, params)
+    if not shares.any():
         return np.zeros((len(user_ids), len(inputs.items.ids)))
     if similarity is None:
         similarity = scoring.subtopic_item_similarity(
             inputs.taxonomy.content_topics, centroids, inputs.items, params.membership_bonus
         )
-    weighted = weighted_interactions(
-        interactions, reference_ts, params.long_half_life_days, params.event_half_life, inputs.event_weights
-    )
-    shares = node_shares(weighted, "subtopic_id", params.recent_share)
-    return scoring.multi_interest_scores(scoring.share_rows(shares, user_ids, centroids.ids), similarity)
+    return scoring.multi_interest_scores(shares, similarity)
 
 
 def blended_scores(
@@ -224,17 +235,7 @@ def tune_blended_ranker(
     Users scored: those with fit-period history and a relevant new item in the validation part
     (a seeded sample of ``max_users``). Ties between settings go to the first in grid order.
     """
-    relevant_users = set(
-        validation.filter(pl.col("event_type").is_in(list(relevant_types)) & pl.col("item_id").is_not_null())[
-            "user_id"
-        ].to_list()
-    )
-    users = scoring.sample_users(relevant_users & set(fit["user_id"].to_list()), max_users, seed)
-    relevant = scoring.interaction_matrix(validation, users, items.ids, relevant_types)
-    exclude = scoring.interaction_matrix(fit, users, items.ids)
-    keep = (relevant & ~exclude).any(axis=1)
-    users = [u for u, k in zip(users, keep) if k]
-    relevant, exclude = relevant[keep], exclude[keep]
+    users, relevant, exclude = scoring.validation_targets(fit, validation, items.ids, relevant_types, max_users, seed)
     settings = grid.settings()
     if not users:
         return Tuning(BlendParams(), float("nan"), 0, [])

@@ -91,6 +91,20 @@ def knn_scores(interactions: sp.csr_matrix, weights: sp.csr_matrix) -> np.ndarra
     return np.asarray((interactions @ weights.T).toarray(), dtype=np.float32)
 
 
+def model_weights(model: str, interactions: sp.csr_matrix, tuning: CollaborativeTuning):
+    """The fitted item-item weights of ``model`` ("ease" or "item_knn") with its tuned setting."""
+    if model == "ease":
+        return ease_weights(interactions, tuning.ease_l2)
+    if model == "item_knn":
+        return knn_weights(interactions, tuning.knn_neighbours)
+    raise ValueError(f"unknown collaborative model {model!r}")
+
+
+def model_scores(model: str, interactions: sp.csr_matrix, weights) -> np.ndarray:
+    """users x items scores of ``model`` for the users of ``interactions`` from :func:`model_weights`."""
+    return ease_scores(interactions, weights) if model == "ease" else knn_scores(interactions, weights)
+
+
 @dataclass(frozen=True)
 class CollaborativeTuning:
     ease_l2: float
@@ -145,24 +159,11 @@ def tune_on_validation(
     """:func:`tune_collaborative` on the two parts of the training events (test events never enter):
     the users with fit-period history and a relevant new item in the validation part (a seeded
     sample of ``max_users``), the models fitted on every fit-period user."""
-    relevant_users = set(
-        validation.filter(pl.col("event_type").is_in(list(relevant_types)) & pl.col("item_id").is_not_null())[
-            "user_id"
-        ].to_list()
-    )
-    fit_users = sorted(set(fit["user_id"].to_list()))
-    users = scoring.sample_users(relevant_users & set(fit_users), max_users, seed)
-    relevant = scoring.interaction_matrix(validation, users, item_ids, relevant_types)
-    exclude = scoring.interaction_matrix(fit, users, item_ids)
-    keep = (relevant & ~exclude).any(axis=1)
-    users = [u for u, k in zip(users, keep) if k]
+    users, relevant, exclude = scoring.validation_targets(fit, validation, item_ids, relevant_types, max_users, seed)
     if not users:
         return CollaborativeTuning(EASE_L2_GRID[0], KNN_NEIGHBOURS_GRID[0], float("nan"), float("nan"))
+    fit_users = sorted(set(fit["user_id"].to_list()))
     row_of = {u: i for i, u in enumerate(fit_users)}
     return tune_collaborative(
-        implicit_matrix(fit, fit_users, item_ids),
-        relevant[keep],
-        exclude[keep],
-        np.array([row_of[u] for u in users]),
-        mean_ndcg,
+        implicit_matrix(fit, fit_users, item_ids), relevant, exclude, np.array([row_of[u] for u in users]), mean_ndcg
     )

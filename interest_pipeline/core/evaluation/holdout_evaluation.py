@@ -7,18 +7,24 @@ among all items with an embedding; an item is relevant when the user has a test 
 ``relevant_event_types`` on it, and items the user touched (any event, views included) before
 their boundary are no candidates. Users are scored in two groups, never mixed: those with
 training history (``with_history``) and those without (``cold_start``: every personal method
-has nothing to go on; the blended ranker gives them its popularity fallback). Metrics average
+has nothing to go on; the shipped ranker gives them its popularity fallback). Metrics average
 over the users of a group with at least one relevant candidate; per-user nDCG@10 differences to
-popularity (and of the blended ranker to every baseline) come with a paired bootstrap 95%
+popularity (and of the shipped ranker to every baseline) come with a paired bootstrap 95%
 interval (seeded).
+
+The shipped ranker (``SHIPPED``) is ``layered_collaborative``
+(:mod:`interest_pipeline.core.evaluation.layered_collaborative`): the better collaborative model
+re-weighted by the interest layers; ``blended_layers`` is the layer ranker it mixes in (layers and
+popularity alone), scored as a method of its own.
 
 Beside accuracy, every method gets interest coverage@20 and subtopic diversity@20 (definitions in
 :mod:`interest_pipeline.core.evaluation.interest_measures`), the shipped ranker's paired coverage
 differences to every baseline, and nDCG@10 and coverage@20 for light, medium and heavy users with
 history (tertiles of their training events).
 
-The blended ranker's popularity weight and half-lives, and the event half-life of the
-next-interest view, are chosen on the validation slice: the same protocol cut from the training
+The layer ranker's popularity weight and half-lives, the collaborative models' settings, the shipped
+ranker's layer weight and interest boost, and the event half-life of the next-interest view, are
+chosen on the validation slice: the same protocol cut from the training
 events (:func:`interest_pipeline.core.evaluation.splits.validation_split`), so no test event is read.
 
 Where the test events hold impressions (a user's simultaneous views and clicks, as MIND imports
@@ -48,7 +54,7 @@ import polars as pl
 
 from interest_pipeline.core.common.phases import PhaseCallback
 from interest_pipeline.core.evaluation import blended_ranker as blended
-from interest_pipeline.core.evaluation import collaborative, splits
+from interest_pipeline.core.evaluation import collaborative, layered_collaborative, splits
 from interest_pipeline.core.evaluation import scoring_methods as scoring
 from interest_pipeline.core.evaluation.expansion_holdout import holdout_expansion_precision
 from interest_pipeline.core.evaluation.impressions import (
@@ -81,9 +87,12 @@ from interest_pipeline.core.features.user_features import (
     UserHistory,
 )
 
-SHIPPED = "blended_layers"
+BLENDED = "blended_layers"
+LAYERED = "layered_collaborative"
+SHIPPED = LAYERED
 METHODS: tuple[str, ...] = (
-    SHIPPED,
+    LAYERED,
+    BLENDED,
     "interest_layers",
     "mean_embedding",
     "kmeans_segments",
@@ -437,10 +446,23 @@ def evaluate_holdout(
         params.seed,
     )
 
+    layered_tuning = layered_collaborative.tune_on_validation(
+        validation.train,
+        validation.test,
+        validation.reference_ts,
+        blended.RankerInputs(validation.train, data.taxonomy, items, weights),
+        tuning.best,
+        collaborative_tuning,
+        relevant_types,
+        params.validation_max_users,
+        params.seed,
+    )
+
     phase_done(
         "tuning on the validation slice",
         f"{tuning.n_validation_users:,d} validation users; EASE l2 {collaborative_tuning.ease_l2:g}, "
-        f"item-kNN k {collaborative_tuning.knn_neighbours}",
+        f"item-kNN k {collaborative_tuning.knn_neighbours}; layered: {layered_tuning.model}, layer weight "
+        f"{layered_tuning.best.layer_weight:g}, interest boost {layered_tuning.best.interest_boost:g}",
     )
 
     # Impressions are ranked for the users with history only, as the warm figures they join.
@@ -475,11 +497,29 @@ def evaluate_holdout(
     train_interactions = collaborative.implicit_matrix(train, segment_users, items.ids)
     segment_row = {u: i for i, u in enumerate(segment_users)}
     scored_interactions = train_interactions[[segment_row[u] for u in scored_users]]
+    fitted_models: dict[str, object] = {}  # each collaborative model fitted once, for its method and the layered one
+
+    def collaborative_scores(model: str) -> np.ndarray:
+        if model not in fitted_models:
+            fitted_models[model] = collaborative.model_weights(model, train_interactions, collaborative_tuning)
+        return collaborative.model_scores(model, scored_interactions, fitted_models[model])
+
+    def layer_ranker_scores() -> np.ndarray:
+        return blended.blended_scores(
+            blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best
+        )
 
     # One method's users x items matrix at a time (each is scored users x 10,000 items at scale).
     score_methods = {
-        SHIPPED: lambda: blended.blended_scores(
-            blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best
+        BLENDED: layer_ranker_scores,
+        LAYERED: lambda: layered_collaborative.mix(
+            collaborative_scores(layered_tuning.model),
+            layer_ranker_scores(),
+            blended.subtopic_shares(
+                blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best
+            ),
+            layered_collaborative.subtopic_columns(data.taxonomy, items.ids),
+            layered_tuning.best,
         ),
         "interest_layers": lambda: scoring.interest_layer_scores(
             train,
@@ -494,12 +534,8 @@ def evaluate_holdout(
             train, scored_users, items, params.train_behavior(weights)
         ),
         "kmeans_segments": kmeans_scores,
-        "ease": lambda: collaborative.ease_scores(
-            scored_interactions, collaborative.ease_weights(train_interactions, collaborative_tuning.ease_l2)
-        ),
-        "item_knn": lambda: collaborative.knn_scores(
-            scored_interactions, collaborative.knn_weights(train_interactions, collaborative_tuning.knn_neighbours)
-        ),
+        "ease": lambda: collaborative_scores("ease"),
+        "item_knn": lambda: collaborative_scores("item_knn"),
         "popularity": lambda: scoring.popularity_scores(train, scored_users, items.ids, weights),
         "random": lambda: scoring.random_scores(len(scored_users), len(items.ids), params.seed),
     }
@@ -599,6 +635,10 @@ def evaluate_holdout(
             "ease_validation_ndcg_at_10": collaborative_tuning.ease_validation_ndcg,
             "item_knn_neighbours": collaborative_tuning.knn_neighbours,
             "item_knn_validation_ndcg_at_10": collaborative_tuning.knn_validation_ndcg,
+            "layered_model": layered_tuning.model,
+            "layered_layer_weight": layered_tuning.best.layer_weight,
+            "layered_interest_boost": layered_tuning.best.interest_boost,
+            "layered_validation_ndcg_at_10": layered_tuning.validation_ndcg,
         },
         activity=_activity_means(warm_values, activity),
         n_activity_users=n_activity_users,

@@ -138,6 +138,29 @@ def split_by_cutoff(events: pl.DataFrame, cutoff: dt.datetime) -> tuple[pl.DataF
     return events.filter(before), events.filter(~before)
 
 
+def validation_targets(
+    fit: pl.DataFrame,
+    validation: pl.DataFrame,
+    item_ids: Sequence[str],
+    relevant_types: Sequence[str],
+    max_users: int,
+    seed: int = SEED,
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The users every setting is tuned on, with their relevant items and their exclusions (users x
+    items): users with fit-period history and a relevant new item in the validation part (a seeded
+    sample of ``max_users``, sorted); ``fit`` and ``validation`` are the two parts of the training events."""
+    relevant_users = set(
+        validation.filter(pl.col("event_type").is_in(list(relevant_types)) & pl.col("item_id").is_not_null())[
+            "user_id"
+        ].to_list()
+    )
+    users = sample_users(relevant_users & set(fit["user_id"].to_list()), max_users, seed)
+    relevant = interaction_matrix(validation, users, item_ids, relevant_types)
+    exclude = interaction_matrix(fit, users, item_ids)
+    keep = (relevant & ~exclude).any(axis=1)
+    return [u for u, k in zip(users, keep) if k], relevant[keep], exclude[keep]
+
+
 def interaction_matrix(
     events: pl.DataFrame, user_ids: Sequence[str], item_ids: Sequence[str], event_types: Sequence[str] | None = None
 ) -> np.ndarray:

@@ -121,7 +121,7 @@ class EvaluationConfig(Config):
     validation_max_users: int = Field(
         default=_EVALUATION.validation_max_users,
         ge=1,
-        description="Users scored on the validation slice when the blended ranker is tuned.",
+        description="Users scored on the validation slice when the rankers' settings are tuned.",
     )
     bootstrap_resamples: int = Field(
         default=_EVALUATION.bootstrap_resamples, ge=100, description="Resamples of the paired bootstrap intervals."
@@ -149,7 +149,7 @@ def _checks(outcome: HoldoutResult) -> list[AssetCheckResult]:
             check_name="shipped_ranker_beats_popularity",
             passed=bool(beats),
             severity=AssetCheckSeverity.WARN,
-            description="The blended ranker's mean per-user nDCG@10 is above popularity's on the users with history.",
+            description="The shipped ranker's mean per-user nDCG@10 is above popularity's on the users with history.",
             metadata={
                 "ndcg@10_difference": paired.mean if paired else float("nan"),
                 "ci95_low": paired.low if paired else float("nan"),
@@ -185,6 +185,8 @@ def _blend_params(outcome) -> dict:
         "next_interest/event_weighting": outcome.next_interest_weighting,
         # the collaborative baselines' settings, chosen on the same validation slice
         **{f"collaborative/{k}": v for k, v in outcome.extra.items() if k.startswith(("ease", "item_knn"))},
+        # the layered ranker's collaborative model and layer weight, chosen on the same slice
+        **{f"layered/{k.removeprefix('layered_')}": v for k, v in outcome.extra.items() if k.startswith("layered_")},
     }
 
 
@@ -304,7 +306,7 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
         AssetCheckSpec(
             "shipped_ranker_beats_popularity",
             asset="interest_evaluation",
-            description="The blended ranker beats popularity on nDCG@10 (warning only).",
+            description="The shipped ranker beats popularity on nDCG@10 (warning only).",
         ),
         AssetCheckSpec(
             "expansion_covers_scored_users",
@@ -312,8 +314,9 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
             description="Expansion suggests something to the scored users (warning only).",
         ),
     ],
-    description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the blended ranker (layers + "
-    "popularity prior, tuned on a validation slice) and the plain layers against mean-embedding, K-Means-segment, popularity and "
+    description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the shipped ranker (the better "
+    "of EASE^R and item-kNN re-weighted by the interest layers), the layer ranker (layers + popularity prior) and the plain "
+    "layers, each tuned on a validation slice, against mean-embedding, K-Means-segment, EASE^R, item-kNN, popularity and "
     "random baselines (precision, recall, MAP, nDCG at K, AUC, MRR, paired nDCG@10 differences with 95% intervals; users with and "
     "without history apart), interest coverage@20 and subtopic diversity@20 of every method, nDCG@10 and coverage@20 of light, "
     "medium and heavy users, next-interest Hit@1 against the previous and majority category, and expansion precision.",
@@ -321,7 +324,7 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
 def interest_evaluation(
     context: AssetExecutionContext, config: EvaluationConfig, warehouse: DuckDBResource, mlflow: MlflowTracking
 ) -> MaterializeResult:
-    """Split the behaviour logs, tune the blended ranker on the validation slice, build every method
+    """Split the behaviour logs, tune the rankers on the validation slice, build every method
     from the training events only, and score them (rules and known leakage:
     :mod:`interest_pipeline.core.evaluation.holdout_evaluation`).
 
