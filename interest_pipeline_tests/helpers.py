@@ -25,6 +25,7 @@ class PipelineRun:
     resources: dict
     ingest_result: object
     model_result: object
+    dagster_home: Path | None = None  # the instance's folder (dagster.yaml, SQLite storage)
 
 
 def make_resources(root: Path, sample_dir: Path) -> dict:

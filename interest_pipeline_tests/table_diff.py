@@ -109,3 +109,33 @@ def diff_tables(left: duckdb.DuckDBPyConnection, right: duckdb.DuckDBPyConnectio
     keys = TABLE_KEYS[table]
     query = f'SELECT * FROM "{table}"'
     return diff_frames(table, left.execute(query).pl(), right.execute(query).pl(), keys)
+
+
+# Columns that hold the id of the MLflow run a build logged to, or a fingerprint of settings that
+# include one: they differ between two builds that are otherwise the same (table -> columns; "*":
+# every table).
+RUN_SPECIFIC_COLUMNS: dict[str, tuple[str, ...]] = {"*": ("mlflow_run_id",), "input_contexts": ("context",)}
+
+
+def table_fingerprints(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int]]:
+    """Every table of the main schema: (rows, sum of the hashes of the whole rows), run-specific
+    columns left out. Equal fingerprints mean equal tables, row order aside."""
+    fingerprints = {}
+    tables = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY table_name"
+    ).fetchall()
+    for (table,) in tables:
+        skipped = RUN_SPECIFIC_COLUMNS["*"] + RUN_SPECIFIC_COLUMNS.get(table, ())
+        columns = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'main' AND table_name = ? "
+                "ORDER BY ordinal_position",
+                [table],
+            ).fetchall()
+            if name not in skipped
+        ]
+        row = "struct_pack(" + ", ".join(f'"{c}" := "{c}"' for c in columns) + ")::VARCHAR"
+        count, hashes = conn.execute(f'SELECT count(*), coalesce(sum(hash({row})), 0) FROM "{table}"').fetchone()
+        fingerprints[table] = (count, int(hashes))
+    return fingerprints

@@ -241,6 +241,20 @@ MODEL_DEVELOPMENT = "custom_model_development"
 NOTE_TAG = "mlflow.note.content"
 
 
+# MLflow's own defaults retry an unreachable tracking server for about four minutes (7 retries,
+# backoff factor 2, 120 s per request), so a step with the server down seemed to hang. These bounds
+# fail it within about ten seconds; a deployment that wants more patience sets MLflow's variables.
+HTTP_REQUEST_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
+class TrackingStoreError(RuntimeError):
+    """The MLflow tracking store (a server, a database) did not take a run; the message names it."""
+
+
 def run_id_of_url(url: str) -> str:
     """The MLflow run id at the end of a run's page address (:meth:`MlflowTracking.run_url`)."""
     return url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
@@ -267,6 +281,9 @@ class MlflowTracking(ConfigurableResource):
 
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if self.tracking_uri.startswith(("http://", "https://")):
+            for name, value in HTTP_REQUEST_BOUNDS.items():
+                os.environ.setdefault(name, value)  # read by MLflow at each request
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     def _experiment_id(self, client, name: str, description: str | None = None) -> str:
@@ -322,15 +339,32 @@ class MlflowTracking(ConfigurableResource):
         """An open run, FINISHED when the block ends and FAILED when it raises; open it before the
         heavy work so that the run's duration in MLflow is the step's."""
         client = self._client()
-        experiment_id = self._experiment_id(client, experiment, experiment_description)
-        run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
-        tracked = TrackedRun(client, run.info.run_id, experiment_id, self.run_url(experiment_id, run.info.run_id))
+        try:
+            experiment_id = self._experiment_id(client, experiment, experiment_description)
+            run = client.create_run(experiment_id, run_name=run_name, tags=tags or {})
+        except Exception as error:
+            raise TrackingStoreError(
+                f"the MLflow tracking store {self.tracking_uri} did not open a run in experiment {experiment!r}: {error}"
+            ) from error
+        run_id = run.info.run_id
+        tracked = TrackedRun(client, run_id, experiment_id, self.run_url(experiment_id, run_id))
         try:
             yield tracked
-        except BaseException:
-            client.set_terminated(run.info.run_id, status="FAILED")
+        except BaseException as error:
+            try:
+                client.set_terminated(run_id, status="FAILED")
+            except Exception as end_error:  # the store went away: keep the step's own error on top
+                error.add_note(
+                    f"MLflow run {run_id} at {self.tracking_uri} could not be marked FAILED ({type(end_error).__name__}); "
+                    "it shows as RUNNING until ended with MlflowClient.set_terminated"
+                )
             raise
-        client.set_terminated(run.info.run_id, status="FINISHED")
+        try:
+            client.set_terminated(run_id, status="FINISHED")
+        except Exception as error:
+            raise TrackingStoreError(
+                f"the MLflow tracking store {self.tracking_uri} did not end run {run_id}: {error}"
+            ) from error
 
     def load_artifact(self, run_id: str, path: str) -> bytes:
         """The bytes of one artifact of a run (downloaded to a temporary folder)."""

@@ -1,8 +1,8 @@
 """The deployment files validate against Dagster's schemas, and the multiprocess executor runs the job.
 
-The Kubernetes and PostgreSQL files cannot run here (no cluster, no database): they are
-checked against the config schemas of dagster-k8s and dagster-postgres, which is what
-Dagster itself checks when an instance or a run starts.
+The Kubernetes files cannot run here (no cluster): they are checked against the config schemas
+of dagster-k8s and dagster-postgres, which is what Dagster itself checks when an instance or a run
+starts. The PostgreSQL instance file is also run for real, in interest_pipeline_tests/deploy/.
 """
 
 import os
