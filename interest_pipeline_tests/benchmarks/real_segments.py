@@ -52,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from interest_pipeline.core.clustering.at_scale import cluster_distinct  # noqa: E402
-from interest_pipeline.core.clustering.density_clustering import NOISE, ClusteringParams  # noqa: E402
+from interest_pipeline.core.clustering.density_clustering import NOISE  # noqa: E402
 from interest_pipeline.core.common.tokenize import tokenize_frame  # noqa: E402
 from interest_pipeline.core.features.user_features import (  # noqa: E402
     DEFAULT_EVENT_WEIGHTS,
