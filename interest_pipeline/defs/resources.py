@@ -82,13 +82,19 @@ class EventSource(ConfigurableResource):
                 f"Set {ALLOW_EMPTY_PARTITIONS_VARIABLE}=true to ingest without it (only the landing folder)"
             )
 
+    def folders(self) -> list[str]:
+        """The events folder, then the landing folder unless it is the same one (an import written
+        into the landing folder and named as the events folder is read once)."""
+        same = Path(self.events_dir).resolve() == Path(self.landing_dir).resolve()
+        return [self.events_dir] if same else [self.events_dir, self.landing_dir]
+
     def files_for(self, log_date: dt.date) -> list[Path]:
         return self.files_by_date([log_date])[log_date]
 
     def files_by_date(self, log_dates: Sequence[dt.date]) -> dict[dt.date, list[Path]]:
         """The files of each of ``log_dates`` (events folder first, then landing), listing each folder once."""
         self.check_events_dir()
-        found = [event_files_by_date(Path(folder)) for folder in (self.events_dir, self.landing_dir)]
+        found = [event_files_by_date(Path(folder)) for folder in self.folders()]
         return {day: [path for by_date in found for path in by_date.get(day, [])] for day in log_dates}
 
     def files_not_ingested(
@@ -97,7 +103,7 @@ class EventSource(ConfigurableResource):
         """(file name, folder, reason) of files in both folders that look like event files but are not read."""
         return [
             (name, folder, reason)
-            for folder in (self.events_dir, self.landing_dir)
+            for folder in self.folders()
             for name, reason in files_not_ingested(Path(folder), start_date, last_date)
         ]
 

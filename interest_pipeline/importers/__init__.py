@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from interest_pipeline.core.ingest.partition_grain import recommend_grain
 from interest_pipeline.importers import amazon_reviews, mind, movielens
 from interest_pipeline.importers.common import Conversion, ImportInputError
 from interest_pipeline.importers.writer import ITEMS_FILE, REJECTS_FILE, write_daily_events, write_items, write_rejects
@@ -60,6 +61,20 @@ class ImportReport:
     rows_per_day: dict[str, int] = field(default_factory=dict)
     rejects_file: str = ""
     items_file: str = ""
+    # The grain for the imported span (core.ingest.partition_grain) and why.
+    partition_grain: str = ""
+    partition_grain_reason: str = ""
+
+    def settings(self) -> dict[str, str]:
+        """The environment the main command needs to ingest this import (empty when nothing was written)."""
+        if not self.days_written:
+            return {}
+        return {
+            "INTEREST_PIPELINE_EVENTS_DIR": self.out_dir,
+            "INTEREST_PIPELINE_ITEMS_PATH": self.items_file,
+            "INTEREST_PIPELINE_START_DATE": self.days_written[0],
+            "INTEREST_PIPELINE_PARTITION_GRAIN": self.partition_grain,
+        }
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -84,6 +99,7 @@ def import_dataset(format: str, paths: list[Path], out_dir: Path) -> ImportRepor
     write_rejects(conversion.rejects, out_dir)
     by_type = conversion.events.group_by("event_type").len().sort("event_type")
     skipped = conversion.rejects.group_by("reason").len().sort("reason")
+    advice = recommend_grain(per_day) if per_day else None
     return ImportReport(
         format=format,
         out_dir=str(out_dir),
@@ -98,4 +114,6 @@ def import_dataset(format: str, paths: list[Path], out_dir: Path) -> ImportRepor
         rows_per_day={day.isoformat(): n for day, n in per_day.items()},
         rejects_file=str(out_dir / REJECTS_FILE),
         items_file=str(out_dir / ITEMS_FILE),
+        partition_grain=advice.grain if advice else "",
+        partition_grain_reason=advice.reason() if advice else "",
     )

@@ -1,6 +1,7 @@
 """Command line: ``python -m interest_pipeline.importers FORMAT PATHS... --out data/landing/``.
 
-Prints the import report as JSON. Exit codes: 0 done, 2 bad arguments or an input file
+Prints the import report as JSON on stdout, then, on stderr, the recommended partition grain and
+the environment lines that point the main command at the import. Exit codes: 0 done, 2 bad arguments or an input file
 that cannot be read at all (the message names the file).
 """
 
@@ -10,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from interest_pipeline.importers import ADAPTERS, ImportInputError, import_dataset
+from interest_pipeline.importers import ADAPTERS, ImportInputError, ImportReport, import_dataset
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,7 +33,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.to_json())
+    print_next_steps(report)
     return 0
+
+
+def print_next_steps(report: ImportReport) -> None:
+    """What to set before ``python -m interest_pipeline run`` (stderr, so stdout stays one JSON document)."""
+    settings = report.settings()
+    if not settings:
+        return
+    lines = "".join(f"\n  export {name}={value}" for name, value in settings.items())
+    print(
+        f"partition grain: {report.partition_grain} ({report.partition_grain_reason})\n"
+        f"to build the interest model on this import, set:{lines}\nthen run: python -m interest_pipeline run",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -183,3 +183,13 @@ def test_a_blank_configured_key_is_refused(tmp_path):
     write_events(tmp_path / "events", DAY, [view("e1")])
     result = ingest(tmp_path, privacy=PrivacySettings(pseudonymise_user_ids=True, pseudonym_key="   "))
     assert not result.success and "empty or only whitespace" in failure_message(result)
+
+
+def test_an_events_folder_that_is_the_landing_folder_is_read_once(tmp_path):
+    # what an import into the landing folder, named as the events folder, leads to
+    write_events(tmp_path / "landing", DAY, [view("e1"), view("e2")])
+    result = ingest(tmp_path, events_dir=tmp_path / "landing/")
+    assert result.success, failure_message(result)
+    assert stored(tmp_path) == [(DAY, "e1"), (DAY, "e2")]
+    counts = result.asset_materializations_for_node("raw_behavior_logs")[0].metadata
+    assert (counts["rows_read"].value, counts["rows_duplicate"].value) == (2, 0)

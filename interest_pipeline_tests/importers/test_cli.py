@@ -115,3 +115,28 @@ def test_unknown_format_is_a_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["netflix", str(MOVIELENS[0]), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
+
+
+def test_cli_prints_the_grain_for_the_imported_span_and_the_lines_to_set(tmp_path, capsys):
+    ratings = tmp_path / "ratings.csv"
+    # two ratings 18 years apart (2000-07-30 and 2018-09-24): days would be 6,631 partitions
+    ratings.write_text("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,2,3.5,1537799250\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["movielens", str(ratings), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)  # stdout stays one JSON document
+    assert report["partition_grain"] == "month" and "6,631 daily partitions" in report["partition_grain_reason"]
+    exports = [line.strip() for line in captured.err.splitlines() if line.strip().startswith("export ")]
+    assert exports == [
+        f"export INTEREST_PIPELINE_EVENTS_DIR={out}",
+        f"export INTEREST_PIPELINE_ITEMS_PATH={out / 'items.csv'}",
+        "export INTEREST_PIPELINE_START_DATE=2000-07-30",
+        "export INTEREST_PIPELINE_PARTITION_GRAIN=month",
+    ]
+    assert "partition grain: month" in captured.err
+
+
+def test_a_short_import_keeps_the_daily_grain(tmp_path):
+    report = import_dataset("movielens", MOVIELENS, tmp_path)
+    assert report.partition_grain == "day"
+    assert report.settings()["INTEREST_PIPELINE_START_DATE"] == report.days_written[0]

@@ -24,10 +24,11 @@ from dagster import (
     partition_loading_context,
 )
 
+from interest_pipeline.core.ingest.partition_grain import GRAINS, GrainAdvice, grain_start
+
 GRAIN_VARIABLE = "INTEREST_PIPELINE_PARTITION_GRAIN"
 START_DATE_VARIABLE = "INTEREST_PIPELINE_START_DATE"
 END_DATE_VARIABLE = "INTEREST_PIPELINE_END_DATE"
-GRAINS = ("day", "week", "month")
 DEFAULT_START_DATE = "2026-10-01"
 
 
@@ -39,6 +40,15 @@ def partition_grain(environ: Mapping[str, str]) -> str:
     return grain
 
 
+def grain_to_set(environ: Mapping[str, str], advice: GrainAdvice) -> str | None:
+    """The grain a run should be given before it starts: the recommended one when the user has not
+    chosen a grain and the default daily grain would plan more partitions than the limit; else None
+    (a grain the user set, even ``day``, is kept)."""
+    if (environ.get(GRAIN_VARIABLE) or "").strip() or not advice.days_exceed_limit:
+        return None
+    return advice.grain
+
+
 def _date_setting(environ: Mapping[str, str], name: str, default: str | None) -> dt.date | None:
     value = environ.get(name) or default
     if value is None:
@@ -47,15 +57,6 @@ def _date_setting(environ: Mapping[str, str], name: str, default: str | None) ->
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         raise ValueError(f"{name}={value!r}: expected a date such as 2026-10-01") from None
-
-
-def grain_start(day: dt.date, grain: str) -> dt.date:
-    """The first log date of the partition holding ``day`` (weeks start on Monday)."""
-    if grain == "week":
-        return day - dt.timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    return day
 
 
 def build_log_partitions(
