@@ -120,7 +120,7 @@ def interest_topics(
     """
     start = time.perf_counter()
     phases = step_phases(context)
-    with open_run(context, mlflow, "interest_topics", TOPICS_EXPERIMENT_DESCRIPTION) as run:
+    with open_run(context, mlflow, "interest_topics", TOPICS_EXPERIMENT_DESCRIPTION, phases) as run:
         context.log.info(f"MLflow run {run.url}")
         with phases.phase("read") as phase:
             with warehouse.get_connection() as conn:
@@ -154,15 +154,15 @@ def interest_topics(
                 )
             n_items = int((content["content_kind"] == "item").sum())
             phase.detail = f"{n_items:,} items and {content.height - n_items:,} comments"
-        vectors = series_to_vectors(content["embedding"], 0)
+            vectors = series_to_vectors(content["embedding"], 0)
+            previous_fine, previous_coarse = {}, {}
+            if previous_nodes is not None and previous_nodes.height:
+                for row in previous_nodes.iter_rows(named=True):
+                    target = previous_coarse if row["level"] == "topic" else previous_fine
+                    target[parse_number(row["node_id"], 0 if row["level"] == "topic" else 1)] = np.asarray(
+                        row["centroid"], dtype=np.float32
+                    )
         params = config.params()
-        previous_fine, previous_coarse = {}, {}
-        if previous_nodes is not None and previous_nodes.height:
-            for row in previous_nodes.iter_rows(named=True):
-                target = previous_coarse if row["level"] == "topic" else previous_fine
-                target[parse_number(row["node_id"], 0 if row["level"] == "topic" else 1)] = np.asarray(
-                    row["centroid"], dtype=np.float32
-                )
         with phases.phase("distinct texts") as phase:
             # Identical and near-identical texts are clustered once; every copy gets its text's cluster.
             keys = [near_duplicate_key(t) for t in content["text_clean"].to_list()]
@@ -219,25 +219,29 @@ def interest_topics(
             tree = hierarchy_as_tree(hierarchy)
             tree_picture = topic_tree_png(tree)
             phase.detail = f"silhouette {metrics.get('silhouette', float('nan')):.3f} over {int(metrics['n_fine_clusters'])} subtopics"
-        assignments = content.select("content_id", "content_kind").with_columns(
-            pl.Series("subtopic_id", subtopics, dtype=pl.String),
-            pl.Series("topic_id", topics, dtype=pl.String),
-            pl.Series("is_noise", result.fine_raw == NOISE),
-            pl.Series("noise_assigned", result.noise_assigned),
-            pl.Series("membership_probability", result.probabilities),
-        )
-        summary = hierarchy.drop("centroid").with_columns(pl.col("keywords").list.join(" "))
-        subtopic_nodes = hierarchy.filter(pl.col("level") == "subtopic").sort("node_id")
-        assignment_model = CentroidAssignmentModel(
-            subtopic_nodes["node_id"].to_list(),
-            subtopic_nodes["parent_id"].to_list(),
-            series_to_vectors(subtopic_nodes["centroid"], vectors.shape[1]),
-            embedding_model,
-        )
-        record_overlap(
-            stability, lineage, previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id"
-        )
-        metrics.update({f"stability/{k}": v for k, v in stability.items()})
+        with phases.phase("assignments and stability") as phase:
+            assignments = content.select("content_id", "content_kind").with_columns(
+                pl.Series("subtopic_id", subtopics, dtype=pl.String),
+                pl.Series("topic_id", topics, dtype=pl.String),
+                pl.Series("is_noise", result.fine_raw == NOISE),
+                pl.Series("noise_assigned", result.noise_assigned),
+                pl.Series("membership_probability", result.probabilities),
+            )
+            summary = hierarchy.drop("centroid").with_columns(pl.col("keywords").list.join(" "))
+            subtopic_nodes = hierarchy.filter(pl.col("level") == "subtopic").sort("node_id")
+            assignment_model = CentroidAssignmentModel(
+                subtopic_nodes["node_id"].to_list(),
+                subtopic_nodes["parent_id"].to_list(),
+                series_to_vectors(subtopic_nodes["centroid"], vectors.shape[1]),
+                embedding_model,
+            )
+            record_overlap(
+                stability, lineage, previous_assignments, assignments, ["content_id", "content_kind"], "subtopic_id"
+            )
+            metrics.update({f"stability/{k}": v for k, v in stability.items()})
+            phase.detail = f"{assignments.height:,} assignments" + (
+                "" if previous_assignments is None else f", compared with {previous_assignments.height:,} before"
+            )
         run_params = {
             **asdict(params),
             "model": embedding_model,
@@ -274,6 +278,15 @@ def interest_topics(
                 replace_table(conn, "interest_topics", assignments)
                 replace_table(conn, "interest_hierarchy", hierarchy)
             phase.detail = f"{assignments.height:,} assignments and {hierarchy.height:,} nodes"
+        with phases.phase("checks") as phase, warehouse.get_connection() as conn:
+            checks = {
+                "interest_topics": [
+                    quality_check("interest_topics", metrics, config),
+                    schema_check_result(conn, "interest_topics"),
+                ],
+                "interest_hierarchy": [schema_check_result(conn, "interest_hierarchy")],
+            }
+            phase.detail = f"{sum(c.passed for cs in checks.values() for c in cs)} of 3 passed"
         runtime = time.perf_counter() - start
         run.log_metrics({**phases.as_metrics(), "runtime_seconds": runtime})
 
@@ -298,14 +311,6 @@ def interest_topics(
             "topic_tree_picture": MetadataValue.md(markdown_image(tree_picture, "topic tree")),
         },
     }
-    with warehouse.get_connection() as conn:
-        checks = {
-            "interest_topics": [
-                quality_check("interest_topics", metrics, config),
-                schema_check_result(conn, "interest_topics"),
-            ],
-            "interest_hierarchy": [schema_check_result(conn, "interest_hierarchy")],
-        }
     yield from results_for_selection(context, outputs, checks)
 
 
@@ -321,7 +326,7 @@ def user_segments(
 ) -> MaterializeResult:
     start = time.perf_counter()
     phases = step_phases(context)
-    with open_run(context, mlflow, "user_segments", SEGMENTS_EXPERIMENT_DESCRIPTION) as run:
+    with open_run(context, mlflow, "user_segments", SEGMENTS_EXPERIMENT_DESCRIPTION, phases) as run:
         context.log.info(f"MLflow run {run.url}")
         with phases.phase("read") as phase:
             with warehouse.get_connection() as conn:

@@ -3,6 +3,9 @@ identities, compare with the previous run, log, and report the same quality meta
 
 from __future__ import annotations
 
+import contextlib
+import time
+
 import numpy as np
 import polars as pl
 from dagster import (
@@ -29,14 +32,19 @@ from interest_pipeline.defs.resources import MlflowTracking
 from interest_pipeline.defs.tracking import dagster_run_tags, mlflow_run_name
 
 
-def open_run(context: AssetExecutionContext, mlflow: MlflowTracking, asset: str, description: str):
-    """The MLflow run of this step, opened before the heavy work so that its duration is the step's."""
-    return mlflow.start_run(
+@contextlib.contextmanager
+def open_run(context: AssetExecutionContext, mlflow: MlflowTracking, asset: str, description: str, phases: PhaseLog):
+    """The MLflow run of this step, opened before the heavy work so that its duration is the step's.
+    Opening is a phase of its own: on a new SQLite store MLflow creates its tables first (seconds)."""
+    started = time.perf_counter()
+    with mlflow.start_run(
         asset,
         run_name=mlflow_run_name(asset),
         tags=dagster_run_tags(context, asset),
         experiment_description=description,
-    )
+    ) as run:
+        phases.record("mlflow run", time.perf_counter() - started, f"run {run.run_id} in {mlflow.tracking_uri}")
+        yield run
 
 
 def log_artifacts(
