@@ -462,7 +462,8 @@ def evaluate_holdout(
         "tuning on the validation slice",
         f"{tuning.n_validation_users:,d} validation users; EASE l2 {collaborative_tuning.ease_l2:g}, "
         f"item-kNN k {collaborative_tuning.knn_neighbours}; layered: {layered_tuning.model}, layer weight "
-        f"{layered_tuning.best.layer_weight:g}, interest boost {layered_tuning.best.interest_boost:g}",
+        f"{layered_tuning.best.layer_weight:g}, interest boost {layered_tuning.best.interest_boost:g}, subtopic decay "
+        f"{layered_tuning.best.subtopic_decay:g}",
     )
 
     # Impressions are ranked for the users with history only, as the warm figures they join.
@@ -520,6 +521,7 @@ def evaluate_holdout(
             ),
             layered_collaborative.subtopic_columns(data.taxonomy, items.ids),
             layered_tuning.best,
+            scored_interactions,
         ),
         "interest_layers": lambda: scoring.interest_layer_scores(
             train,
@@ -638,6 +640,7 @@ def evaluate_holdout(
             "layered_model": layered_tuning.model,
             "layered_layer_weight": layered_tuning.best.layer_weight,
             "layered_interest_boost": layered_tuning.best.interest_boost,
+            "layered_subtopic_decay": layered_tuning.best.subtopic_decay,
             "layered_validation_ndcg_at_10": layered_tuning.validation_ndcg,
         },
         activity=_activity_means(warm_values, activity),

@@ -20,13 +20,22 @@ share of each item's subtopic: ``cf * (1 + boost * share(u, subtopic(i))) / (1 +
 settings are chosen on the validation slice (:func:`settings`); the plain collaborative model
 (both 0) is among them, so where the layers add nothing on a catalogue the ranker is the
 collaborative model alone, and the evaluation says so (``layered/*`` parameters).
+
+Last, the list is spread over the user's interests (``subtopic_decay``, PinnerSage-like without
+separate candidate lists): among the user's :data:`RERANKED` best unseen items, each item's score is
+multiplied by ``subtopic_decay ** r``, r the number of better-scored items of the same subtopic
+before it, so that the second and third item of one interest give way to the first of another; 1
+leaves the order as it is. Users without a collaborative part keep the popular fallback as it is.
+The decay is tuned after the two settings above, on the same slice, as the strongest whose
+validation nDCG@10 is within :data:`DECAY_NDCG_TOLERANCE` (1%) of the best decay's: reaching more
+of a user's interests is worth that little accuracy, and no more.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -38,6 +47,9 @@ from interest_pipeline.core.evaluation.metrics import SEED, by_row_blocks
 
 LAYER_WEIGHTS: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)
 INTEREST_BOOSTS: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0)
+SUBTOPIC_DECAYS: tuple[float, ...] = (1.0, 0.95, 0.9, 0.8, 0.7)
+RERANKED = 100  # the best unseen items per user that the subtopic decay re-orders
+DECAY_NDCG_TOLERANCE = 0.01  # relative validation nDCG@10 given up at most for a stronger decay
 
 
 @dataclass(frozen=True)
@@ -46,18 +58,22 @@ class LayeredParams:
 
     layer_weight: float = 0.0
     interest_boost: float = 0.0
+    subtopic_decay: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.layer_weight <= 1.0:
             raise ValueError(f"layer_weight must be in [0, 1], got {self.layer_weight}")
         if self.interest_boost < 0:
             raise ValueError(f"interest_boost must be at least 0, got {self.interest_boost}")
+        if not 0.0 < self.subtopic_decay <= 1.0:
+            raise ValueError(f"subtopic_decay must be in (0, 1], got {self.subtopic_decay}")
 
 
 def settings(
     layer_weights: Sequence[float] = LAYER_WEIGHTS, interest_boosts: Sequence[float] = INTEREST_BOOSTS
 ) -> list[LayeredParams]:
-    """The grid tried on the validation slice, the plain collaborative model (0, 0) first."""
+    """The layer weights and interest boosts tried on the validation slice, the plain collaborative
+    model (0, 0) first; the subtopic decay is tuned after them (:func:`tune_setting`)."""
     return [LayeredParams(w, b) for w in layer_weights for b in interest_boosts]
 
 
@@ -78,25 +94,70 @@ def item_shares(shares: np.ndarray, item_subtopic: np.ndarray) -> np.ndarray:
     return out
 
 
+def ranks_within_subtopic(subtopics: np.ndarray) -> np.ndarray:
+    """For each row of ``subtopics`` (users x ordered items, -1 for none), how many earlier items of
+    the row share each item's subtopic (0 for items without one)."""
+    n_rows, n_cols = subtopics.shape
+    rows = np.repeat(np.arange(n_rows), n_cols)
+    flat = subtopics.ravel()
+    order = np.lexsort((np.tile(np.arange(n_cols), n_rows), flat, rows))  # by row, subtopic, position
+    keys = rows[order] * (int(flat.max(initial=0)) + 2) + flat[order] + 1
+    starts = np.r_[True, keys[1:] != keys[:-1]]
+    group_start = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order)) - group_start
+    return np.where(flat < 0, 0, ranks).reshape(n_rows, n_cols)
+
+
+def spread_over_interests(
+    scores: np.ndarray, seen: np.ndarray, item_subtopic: np.ndarray, decay: float, top: int = RERANKED
+) -> np.ndarray:
+    """``scores`` with each user's ``top`` best unseen items re-ordered by the subtopic decay (rules in
+    the module docstring) and lifted above every other item; the rest keep their scores."""
+    if decay >= 1.0 or scores.shape[1] == 0:
+        return scores
+    top = min(top, scores.shape[1])
+    candidates = np.where(seen, -np.inf, scores)
+    best = np.argpartition(-candidates, top - 1, axis=1)[:, :top]
+    values = np.take_along_axis(candidates, best, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    best, values = np.take_along_axis(best, order, axis=1), np.take_along_axis(values, order, axis=1)
+    decayed = values * decay ** ranks_within_subtopic(item_subtopic[best])
+    out = scores.copy()
+    # scores are in [0, 1]: 1 + the decayed score keeps the re-ordered items first; seen items stay out
+    np.put_along_axis(out, best, np.where(np.isfinite(values), 1.0 + decayed, values), axis=1)
+    return np.where(seen, scores, out)
+
+
 def mix(
     collaborative: np.ndarray,
     layers: np.ndarray,
     shares: np.ndarray,
     item_subtopic: np.ndarray,
     params: LayeredParams,
+    seen=None,
 ) -> np.ndarray:
     """users x items scores of the ranker (rules in the module docstring): ``collaborative`` raw,
     ``layers`` the layer ranker's scores in [0, 1], ``shares`` the users' subtopic shares (users x
-    subtopics) and ``item_subtopic`` each item's subtopic column (-1 for none)."""
-    w, boost = params.layer_weight, params.interest_boost
+    subtopics), ``item_subtopic`` each item's subtopic column (-1 for none) and ``seen`` (users x
+    items, dense or sparse; needed for a subtopic decay below 1) the items each user already had."""
+    w, boost, decay = params.layer_weight, params.interest_boost, params.subtopic_decay
+    if decay < 1.0 and seen is None:
+        raise ValueError("a subtopic decay below 1 needs the users' seen items")
+    seen = np.zeros((len(collaborative), 0), dtype=bool) if seen is None else seen
 
-    def rows(collaborative: np.ndarray, layers: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    def rows(collaborative: np.ndarray, layers: np.ndarray, shares: np.ndarray, seen) -> np.ndarray:
         scaled, has_cf = scale_rows(collaborative)
         if boost:
             scaled *= (1.0 + boost * item_shares(shares, item_subtopic)) / (1.0 + boost)
-        return np.where(has_cf[:, None], (1.0 - w) * scaled + w * layers, layers)
+        mixed = np.where(has_cf[:, None], (1.0 - w) * scaled + w * layers, layers)
+        if decay < 1.0 and has_cf.any():
+            seen = seen.toarray() if hasattr(seen, "toarray") else np.asarray(seen)
+            spread = spread_over_interests(mixed[has_cf], seen[has_cf].astype(bool), item_subtopic, decay)
+            mixed[has_cf] = spread
+        return mixed
 
-    return by_row_blocks(rows, (collaborative, layers, shares))
+    return by_row_blocks(rows, (collaborative, layers, shares, seen))
 
 
 @dataclass(frozen=True)
@@ -124,19 +185,37 @@ def tune_setting(
     exclude: np.ndarray,
     mean_ndcg: Callable[[np.ndarray, np.ndarray, np.ndarray, int], float],
     grid: Sequence[LayeredParams] | None = None,
+    decays: Sequence[float] = SUBTOPIC_DECAYS,
+    tolerance: float = DECAY_NDCG_TOLERANCE,
     k: int = 10,
 ) -> LayeredTuning:
-    """The setting with the best mean nDCG@``k`` on the validation users (rows of every array);
-    ties keep the earlier setting in grid order (the plain collaborative model first)."""
+    """The setting chosen by mean nDCG@``k`` on the validation users (rows of every array; their
+    seen items are ``exclude``): the best layer weight and interest boost over ``grid`` (ties keep
+    the earlier, the plain collaborative model first), then with them the strongest subtopic decay
+    of ``decays`` whose nDCG is within ``tolerance`` (relative) of the best decay's."""
     grid = list(grid or settings())
     if not len(collaborative):
         return LayeredTuning(model, grid[0], float("nan"), [])
-    scores = [(p, mean_ndcg(mix(collaborative, layers, shares, item_subtopic, p), relevant, exclude, k)) for p in grid]
-    best, best_score = scores[0]
-    for params, score in scores[1:]:
-        if score > best_score:
-            best, best_score = params, score
-    return LayeredTuning(model, best, float(best_score), scores)
+
+    def score(params: LayeredParams) -> float:
+        scores = mix(collaborative, layers, shares, item_subtopic, params, exclude)
+        return mean_ndcg(scores, relevant, exclude, k)
+
+    def best_of(candidates: list[LayeredParams]) -> tuple[LayeredParams, float, list]:
+        scored = [(p, score(p)) for p in candidates]
+        best, best_score = scored[0]
+        for params, value in scored[1:]:
+            if value > best_score:
+                best, best_score = params, value
+        return best, best_score, scored
+
+    best, best_score, scored = best_of(grid)
+    decayed = [(p, score(p)) for p in (replace(best, subtopic_decay=d) for d in decays if d != best.subtopic_decay)]
+    candidates = [(best, best_score), *decayed]
+    top = max(value for _, value in candidates)
+    within = [(p, value) for p, value in candidates if value >= (1.0 - tolerance) * top]
+    chosen, chosen_score = min(within, key=lambda pv: pv[0].subtopic_decay)
+    return LayeredTuning(model, chosen, float(chosen_score), scored + decayed)
 
 
 def subtopic_columns(taxonomy: scoring.Taxonomy, item_ids: Sequence[str]) -> np.ndarray:
