@@ -1,10 +1,14 @@
 """python -m interest_pipeline_tests.benchmarks.evaluation [--sample bundled|sparse] [--out DIR] [--seeds N]
+    [--warehouse FILE] [--protocols per_user,leave_last_one,global_cutoff]
 
 Builds the warehouse of a sample once (``ingest_job`` and ``interest_model_job`` through
-Dagster; reused when the folder already holds one), then scores every split protocol of the
-hold-out evaluation on it with the core functions, over evaluation seeds, and prints one
-table per protocol: per method nDCG@10, recall@20, AUC, MRR, the paired difference to
-popularity with its bootstrap 95% interval, and the users scored with and without history.
+Dagster; reused when the folder already holds one), or reads the one ``--warehouse`` names (for
+example what the main command built from an imported data set), then scores the split protocols of
+the hold-out evaluation on it with the core functions, over evaluation seeds, and prints one
+table per protocol: per method nDCG@10, recall@20, interest coverage@20, diversity@20, AUC, MRR,
+the paired difference to popularity with its bootstrap 95% interval, and the users scored with and
+without history; then the shipped ranker's settings and its paired nDCG@10 and coverage@20
+differences to every baseline, and nDCG@10 / coverage@20 by user activity.
 
 Samples: ``bundled`` is the default sample (2,000 users, 30 days); ``sparse`` has real-data
 traits: 1,500 users with few events each spread over 270 days, long-tailed popularity.
@@ -64,7 +68,7 @@ PROTOCOL_SETTINGS: dict[str, dict] = {
     "leave_last_one": {"protocol": "leave_last_one"},
     "global_cutoff (80%)": {"protocol": "global_cutoff", "cutoff_fraction": 0.8},
 }
-TABLE_METRICS = ("ndcg@10", "recall@20", "auc", "mrr")
+TABLE_METRICS = ("ndcg@10", "recall@20", "coverage@20", "diversity@20", "auc", "mrr")
 
 
 def read_holdout_data(warehouse: Path):
@@ -86,7 +90,7 @@ def read_holdout_data(warehouse: Path):
     return HoldoutData(history.events, history.texts, history.items, Taxonomy(topics, hierarchy)), features
 
 
-def evaluate_protocols(data, features, seeds: list[int]) -> dict[str, list]:
+def evaluate_protocols(data, features, seeds: list[int], protocols: list[str] | None = None) -> dict[str, list]:
     """Per protocol, one HoldoutResult per seed (seed of the user sample, K-Means, random and the bootstrap)."""
     from interest_pipeline.core.evaluation.holdout_evaluation import evaluate_holdout
     from interest_pipeline.core.evaluation.scoring_methods import EvaluationParams
@@ -94,6 +98,8 @@ def evaluate_protocols(data, features, seeds: list[int]) -> dict[str, list]:
 
     results = {}
     for name, settings in PROTOCOL_SETTINGS.items():
+        if protocols and settings["protocol"] not in protocols:
+            continue
         results[name] = [
             evaluate_holdout(data, EvaluationParams(seed=seed, **settings), ExpansionParams(), features)
             for seed in seeds
@@ -145,6 +151,25 @@ def markdown_report(results: dict[str, list]) -> str:
             f"{SHIPPED}: {layered['layered_model']}, layer weight {layered['layered_layer_weight']:g}, interest boost "
             f"{layered['layered_interest_boost']:g}, subtopic decay {layered['layered_subtopic_decay']:g} (chosen on validation); vs each baseline (nDCG@10, seed 1): "
             + "; ".join(f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for p in shipped if p),
+            "",
+            "coverage@20 vs each baseline (seed 1): "
+            + "; ".join(
+                f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]"
+                for p in (first.paired_to(b, metric="coverage@20") for b in BASELINES)
+                if p
+            ),
+            "",
+            "by activity (nDCG@10 / coverage@20, seed 1; "
+            + ", ".join(f"{a} {n} users" for a, n in first.n_activity_users.items())
+            + f", training-event thresholds {first.activity_thresholds[0]:g} / {first.activity_thresholds[1]:g}): "
+            + "; ".join(
+                f"{m} "
+                + " ".join(
+                    f"{first.activity[a][m]['ndcg@10']:.4f}/{first.activity[a][m]['coverage@20']:.3f}"
+                    for a in first.activity
+                )
+                for m in METHODS
+            ),
         ]
         lines += [
             "",
@@ -176,14 +201,27 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--seeds", type=int, default=3, help="evaluation seeds (1, 2, ...)")
+    parser.add_argument(
+        "--warehouse", type=Path, help="evaluate this warehouse (built by the main command) instead of a sample's"
+    )
+    parser.add_argument(
+        "--protocols",
+        default=",".join(s["protocol"] for s in PROTOCOL_SETTINGS.values()),
+        help="comma-separated split protocols to score",
+    )
     args = parser.parse_args(argv)
-    out = args.out or Path("data/benchmarks") / f"evaluation-{args.sample}"
-    warehouse = build_warehouse(SAMPLES[args.sample], out)
+    if args.warehouse is not None and not args.warehouse.is_file():
+        parser.error(f"--warehouse {args.warehouse}: no such file")
+    out = args.out or (
+        args.warehouse.parent if args.warehouse else Path("data/benchmarks") / f"evaluation-{args.sample}"
+    )
+    warehouse = args.warehouse or build_warehouse(SAMPLES[args.sample], out)
     print(f"warehouse {warehouse}", flush=True)
     if args.build_only:
         return 0
     data, features = read_holdout_data(warehouse)
-    report = markdown_report(evaluate_protocols(data, features, list(range(1, args.seeds + 1))))
+    protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
+    report = markdown_report(evaluate_protocols(data, features, list(range(1, args.seeds + 1)), protocols))
     (out / "evaluation.md").write_text(report + "\n")
     print(report)
     return 0
