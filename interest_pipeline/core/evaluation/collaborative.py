@@ -18,7 +18,7 @@ ranker's settings are) by mean nDCG@10.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -111,6 +111,14 @@ class CollaborativeTuning:
     knn_neighbours: int
     ease_validation_ndcg: float
     knn_validation_ndcg: float
+    # the better model's validation users x items scores with its chosen setting, so that the shipped
+    # ranker's own tuning on the same users does not fit it again (EASE's inverse takes minutes at scale)
+    better_validation_scores: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def better_model(self) -> str:
+        """The model with the higher validation nDCG (EASE on a tie or where neither was scored)."""
+        return "item_knn" if self.knn_validation_ndcg > self.ease_validation_ndcg else "ease"
 
 
 def tune_collaborative(
@@ -128,23 +136,22 @@ def tune_collaborative(
     ``relevant`` / ``exclude`` their validation items and fit-period items. Ties keep the first
     setting in grid order."""
 
-    def best(results: list[tuple[float, float]]):
-        chosen, score = results[0]
-        for setting, value in results[1:]:
-            if value > score:
-                chosen, score = setting, value
-        return chosen, score
+    def best(settings, scores_of):
+        """The setting with the best nDCG (ties: the first), its nDCG and its scores."""
+        chosen, chosen_score, chosen_scores = None, float("-inf"), None
+        for setting in settings:
+            scores = scores_of(setting)
+            value = mean_ndcg(scores, relevant, exclude, k)
+            if chosen is None or value > chosen_score:
+                chosen, chosen_score, chosen_scores = setting, value, scores
+        return chosen, chosen_score, chosen_scores
 
     users = fit_interactions[rows]
-    ease = []
-    for l2 in l2_grid:
-        ease.append((l2, mean_ndcg(ease_scores(users, ease_weights(fit_interactions, l2)), relevant, exclude, k)))
-    knn = [
-        (n, mean_ndcg(knn_scores(users, knn_weights(fit_interactions, n)), relevant, exclude, k))
-        for n in neighbour_grid
-    ]
-    (l2, ease_ndcg), (neighbours, knn_ndcg) = best(ease), best(knn)
-    return CollaborativeTuning(float(l2), int(neighbours), float(ease_ndcg), float(knn_ndcg))
+    l2, ease_ndcg, ease_best = best(l2_grid, lambda l2: ease_scores(users, ease_weights(fit_interactions, l2)))
+    neighbours, knn_ndcg, knn_best = best(neighbour_grid, lambda n: knn_scores(users, knn_weights(fit_interactions, n)))
+    tuning = CollaborativeTuning(float(l2), int(neighbours), float(ease_ndcg), float(knn_ndcg))
+    better = ease_best if tuning.better_model == "ease" else knn_best
+    return replace(tuning, better_validation_scores=better)
 
 
 def tune_on_validation(

@@ -170,11 +170,6 @@ class LayeredTuning:
     scores: list[tuple[LayeredParams, float]]
 
 
-def better_model(ease_validation_ndcg: float, knn_validation_ndcg: float) -> str:
-    """The collaborative model with the higher validation nDCG (EASE on a tie or where neither was scored)."""
-    return "item_knn" if knn_validation_ndcg > ease_validation_ndcg else "ease"
-
-
 def tune_setting(
     model: str,
     collaborative: np.ndarray,
@@ -244,17 +239,19 @@ def tune_on_validation(
     events never enter), with the layer ranker's and the collaborative models' own tuned settings:
     both parts are fitted on the ``fit`` part (``inputs.train`` must be it), the users are those the
     other settings were tuned on."""
-    model = better_model(collaborative_tuning.ease_validation_ndcg, collaborative_tuning.knn_validation_ndcg)
+    model = collaborative_tuning.better_model
     users, relevant, exclude = scoring.validation_targets(
         fit, validation, inputs.items.ids, relevant_types, max_users, seed
     )
     if not users:
         return LayeredTuning(model, LayeredParams(), float("nan"), [])
-    fit_users = sorted(set(fit["user_id"].to_list()))
-    row_of = {u: i for i, u in enumerate(fit_users)}
-    interactions = collaborative.implicit_matrix(fit, fit_users, inputs.items.ids)
-    weights = collaborative.model_weights(model, interactions, collaborative_tuning)
-    scores = collaborative.model_scores(model, interactions[[row_of[u] for u in users]], weights)
+    scores = collaborative_tuning.better_validation_scores
+    if scores is None or scores.shape != relevant.shape:  # tuned elsewhere: fit the model on the fit part
+        fit_users = sorted(set(fit["user_id"].to_list()))
+        row_of = {u: i for i, u in enumerate(fit_users)}
+        interactions = collaborative.implicit_matrix(fit, fit_users, inputs.items.ids)
+        weights = collaborative.model_weights(model, interactions, collaborative_tuning)
+        scores = collaborative.model_scores(model, interactions[[row_of[u] for u in users]], weights)
     layers = blended.blended_scores(inputs, users, reference_ts, layer_params)
     shares = blended.subtopic_shares(inputs, users, reference_ts, layer_params)
     item_subtopic = subtopic_columns(inputs.taxonomy, inputs.items.ids)

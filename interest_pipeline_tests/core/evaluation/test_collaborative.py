@@ -2,6 +2,7 @@
 
 import numpy as np
 import polars as pl
+import pytest
 import scipy.sparse as sp
 
 from interest_pipeline.core.evaluation import collaborative
@@ -63,3 +64,13 @@ def test_tuning_finds_a_setting_that_beats_chance_on_planted_co_occurrence():
     assert tuning.ease_l2 in collaborative.EASE_L2_GRID and tuning.knn_neighbours in collaborative.KNN_NEIGHBOURS_GRID
     # 7 candidates of the user's group among 17: chance nDCG@10 is far below these
     assert tuning.ease_validation_ndcg > 0.5 and tuning.knn_validation_ndcg > 0.5
+    # the better model's validation scores come with the tuning, those of its chosen setting
+    users = sorted(set(validation["user_id"].to_list()) & set(fit["user_id"].to_list()))
+    fit_users = sorted(set(fit["user_id"].to_list()))
+    interactions = collaborative.implicit_matrix(fit, fit_users, item_ids)
+    weights = collaborative.model_weights(tuning.better_model, interactions, tuning)
+    expected = collaborative.model_scores(
+        tuning.better_model, interactions[[fit_users.index(u) for u in users]], weights
+    )
+    assert tuning.better_validation_scores is not None
+    assert tuning.better_validation_scores == pytest.approx(expected)

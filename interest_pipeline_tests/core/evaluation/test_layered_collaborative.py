@@ -6,6 +6,7 @@ import pytest
 
 from interest_pipeline.core.evaluation import layered_collaborative as layered
 from interest_pipeline.core.evaluation.blended_ranker import mean_ndcg
+from interest_pipeline.core.evaluation.collaborative import CollaborativeTuning
 from interest_pipeline.core.evaluation.scoring_methods import Taxonomy
 
 NO_SUBTOPIC = np.array([-1, -1, -1, -1])
@@ -91,9 +92,12 @@ def test_items_map_to_the_share_matrices_subtopic_columns():
 
 
 def test_the_better_collaborative_model_on_validation_is_used():
-    assert layered.better_model(0.20, 0.25) == "item_knn"
-    assert layered.better_model(0.25, 0.20) == "ease"
-    assert layered.better_model(float("nan"), float("nan")) == "ease"
+    def tuning(ease: float, knn: float) -> CollaborativeTuning:
+        return CollaborativeTuning(100.0, 10, ease, knn)
+
+    assert tuning(0.20, 0.25).better_model == "item_knn"
+    assert tuning(0.25, 0.20).better_model == "ease"
+    assert tuning(float("nan"), float("nan")).better_model == "ease"
 
 
 def test_ranks_count_the_earlier_items_of_the_same_subtopic():
