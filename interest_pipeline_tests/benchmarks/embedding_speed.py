@@ -2,7 +2,8 @@
 
     python -m interest_pipeline_tests.benchmarks.embedding_speed --texts 400 --rounds 3
 
-On the small benchmark sample (generated once under ``data/benchmarks/embedding/``), three sets
+On the small benchmark sample (``--scale``; generated once under ``data/benchmarks/embedding/``,
+``--out``), three sets
 of texts are encoded by every backend in the same process, in alternating order round after
 round (so a busy machine slows them alike):
 
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from interest_pipeline.core.common.vectors import min_and_mean_cosine
 from interest_pipeline.core.text import encoding
 from interest_pipeline.core.text import models as embedding_models
 from interest_pipeline.core.text import precision as embedding_precision
@@ -115,7 +117,7 @@ def speed_table(sets, encoders, seconds, vectors) -> str:
         bare_rate = len(texts) / float(np.median(seconds[set_name, "bare float32"]))
         for name in encoders:
             rate = len(texts) / float(np.median(seconds[set_name, name]))
-            low, mean = vectors.min_and_mean_cosine(vectors[set_name, "bare float32"], vectors[set_name, name])
+            low, mean = min_and_mean_cosine(vectors[set_name, "bare float32"], vectors[set_name, name])
             lines.append(
                 f"| {set_name} ({len(texts)}) | {name} | {rate:,.1f} | {rate / bare_rate:.2f} | {low:.4f} | {mean:.4f} |"
             )
@@ -207,13 +209,17 @@ def main(argv=None) -> int:
         + ", "
         "bfloat16 only where the CPU has bf16 units (emulated elsewhere: many times slower)",
     )
+    parser.add_argument(
+        "--scale", choices=list(SCALES), default="small", help="the generated sample the texts come from"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT, help="where the sample is generated (once per scale)")
     args = parser.parse_args(argv)
 
     from interest_pipeline_tests.benchmarks.taxonomy import build_corpus
 
-    sample = ROOT / "small" / "sample"
+    sample = args.out / args.scale / "sample"
     if not (sample / "truth").exists():
-        write_sample(SCALES["small"], sample)
+        write_sample(SCALES[args.scale], sample)
     corpus = build_corpus(sample)
     sets = text_sets(corpus, args.texts)
     start = time.perf_counter()

@@ -131,7 +131,8 @@ def _child(args: argparse.Namespace) -> None:
     print(json.dumps(ingest_once(args.out / "sample", run_dir, shape["first"], _last_day(shape, args.days))))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Prints one line per grain; returns 1 if a grain's run failed, else 0."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--grains",
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grain", help=argparse.SUPPRESS)  # set in the child process
     args = parser.parse_args(argv)
     if args.grain:
-        return _child(args)
+        _child(args)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     shape_file = args.out / "shape.json"
     if not shape_file.exists():
@@ -155,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({shape['span_days']:,d} days); ingesting {shape['first']} .. {_last_day(shape, args.days)}"
     )
     print(f"{'grain':6s} {'partitions':>10s} {'run s':>7s} {'step s':>7s} {'rows/s':>8s} {'accepted':>9s}")
+    failed = False
     for grain in args.grains.split(","):
         env = {
             **os.environ,
@@ -179,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         if child.returncode:
             print(f"{grain:6s} failed:\n{child.stderr[-3000:]}")
+            failed = True
             continue
         result = json.loads(child.stdout.strip().splitlines()[-1])
         print(
@@ -186,7 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{result['rows_accepted'] / result['seconds']:>8,.0f} {result['rows_accepted']:>9,d}",
             flush=True,
         )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
