@@ -7,6 +7,7 @@ import pytest
 
 from interest_pipeline.core.clustering.density_clustering import NOISE
 from interest_pipeline.core.clustering.plots import (
+    PNG_DPI,
     cluster_map_figure,
     silhouette_bar_figure,
     topic_tree_figure,
@@ -117,3 +118,58 @@ def test_up_to_54_topics_get_distinct_colours_none_of_them_the_noise_grey():
     assert len(palette) == len(set(palette)) == 54
     # no grey: channels never all equal
     assert all(max(c) - min(c) > 0.02 for c in palette)
+
+
+def _crowded_map(n_clusters: int = 80):
+    """Many clusters of falling sizes whose centroids crowd the middle of the map."""
+    rng = np.random.default_rng(3)
+    centres = rng.normal(scale=1.0, size=(n_clusters, 2))
+    sizes = (10 + 400 / np.arange(1, n_clusters + 1)).astype(int)
+    labels = np.repeat(np.arange(n_clusters), sizes)
+    points = centres[labels] + rng.normal(scale=0.15, size=(len(labels), 2))
+    names = {f: f"cluster {f:02d} lens / zoom" for f in range(n_clusters)}
+    return points, labels, names, sizes
+
+
+def _overlapping_pairs(boxes) -> list[tuple[int, int]]:
+    return [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes[i + 1 :], start=i + 1)
+        if a.x0 < b.x1 and b.x0 < a.x1 and a.y0 < b.y1 and b.y0 < a.y1
+    ]
+
+
+def test_cluster_map_labels_do_not_overlap_and_the_largest_clusters_keep_theirs():
+    points, labels, names, sizes = _crowded_map()
+    fine_to_coarse = {f: f % 4 for f in names}
+    figure = cluster_map_figure(points, labels, "crowded", fine_to_coarse=fine_to_coarse, fine_names=names)
+    axis = figure.axes[0]
+    # measured at the dpi the PNG is written at
+    assert figure.dpi == PNG_DPI
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    assert not _overlapping_pairs([text.get_window_extent(renderer) for text in axis.texts])
+    drawn = {text.get_text(): text for text in axis.texts}
+    legend = "\n".join(t.get_text() for t in axis.get_legend().get_texts())
+    leader_lines = [line.get_xydata() for line in axis.lines]
+    plt.close(figure)
+    # the crowd was real: some labels had to move (with a leader line) and some were left off
+    assert leader_lines and len(drawn) < len(names)
+    largest_first = sorted(names, key=lambda f: -sizes[f])
+    assert {names[f] for f in largest_first[:10]} <= set(drawn)
+    # every label is anchored at its centroid; a moved label's leader line starts there
+    for name, text in drawn.items():
+        fine = int(name.split()[1])
+        np.testing.assert_allclose(text.xy, points[labels == fine].mean(axis=0))
+    centroids = np.array([points[labels == f].mean(axis=0) for f in names])
+    for line in leader_lines:
+        assert np.isclose(centroids, line[0]).all(axis=1).any()
+    # a cluster left off the map is named in the legend, under its own topic's entry
+    for name in names.values():
+        assert name in drawn or name in legend.replace("\n    ", " "), name
+    entries = [t.get_text().replace("\n    ", " ") for t in axis.get_legend().get_texts()]
+    for entry in entries[1:]:
+        group = int(entry.split("\n")[0])
+        listed = entry.split("not labelled on the map: ")[1].split("; ") if "\n" in entry else []
+        assert all(fine_to_coarse[int(name.split()[1])] == group for name in listed), entry
