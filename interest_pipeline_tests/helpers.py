@@ -30,13 +30,17 @@ class PipelineRun:
 
 def make_resources(root: Path, sample_dir: Path) -> dict:
     """Every resource on real parts in ``root``: a DuckDB file, a SQLite MLflow store, the packaged model on CPU."""
-    from dagster_duckdb import DuckDBResource
-
-    from interest_pipeline.defs.resources import EventSource, MlflowTracking, PrivacySettings, SentenceEmbedder
+    from interest_pipeline.defs.resources import (
+        EventSource,
+        MlflowTracking,
+        PrivacySettings,
+        SentenceEmbedder,
+        Warehouse,
+    )
 
     return {
         "privacy": PrivacySettings(),
-        "warehouse": DuckDBResource(database=str(root / "warehouse.duckdb")),
+        "warehouse": Warehouse(database=str(root / "warehouse.duckdb")),
         "event_source": EventSource(events_dir=str(sample_dir / "events"), items_path=str(sample_dir / "items.csv")),
         "embedder": SentenceEmbedder(device="cpu"),
         "mlflow": MlflowTracking(

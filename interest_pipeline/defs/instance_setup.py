@@ -7,12 +7,20 @@ lost machine) keeps its slot in the ``duckdb_warehouse`` pool, and every later r
 forever; before new runs start, such runs are marked failed and their slots freed. The daemon's
 run monitoring (``run_monitoring`` in ``deploy/local/dagster.yaml``) frees the slots of runs
 that ended; this covers runs whose process is gone without ever ending.
+
+A process id means something only on the machine that runs it. Runs that write the warehouse tag
+themselves with their machine's name (``RUN_HOST_TAG``, set by the warehouse resource); a run is
+judged by its process only on that machine, and a run without the tag only where the instance's
+run storage is local (SQLite or in memory: one machine by construction). On shared storage
+(PostgreSQL) with run workers elsewhere, their dead runs are left to Dagster's run monitoring or
+to ``python -m interest_pipeline release-slots`` on their own machine.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +29,18 @@ from dagster import DagsterInstance
 from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
 LOCK_NAME = ".instance-setup.lock"
+RUN_HOST_TAG = "interest_pipeline/host"
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def _local_run_storage(instance: DagsterInstance) -> bool:
+    """Whether the run storage lives on this machine only (SQLite file or memory)."""
+    from dagster._core.storage.runs import InMemoryRunStorage, SqliteRunStorage
+
+    return isinstance(instance.run_storage, SqliteRunStorage | InMemoryRunStorage)
 
 
 @contextmanager
@@ -67,14 +87,19 @@ def _run_pid(instance: DagsterInstance, run_id: str) -> int | None:
 
 def release_slots_of_dead_runs(instance: DagsterInstance) -> list[str]:
     """Free the concurrency slots of runs that ended, or whose process on this machine is gone
-    (those are marked failed first); returns the ids of the runs released."""
+    (those are marked failed first); returns the ids of the runs released. A run is judged by its
+    process only where it ran (module docstring)."""
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits:
         return []
+    local_storage = _local_run_storage(instance)
     released = []
     for run_id in sorted(storage.get_concurrency_run_ids()):
         run = instance.get_run_by_id(run_id)
         if run is not None and run.status not in FINISHED_STATUSES:
+            host = run.tags.get(RUN_HOST_TAG)
+            if host != this_host() and not (host is None and local_storage):
+                continue  # its process lives on another machine: its id says nothing here
             pid = _run_pid(instance, run_id)
             if pid is None or pid == os.getpid() or _process_alive(pid):
                 continue

@@ -30,6 +30,15 @@ from interest_pipeline.defs.mlflow_store import moved_location, relocate_experim
 ALLOW_EMPTY_PARTITIONS_VARIABLE = "INTEREST_PIPELINE_ALLOW_EMPTY_PARTITIONS"
 
 
+def tag_run_host(instance, run_id: str) -> None:
+    """Record this machine's name with the run (``RUN_HOST_TAG``), once."""
+    from interest_pipeline.defs.instance_setup import RUN_HOST_TAG, this_host
+
+    run = instance.get_run_by_id(run_id)
+    if run is not None and run.tags.get(RUN_HOST_TAG) != this_host():
+        instance.add_run_tags(run_id, {RUN_HOST_TAG: this_host()})
+
+
 class Warehouse(DuckDBResource):
     """The DuckDB file that holds every table of the pipeline (INTEREST_PIPELINE_WAREHOUSE); writers
     take the `warehouse` pool's one slot, so a single process writes at a time."""
@@ -46,6 +55,12 @@ class Warehouse(DuckDBResource):
             )
         with super().get_connection() as conn:
             yield conn
+
+    def setup_for_execution(self, context) -> None:
+        # Every run that writes the warehouse says on which machine it runs, so that the dead-run
+        # sensor judges a run's process only on that machine (defs/instance_setup.py).
+        if context.instance is not None and context.run_id:
+            tag_run_host(context.instance, context.run_id)
 
 
 class EventSource(ConfigurableResource):

@@ -1,9 +1,6 @@
 """Faults: a run killed in the middle of a write, a fresh instance created by several processes
 at once, and readers while another process holds the warehouse."""
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,42 +11,15 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus
 
 from interest_pipeline.cli import DAGSTER_YAML
-from interest_pipeline.defs.instance_setup import prepare_instance, release_slots_of_dead_runs
+from interest_pipeline.defs.instance_setup import (
+    RUN_HOST_TAG,
+    prepare_instance,
+    release_slots_of_dead_runs,
+    this_host,
+)
 from interest_pipeline.defs.warehouse import connect_with_retry
 from interest_pipeline_tests.conftest import SMALL_SPEC
-
-
-def wait_for(path: Path, process: subprocess.Popen, seconds: float = 180) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        if process.poll() is not None:
-            raise AssertionError(f"worker ended early: {process.stdout.read()[-3000:]}")
-        assert time.monotonic() < deadline, "worker never started writing"
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def slot_holder(tmp_path: Path):
-    """A run in another process that holds the warehouse pool slot mid-write; killed with SIGKILL on exit.
-
-    Yields the instance folder and the environment that points at it."""
-    home = tmp_path / "dagster_home"
-    prepare_instance(home, DAGSTER_YAML.read_text())
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
-    marker = tmp_path / "writing"
-    holder = subprocess.Popen(
-        [sys.executable, "-m", "interest_pipeline_tests.defs.slot_holder_worker", str(tmp_path), str(marker)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        wait_for(marker, holder)
-        yield home, env
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
+from interest_pipeline_tests.defs.slot_holder import slot_holder
 
 
 def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_path, small_sample):
@@ -87,6 +57,27 @@ def test_a_run_killed_mid_write_frees_its_slot_and_the_next_run_proceeds(tmp_pat
             0,
         )
         assert conn.execute("SELECT count(*) FROM raw_behavior_logs").fetchone()[0] > 0
+
+
+def test_a_run_of_another_machine_is_not_judged_by_a_process_id_here(tmp_path):
+    with slot_holder(tmp_path) as (home, _):
+        pass  # killed
+    with DagsterInstance.from_config(str(home)) as instance:
+        (run_id,) = instance.event_log_storage.get_concurrency_run_ids()
+        # the same process id on another machine says nothing about it: the run keeps its slot
+        instance.add_run_tags(run_id, {RUN_HOST_TAG: "another-machine"})
+        assert release_slots_of_dead_runs(instance) == []
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+        # on its own machine it is judged, found dead and released
+        instance.add_run_tags(run_id, {RUN_HOST_TAG: this_host()})
+        assert release_slots_of_dead_runs(instance) == [run_id]
+        assert instance.get_run_by_id(run_id).status == DagsterRunStatus.FAILURE
+
+
+def test_runs_that_write_the_warehouse_name_their_machine(pipeline_run):
+    with DagsterInstance.from_config(str(pipeline_run.dagster_home)) as instance:
+        runs = instance.get_runs()
+        assert runs and {run.tags.get(RUN_HOST_TAG) for run in runs} == {this_host()}
 
 
 def test_a_run_that_is_still_alive_keeps_its_slot(tmp_path):

@@ -16,7 +16,9 @@ import pytest
 from dagster import DagsterInstance
 
 from interest_pipeline.definitions import build_definitions
+from interest_pipeline.defs.instance_setup import RUN_HOST_TAG, release_slots_of_dead_runs, this_host
 from interest_pipeline_tests.conftest import SMALL_SPEC, make_resources, run_pipeline
+from interest_pipeline_tests.defs.slot_holder import slot_holder
 from interest_pipeline_tests.table_diff import table_fingerprints
 
 DEPLOY = Path(__file__).resolve().parents[2] / "interest_pipeline" / "deploy"
@@ -133,3 +135,24 @@ def test_sqlite_and_postgresql_hold_the_same_check_results(postgres_run, pipelin
         on_sqlite = index.execute(sql).fetchall()
     on_postgres = query(postgres_server, sql)
     assert len(on_postgres) >= 20 and sorted(on_postgres) == sorted(on_sqlite)
+
+
+def test_on_shared_storage_a_dead_run_is_judged_only_on_its_own_machine(postgres_home, tmp_path):
+    # a run without a machine name (the slot holder writes no warehouse) killed mid-write: on shared
+    # storage its process id may belong to another machine, so it keeps its slot until judged there
+    (tmp_path / "dagster_home").mkdir()
+    shutil.copy(DEPLOY / "local/postgres.yaml", tmp_path / "dagster_home" / "dagster.yaml")
+    with slot_holder(tmp_path):
+        pass
+    with DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        storage = instance.event_log_storage
+        (run_id,) = [
+            r for r in storage.get_concurrency_run_ids() if instance.get_run_by_id(r).status.value == "STARTED"
+        ]
+        try:
+            assert release_slots_of_dead_runs(instance) == []
+            assert run_id in storage.get_concurrency_run_ids()
+        finally:  # named as this machine's, it is found dead and its slot freed for the other tests
+            instance.add_run_tags(run_id, {RUN_HOST_TAG: this_host()})
+            assert release_slots_of_dead_runs(instance) == [run_id]
+        assert run_id not in storage.get_concurrency_run_ids()
