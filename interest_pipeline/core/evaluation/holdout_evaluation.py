@@ -505,10 +505,18 @@ def evaluate_holdout(
             fitted_models[model] = collaborative.model_weights(model, train_interactions, collaborative_tuning)
         return collaborative.model_scores(model, scored_interactions, fitted_models[model])
 
+    # The layer ranker's scores serve its own method and the shipped one: computed by the first that
+    # asks, handed to the second and then dropped (methods only read them: rows are copied to rank).
+    layer_ranker_kept: list[np.ndarray] = []
+
     def layer_ranker_scores() -> np.ndarray:
-        return blended.blended_scores(
+        if layer_ranker_kept:
+            return layer_ranker_kept.pop()
+        scores = blended.blended_scores(
             blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best
         )
+        layer_ranker_kept.append(scores)
+        return scores
 
     # One method's users x items matrix at a time (each is scored users x 10,000 items at scale).
     score_methods = {
