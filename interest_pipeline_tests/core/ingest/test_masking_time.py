@@ -22,26 +22,27 @@ HANG_GUARD_SECONDS = 20
 SIZE = 1_000_000
 
 
-class Worker:
-    """One process that masks, replaced when a text outlasts the guard."""
+def _time_into(connection, unit: str, prefix: str) -> None:
+    connection.send(time_run(unit, SIZE, prefix))
 
-    def __init__(self) -> None:
-        self.pool = None
+
+class Worker:
+    """Masks each text in a fresh worker process, killed when it outlasts the guard (a process pool's
+    terminate could itself wait forever on a stuck worker)."""
 
     def seconds(self, unit: str, prefix: str) -> float:
-        if self.pool is None:
-            self.pool = multiprocessing.get_context("spawn").Pool(1)
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_time_into, args=(sender, unit, prefix), daemon=True)
+        process.start()
         try:
-            return self.pool.apply_async(time_run, (unit, SIZE, prefix)).get(timeout=HANG_GUARD_SECONDS)
-        except multiprocessing.TimeoutError:
-            self.close()
-            return math.inf
+            return receiver.recv() if receiver.poll(HANG_GUARD_SECONDS) else math.inf
+        finally:
+            process.kill()
+            process.join()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
-            self.pool = None
+        pass
 
 
 @pytest.fixture(scope="module")
