@@ -148,7 +148,8 @@ def markdown_report(results: dict[str, list]) -> str:
         layered = first.extra
         lines += [
             "",
-            f"{SHIPPED}: {layered['layered_model']}, layer weight {layered['layered_layer_weight']:g}, interest boost "
+            f"{SHIPPED}: {layered['layered_model']} ({layered['layered_model_setting']:g}, recency half-life "
+            f"{layered['layered_recency_half_life']:g}), layer weight {layered['layered_layer_weight']:g}, interest boost "
             f"{layered['layered_interest_boost']:g}, subtopic decay {layered['layered_subtopic_decay']:g} (chosen on validation); vs each baseline (nDCG@10, seed 1): "
             + "; ".join(f"{p.baseline} {p.mean:+.4f} [{p.low:+.4f}, {p.high:+.4f}]" for p in shipped if p),
             "",

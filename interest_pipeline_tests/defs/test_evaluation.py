@@ -8,6 +8,7 @@ import pytest
 from dagster import materialize
 from dagster_duckdb import DuckDBResource
 
+from interest_pipeline.core.evaluation.collaborative import RECENCY_HALF_LIVES
 from interest_pipeline.core.evaluation.holdout_evaluation import BASELINES, SHIPPED, TABLE_SCHEMA
 from interest_pipeline.core.evaluation.interest_measures import ACTIVITY_GROUPS, INTEREST_MEASURES
 from interest_pipeline.core.evaluation.layered_collaborative import INTEREST_BOOSTS, LAYER_WEIGHTS
@@ -147,6 +148,8 @@ def test_mlflow_run_and_metadata(evaluated):
         chosen["layered/model"] in ("ease", "item_knn") and run.data.params["layered/model"] == chosen["layered/model"]
     )
     assert chosen["layered/layer_weight"] in LAYER_WEIGHTS and chosen["layered/interest_boost"] in INTEREST_BOOSTS
+    assert chosen["layered/recency_half_life"] in RECENCY_HALF_LIVES
+    assert float(run.data.params["layered/recency_half_life"]) == chosen["layered/recency_half_life"]
     assert run.data.params["takeup/used"] in ("True", "False") and "reason" in metadata["takeup_model"].value
     assert [a.path for a in client.list_artifacts(run_id)] == ["interest_evaluation.csv"]
     # the run leads back to its Dagster step, is named after the asset, and times each phase

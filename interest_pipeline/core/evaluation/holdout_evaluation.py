@@ -13,8 +13,8 @@ popularity (and of the shipped ranker to every baseline) come with a paired boot
 interval (seeded).
 
 The shipped ranker (``SHIPPED``) is ``layered_collaborative``
-(:mod:`interest_pipeline.core.evaluation.layered_collaborative`): the better collaborative model
-re-weighted by the interest layers; ``blended_layers`` is the layer ranker it mixes in (layers and
+(:mod:`interest_pipeline.core.evaluation.layered_collaborative`): a collaborative model reading the
+user's history by recency, mixed with and spread over the interest layers; ``blended_layers`` is the layer ranker it mixes in (layers and
 popularity alone), scored as a method of its own.
 
 Beside accuracy, every method gets interest coverage@20 and subtopic diversity@20 (definitions in
@@ -23,7 +23,8 @@ differences to every baseline, and nDCG@10 and coverage@20 for light, medium and
 history (tertiles of their training events).
 
 The layer ranker's popularity weight and half-lives, the collaborative models' settings, the shipped
-ranker's layer weight and interest boost, and the event half-life of the next-interest view, are
+ranker's collaborative part (model, setting, recency half-life), layer weight, interest boost and
+subtopic decay, and the event half-life of the next-interest view, are
 chosen on the validation slice: the same protocol cut from the training
 events (:func:`interest_pipeline.core.evaluation.splits.validation_split`), so no test event is read.
 
@@ -458,10 +459,12 @@ def evaluate_holdout(
         params.seed,
     )
 
+    shipped_choice = layered_tuning.collaborative_choice
     phase_done(
         "tuning on the validation slice",
         f"{tuning.n_validation_users:,d} validation users; EASE l2 {collaborative_tuning.ease_l2:g}, "
-        f"item-kNN k {collaborative_tuning.knn_neighbours}; layered: {layered_tuning.model}, layer weight "
+        f"item-kNN k {collaborative_tuning.knn_neighbours}; layered: {shipped_choice.model} ({shipped_choice.setting:g}, "
+        f"recency half-life {shipped_choice.recency_half_life:g}), layer weight "
         f"{layered_tuning.best.layer_weight:g}, interest boost {layered_tuning.best.interest_boost:g}, subtopic decay "
         f"{layered_tuning.best.subtopic_decay:g}",
     )
@@ -498,12 +501,27 @@ def evaluate_holdout(
     train_interactions = collaborative.implicit_matrix(train, segment_users, items.ids)
     segment_row = {u: i for i, u in enumerate(segment_users)}
     scored_interactions = train_interactions[[segment_row[u] for u in scored_users]]
-    fitted_models: dict[str, object] = {}  # each collaborative model fitted once, for its method and the layered one
+    # One fitted model kept at a time (EASE's weights are items x items): the shipped ranker's
+    # collaborative part and the baselines share it where their model and setting agree.
+    fitted_model: dict[tuple[str, float], object] = {}
+
+    def fitted(model: str, setting: float):
+        if (model, setting) not in fitted_model:
+            fitted_model.clear()
+            fitted_model[(model, setting)] = collaborative.model_weights(model, train_interactions, setting)
+        return fitted_model[(model, setting)]
 
     def collaborative_scores(model: str) -> np.ndarray:
-        if model not in fitted_models:
-            fitted_models[model] = collaborative.model_weights(model, train_interactions, collaborative_tuning)
-        return collaborative.model_scores(model, scored_interactions, fitted_models[model])
+        setting = collaborative_tuning.ease_l2 if model == "ease" else collaborative_tuning.knn_neighbours
+        return collaborative.model_scores(model, scored_interactions, fitted(model, setting))
+
+    def shipped_collaborative_scores() -> np.ndarray:
+        history = collaborative.recency_weighted_matrix(
+            train, scored_users, items.ids, shipped_choice.recency_half_life
+        )
+        return collaborative.model_scores(
+            shipped_choice.model, history, fitted(shipped_choice.model, shipped_choice.setting)
+        )
 
     # The layer ranker's scores serve its own method and the shipped one: computed by the first that
     # asks, handed to the second and then dropped (methods only read them: rows are copied to rank).
@@ -522,7 +540,7 @@ def evaluate_holdout(
     score_methods = {
         BLENDED: layer_ranker_scores,
         LAYERED: lambda: layered_collaborative.mix(
-            collaborative_scores(layered_tuning.model),
+            shipped_collaborative_scores(),
             layer_ranker_scores(),
             blended.subtopic_shares(
                 blended.RankerInputs(train, data.taxonomy, items, weights), scored_users, reference_ts, tuning.best
@@ -646,6 +664,8 @@ def evaluate_holdout(
             "item_knn_neighbours": collaborative_tuning.knn_neighbours,
             "item_knn_validation_ndcg_at_10": collaborative_tuning.knn_validation_ndcg,
             "layered_model": layered_tuning.model,
+            "layered_model_setting": shipped_choice.setting,
+            "layered_recency_half_life": shipped_choice.recency_half_life,
             "layered_layer_weight": layered_tuning.best.layer_weight,
             "layered_interest_boost": layered_tuning.best.interest_boost,
             "layered_subtopic_decay": layered_tuning.best.subtopic_decay,

@@ -6,10 +6,13 @@ and items with little co-occurrence. The ranker mixes the two on one scale:
 
     score(u, i) = (1 - layer_weight) * cf(u, i) + layer_weight * layers(u, i)
 
-- ``cf``: the collaborative model that scored better on the validation slice, EASE^R or item-kNN
-  (:mod:`interest_pipeline.core.evaluation.collaborative`, each with its own setting chosen
-  there), each user's scores scaled to [0, 1] over the items (min-max; a user whose scores are all
-  equal, e.g. without any training interaction, has no collaborative part);
+- ``cf``: a collaborative model (EASE^R or item-kNN,
+  :mod:`interest_pipeline.core.evaluation.collaborative`) reading the user's history by recency,
+  the short-term view of the user's interests: the k-th most recent item the user had weighs
+  ``0.5 ** (k / recency_half_life)``. The model, its setting and the half-life (0 reads the history
+  unweighted, as the baselines do) are chosen together on the validation slice. Each user's scores
+  are scaled to [0, 1] over the items (min-max; a user whose scores are all equal, e.g. without any
+  training interaction, has no collaborative part);
 - ``layers``: the interest-layer ranker (:mod:`interest_pipeline.core.evaluation.blended_ranker`:
   the multi-interest score from the user's recency-weighted subtopic shares, blended with the
   popularity prior), already in [0, 1].
@@ -162,16 +165,20 @@ def mix(
 
 @dataclass(frozen=True)
 class LayeredTuning:
-    """The collaborative model and setting chosen, the validation nDCG, and every setting's score."""
+    """The collaborative part and the setting chosen, the validation nDCG, and every setting's score."""
 
-    model: str
+    collaborative_choice: collaborative.CollaborativeChoice
     best: LayeredParams
     validation_ndcg: float
     scores: list[tuple[LayeredParams, float]]
 
+    @property
+    def model(self) -> str:
+        return self.collaborative_choice.model
+
 
 def tune_setting(
-    model: str,
+    choice: collaborative.CollaborativeChoice,
     collaborative: np.ndarray,
     layers: np.ndarray,
     shares: np.ndarray,
@@ -190,7 +197,7 @@ def tune_setting(
     of ``decays`` whose nDCG is within ``tolerance`` (relative) of the best decay's."""
     grid = list(grid or settings())
     if not len(collaborative):
-        return LayeredTuning(model, grid[0], float("nan"), [])
+        return LayeredTuning(choice, grid[0], float("nan"), [])
 
     def score(params: LayeredParams) -> float:
         scores = mix(collaborative, layers, shares, item_subtopic, params, exclude)
@@ -210,7 +217,7 @@ def tune_setting(
     top = max(value for _, value in candidates)
     within = [(p, value) for p, value in candidates if value >= (1.0 - tolerance) * top]
     chosen, chosen_score = min(within, key=lambda pv: pv[0].subtopic_decay)
-    return LayeredTuning(model, chosen, float(chosen_score), scored + decayed)
+    return LayeredTuning(choice, chosen, float(chosen_score), scored + decayed)
 
 
 def subtopic_columns(taxonomy: scoring.Taxonomy, item_ids: Sequence[str]) -> np.ndarray:
@@ -239,20 +246,20 @@ def tune_on_validation(
     events never enter), with the layer ranker's and the collaborative models' own tuned settings:
     both parts are fitted on the ``fit`` part (``inputs.train`` must be it), the users are those the
     other settings were tuned on."""
-    model = collaborative_tuning.better_model
+    choice = collaborative_tuning.shipped_choice
     users, relevant, exclude = scoring.validation_targets(
         fit, validation, inputs.items.ids, relevant_types, max_users, seed
     )
     if not users:
-        return LayeredTuning(model, LayeredParams(), float("nan"), [])
-    scores = collaborative_tuning.better_validation_scores
+        return LayeredTuning(choice, LayeredParams(), float("nan"), [])
+    scores = collaborative_tuning.recent_validation_scores
     if scores is None or scores.shape != relevant.shape:  # tuned elsewhere: fit the model on the fit part
         fit_users = sorted(set(fit["user_id"].to_list()))
-        row_of = {u: i for i, u in enumerate(fit_users)}
         interactions = collaborative.implicit_matrix(fit, fit_users, inputs.items.ids)
-        weights = collaborative.model_weights(model, interactions, collaborative_tuning)
-        scores = collaborative.model_scores(model, interactions[[row_of[u] for u in users]], weights)
+        weights = collaborative.model_weights(choice.model, interactions, choice.setting)
+        history = collaborative.recency_weighted_matrix(fit, users, inputs.items.ids, choice.recency_half_life)
+        scores = collaborative.model_scores(choice.model, history, weights)
     layers = blended.blended_scores(inputs, users, reference_ts, layer_params)
     shares = blended.subtopic_shares(inputs, users, reference_ts, layer_params)
     item_subtopic = subtopic_columns(inputs.taxonomy, inputs.items.ids)
-    return tune_setting(model, scores, layers, shares, item_subtopic, relevant, exclude, blended.mean_ndcg)
+    return tune_setting(choice, scores, layers, shares, item_subtopic, relevant, exclude, blended.mean_ndcg)

@@ -1,4 +1,7 @@
-"""EASE^R and item-kNN: closed forms checked on small matrices, neighbours kept, tuning on validation."""
+"""EASE^R and item-kNN: closed forms checked on small matrices, neighbours kept, recency weights,
+tuning on validation."""
+
+import datetime as dt
 
 import numpy as np
 import polars as pl
@@ -55,8 +58,8 @@ def test_tuning_finds_a_setting_that_beats_chance_on_planted_co_occurrence():
     for user in range(120):
         group = user % 2
         items = rng.choice(np.arange(group * 10, group * 10 + 10), size=4, replace=False)
-        rows += [(f"u{user}", f"i{i:02d}", "purchase") for i in items]
-    events = pl.DataFrame(rows, schema=["user_id", "item_id", "event_type"], orient="row")
+        rows += [(f"u{user}", f"i{i:02d}", 0) for i in items]  # all at one time: no order to read
+    events = _timed(rows)
     fit = events.filter(pl.int_range(pl.len()).over("user_id") < 3)
     validation = events.filter(pl.int_range(pl.len()).over("user_id") == 3)
     item_ids = [f"i{i:02d}" for i in range(20)]
@@ -64,13 +67,65 @@ def test_tuning_finds_a_setting_that_beats_chance_on_planted_co_occurrence():
     assert tuning.ease_l2 in collaborative.EASE_L2_GRID and tuning.knn_neighbours in collaborative.KNN_NEIGHBOURS_GRID
     # 7 candidates of the user's group among 17: chance nDCG@10 is far below these
     assert tuning.ease_validation_ndcg > 0.5 and tuning.knn_validation_ndcg > 0.5
-    # the better model's validation scores come with the tuning, those of its chosen setting
+    # without an order in the events, reading histories by recency cannot help: the shipped
+    # ranker's choice is the better baseline's (unweighted, the first half-life on a tie)
+    assert tuning.recent is not None and tuning.recent.validation_ndcg == pytest.approx(
+        max(tuning.ease_validation_ndcg, tuning.knn_validation_ndcg)
+    )
+    # its validation scores come with the tuning, those of its model, setting and half-life
     users = sorted(set(validation["user_id"].to_list()) & set(fit["user_id"].to_list()))
     fit_users = sorted(set(fit["user_id"].to_list()))
     interactions = collaborative.implicit_matrix(fit, fit_users, item_ids)
-    weights = collaborative.model_weights(tuning.better_model, interactions, tuning)
-    expected = collaborative.model_scores(
-        tuning.better_model, interactions[[fit_users.index(u) for u in users]], weights
+    choice = tuning.recent
+    weights = collaborative.model_weights(choice.model, interactions, choice.setting)
+    history = collaborative.recency_weighted_matrix(fit, users, item_ids, choice.recency_half_life)
+    expected = collaborative.model_scores(choice.model, history, weights)
+    assert tuning.recent_validation_scores is not None
+    assert tuning.recent_validation_scores == pytest.approx(expected)
+
+
+def _timed(rows):
+    """(user, item, minute) rows as events at those minutes."""
+    return pl.DataFrame(
+        [(u, i, "purchase", dt.datetime(2026, 1, 1) + dt.timedelta(minutes=m)) for u, i, m in rows],
+        schema=["user_id", "item_id", "event_type", "event_ts"],
+        orient="row",
     )
-    assert tuning.better_validation_scores is not None
-    assert tuning.better_validation_scores == pytest.approx(expected)
+
+
+def test_recency_weights_halve_every_half_life_in_the_users_own_items():
+    events = _timed(
+        [("u1", "a", 1), ("u1", "b", 5), ("u1", "a", 9), ("u1", "c", 7), ("u1", "d", 2), ("u2", "c", 1), ("u2", "d", 1)]
+    )
+    users, items = ["u1", "u2", "u3"], ["a", "b", "c", "d"]
+    weighted = collaborative.recency_weighted_matrix(events, users, items, 2.0).toarray()
+    # u1's items by their last event: a (minute 9), c (7), b (5), d (2) -> ranks 0, 1, 2, 3
+    np.testing.assert_allclose(weighted[0], [1.0, 0.5**1.0, 0.5**0.5, 0.5**1.5], rtol=1e-6)
+    # u2's two items share a minute: both are the latest; u3 has no events
+    np.testing.assert_allclose(weighted[1], [0.0, 0.0, 1.0, 1.0], rtol=1e-6)
+    assert not weighted[2].any()
+    # a half-life of 0 reads every item alike, as the baselines do
+    unweighted = collaborative.recency_weighted_matrix(events, users, items, 0.0).toarray()
+    assert np.array_equal(unweighted, collaborative.implicit_matrix(events, users, items).toarray())
+    with pytest.raises(ValueError, match="half_life"):
+        collaborative.recency_weighted_matrix(events, users, items, -1.0)
+
+
+def test_the_shipped_choice_reads_histories_by_recency_where_the_latest_items_predict_the_next():
+    rng = np.random.default_rng(1)
+    # four groups of five items; each user moves from an old group to a new one, and the next item
+    # comes from the new group: the user's latest items point to it, the whole history half wrong
+    rows = []
+    for user in range(160):
+        old, new = rng.choice(4, size=2, replace=False)
+        picks = [*rng.choice(np.arange(old * 5, old * 5 + 5), 4, replace=False)]
+        picks += [*rng.choice(np.arange(new * 5, new * 5 + 5), 3, replace=False)]
+        rows += [(f"u{user:03d}", f"i{i:02d}", minute) for minute, i in enumerate(picks)]
+    events = _timed(rows)
+    fit = events.filter(pl.int_range(pl.len()).over("user_id") < 6)
+    validation = events.filter(pl.int_range(pl.len()).over("user_id") == 6)
+    item_ids = [f"i{i:02d}" for i in range(20)]
+    tuning = collaborative.tune_on_validation(fit, validation, item_ids, ["purchase"], mean_ndcg)
+    assert tuning.recent is not None and tuning.recent.recency_half_life > 0
+    best_baseline = max(tuning.ease_validation_ndcg, tuning.knn_validation_ndcg)
+    assert tuning.recent.validation_ndcg > best_baseline + 0.05

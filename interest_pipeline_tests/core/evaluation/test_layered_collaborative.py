@@ -6,11 +6,12 @@ import pytest
 
 from interest_pipeline.core.evaluation import layered_collaborative as layered
 from interest_pipeline.core.evaluation.blended_ranker import mean_ndcg
-from interest_pipeline.core.evaluation.collaborative import CollaborativeTuning
+from interest_pipeline.core.evaluation.collaborative import CollaborativeChoice, CollaborativeTuning
 from interest_pipeline.core.evaluation.scoring_methods import Taxonomy
 
 NO_SUBTOPIC = np.array([-1, -1, -1, -1])
 NO_SHARES = np.zeros((2, 1))
+EASE = CollaborativeChoice("ease", 100.0)
 
 
 def test_rows_are_scaled_to_the_unit_interval_and_flat_rows_have_no_part():
@@ -53,7 +54,7 @@ def test_the_validation_slice_keeps_the_plain_model_unless_the_layers_help():
     # a collaborative model that ranks the relevant item first: layers of noise can only hurt it
     exact = rng.random((n_users, n_items)) + np.where(relevant, 1.0, 0.0)
     noise = rng.random((n_users, n_items))
-    tuned = layered.tune_setting("ease", exact, noise, shares, subtopics, relevant, exclude, mean_ndcg)
+    tuned = layered.tune_setting(EASE, exact, noise, shares, subtopics, relevant, exclude, mean_ndcg)
     assert (tuned.best.layer_weight, tuned.best.interest_boost) == (0.0, 0.0)
     assert tuned.validation_ndcg == pytest.approx(1.0) and tuned.model == "ease"
     assert len(tuned.scores) == len(layered.settings()) + len(layered.SUBTOPIC_DECAYS) - 1
@@ -61,10 +62,10 @@ def test_the_validation_slice_keeps_the_plain_model_unless_the_layers_help():
     fourth = rng.random((n_users, n_items))
     fourth[relevant] = np.sort(fourth, axis=1)[:, -4] + 1e-9
     plain = layered.tune_setting(
-        "ease", fourth, noise, shares, subtopics, relevant, exclude, mean_ndcg, [layered.LayeredParams()], decays=(1.0,)
+        EASE, fourth, noise, shares, subtopics, relevant, exclude, mean_ndcg, [layered.LayeredParams()], decays=(1.0,)
     )
     knowing = np.where(relevant, 1.0, 0.0)
-    helped = layered.tune_setting("ease", fourth, knowing, shares, subtopics, relevant, exclude, mean_ndcg)
+    helped = layered.tune_setting(EASE, fourth, knowing, shares, subtopics, relevant, exclude, mean_ndcg)
     assert helped.best.layer_weight > 0 and helped.validation_ndcg > plain.validation_ndcg
 
 
@@ -91,13 +92,15 @@ def test_items_map_to_the_share_matrices_subtopic_columns():
     assert layered.subtopic_columns(taxonomy, ["b", "a", "c", "unknown"]).tolist() == [0, 1, -1, -1]
 
 
-def test_the_better_collaborative_model_on_validation_is_used():
-    def tuning(ease: float, knn: float) -> CollaborativeTuning:
-        return CollaborativeTuning(100.0, 10, ease, knn)
+def test_the_recency_aware_choice_is_used_and_otherwise_the_better_baseline():
+    def tuning(ease: float, knn: float, recent: CollaborativeChoice | None = None) -> CollaborativeTuning:
+        return CollaborativeTuning(100.0, 10, ease, knn, recent)
 
-    assert tuning(0.20, 0.25).better_model == "item_knn"
-    assert tuning(0.25, 0.20).better_model == "ease"
-    assert tuning(float("nan"), float("nan")).better_model == "ease"
+    assert tuning(0.20, 0.25).shipped_choice == CollaborativeChoice("item_knn", 10, 0.0, 0.25)
+    assert tuning(0.25, 0.20).shipped_choice == CollaborativeChoice("ease", 100.0, 0.0, 0.25)
+    assert tuning(float("nan"), float("nan")).shipped_choice.model == "ease"
+    recent = CollaborativeChoice("ease", 2000.0, 3.0, 0.3)
+    assert tuning(0.25, 0.20, recent).shipped_choice == recent
 
 
 def test_ranks_count_the_earlier_items_of_the_same_subtopic():
@@ -130,7 +133,7 @@ def test_a_decay_is_kept_only_within_the_tolerance_of_the_best_validation_ndcg()
 
     def tuned(relevant):
         return layered.tune_setting(
-            "ease", collaborative, layers, shares, item_subtopic, relevant, exclude, mean_ndcg, plain, k=2
+            EASE, collaborative, layers, shares, item_subtopic, relevant, exclude, mean_ndcg, plain, k=2
         )
 
     # held-out items in both subtopics: spreading raises nDCG@2 to 1; the strongest decay is kept
