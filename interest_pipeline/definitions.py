@@ -18,13 +18,14 @@ from interest_pipeline.defs.features import definitions as features
 from interest_pipeline.defs.ingest import definitions as ingest
 from interest_pipeline.defs.jobs import daily_update_job, interest_model_job
 from interest_pipeline.defs.profiles import definitions as profiles
+from interest_pipeline.defs.recommendation import definitions as recommendation
 from interest_pipeline.defs.resources import Warehouse
 from interest_pipeline.defs.settings import DEFAULTS, build_resources, setting, setting_value
 from interest_pipeline.defs.table_schemas import COLUMNS_CHECKS, with_table_schemas
 from interest_pipeline.defs.text import definitions as text
 
 # Each stage module holds its own Definitions (only one may sit at this module's scope: Dagster's rule).
-STAGES = (ingest, text, features, clustering, profiles, expansion, evaluation)
+STAGES = (ingest, text, features, clustering, profiles, expansion, evaluation, recommendation)
 
 __all__ = ["DEFAULTS", "build_definitions", "build_executor", "build_resources", "defs", "setting", "setting_value"]
 

@@ -18,7 +18,7 @@ PACKAGE = Path(interest_pipeline.__file__).parent
 CORE = PACKAGE / "core"
 DEFS = PACKAGE / "defs"
 # The stages in the order of the asset graph; a stage may build on the ones before it.
-STAGE_ORDER = ("ingest", "text", "features", "clustering", "profiles", "expansion", "evaluation")
+STAGE_ORDER = ("ingest", "text", "features", "clustering", "profiles", "expansion", "evaluation", "recommendation")
 CORE_PACKAGES = ("common", *STAGE_ORDER)
 DEFS_STAGES = sorted(p.name for p in DEFS.iterdir() if p.is_dir() and (p / "__init__.py").exists())
 

@@ -1,5 +1,6 @@
 """What several stages read the same way, so that no stage imports another: the reference time,
-the users' subtopic interactions, their history, and the parameters of their fused features."""
+the users' subtopic interactions, their history, the parameters of their fused features, and the
+shipped ranker's settings as the evaluation chose them."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ import datetime as dt
 import duckdb
 
 from interest_pipeline.core.common.vectors import series_to_vectors
+from interest_pipeline.core.evaluation.layered_collaborative import ShippedRankerSettings
 from interest_pipeline.core.features.user_features import Embeddings, TextEmbeddings, UserFeatureParams, UserHistory
 from interest_pipeline.defs.params import from_record
 from interest_pipeline.defs.warehouse import read_frame, read_parameters
 
 FUSED_FEATURES = "fused_user_features"
 LAYERS_TABLE = "user_interest_layers"
+EVALUATION_TABLE = "interest_evaluation"
+# the key of the shipped ranker's chosen settings among interest_evaluation's stored parameters
+SHIPPED_SETTINGS = "shipped_ranker"
 
 # Item events count through the item's subtopic, texts (reviews, searches) through their own.
 INTERACTIONS_UNORDERED_SQL = """
@@ -68,3 +73,13 @@ def read_feature_params(conn: duckdb.DuckDBPyConnection) -> UserFeatureParams:
     """The parameters ``fused_user_features`` was built with (its own and those of the behaviour
     and text features it fused), for consumers that rebuild fused vectors as of another time."""
     return from_record(UserFeatureParams, read_parameters(conn, FUSED_FEATURES), FUSED_FEATURES)
+
+
+def read_shipped_settings(conn: duckdb.DuckDBPyConnection) -> ShippedRankerSettings:
+    """The shipped ranker's settings that the last ``interest_evaluation`` chose on its validation slice."""
+    stored = read_parameters(conn, EVALUATION_TABLE)
+    if SHIPPED_SETTINGS not in stored:
+        raise LookupError(
+            f"{EVALUATION_TABLE} has stored no shipped ranker settings: materialize {EVALUATION_TABLE} (it chooses them) first"
+        )
+    return from_record(ShippedRankerSettings, stored[SHIPPED_SETTINGS], EVALUATION_TABLE)

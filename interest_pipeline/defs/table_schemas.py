@@ -256,6 +256,35 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
             _column("is_cold_start_fallback", "BOOLEAN", "a popular subtopic for a user without layers", required=True),
         ]
     ),
+    "item_recommendations": TableSchema(
+        [
+            _column("user_id", "VARCHAR", "the user", required=True),
+            _column("rank", "BIGINT", "1 = best item", required=True),
+            _column("item_id", "VARCHAR", "the recommended item (the user has no event on it)", required=True),
+            _column("score", "DOUBLE", "the shipped ranker's score"),
+            _column("subtopic_id", "VARCHAR", "the interest it serves: the item's subtopic"),
+            _column("topic_id", "VARCHAR", "the subtopic's topic"),
+            _column(
+                "serves",
+                "VARCHAR",
+                "core, secondary or peripheral (the subtopic's tier in the user's layers), new_subtopic (of a topic the user holds), new_topic or unplaced",
+                required=True,
+            ),
+            _column("interest_term", "VARCHAR", "long or short: the term whose tier is given (null for new interests)"),
+            _column(
+                "source",
+                "VARCHAR",
+                "collaborative (history mixed with the layers), layers (no collaborative signal) or popular",
+                required=True,
+            ),
+            _column(
+                "reason",
+                "VARCHAR",
+                'readable reason, e.g. \'core interest "Space opera" (topic "Sci-fi"), long term\'',
+                required=True,
+            ),
+        ]
+    ),
     "segment_peer_shares": TableSchema(
         [
             _column("peer_group", "VARCHAR", "fine:<segment>, coarse:<segment> or all", required=True),

@@ -22,6 +22,7 @@ EXPECTED_GROUPS = {
     "segment_peer_shares": "expansion",
     "interest_expansion": "expansion",
     "interest_evaluation": "evaluation",
+    "item_recommendations": "recommendation",
 }
 
 

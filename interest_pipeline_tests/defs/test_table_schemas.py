@@ -27,7 +27,7 @@ def test_every_duckdb_asset_declares_its_columns_and_table_name():
 
     specs = {spec.key.to_user_string(): spec for assets in defs.assets for spec in assets.specs}
     tables = {key for key, spec in specs.items() if "duckdb" in spec.kinds}
-    assert tables == set(TABLE_SCHEMAS) and len(tables) == 19
+    assert tables == set(TABLE_SCHEMAS) and len(tables) == 20
     for table in tables:
         metadata = specs[table].metadata
         assert metadata["dagster/column_schema"] == TABLE_SCHEMAS[table]

@@ -182,6 +182,10 @@ class HoldoutResult:
     n_activity_users: dict[str, int] = field(default_factory=dict)  # activity group -> users
     # training events (t1, t2) of the groups: light <= t1 < medium <= t2 < heavy
     activity_thresholds: tuple[float, float] = (float("nan"), float("nan"))
+    # every setting of the shipped ranker as the validation slice chose it (what item_recommendations applies)
+    shipped_settings: layered_collaborative.ShippedRankerSettings = field(
+        default_factory=layered_collaborative.ShippedRankerSettings
+    )
 
     @property
     def n_users_scored(self) -> int:
@@ -674,4 +678,5 @@ def evaluate_holdout(
         activity=_activity_means(warm_values, activity),
         n_activity_users=n_activity_users,
         activity_thresholds=thresholds,
+        shipped_settings=layered_collaborative.ShippedRankerSettings(tuning.best, shipped_choice, layered_tuning.best),
     )

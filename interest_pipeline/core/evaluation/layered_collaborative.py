@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -161,6 +161,18 @@ def mix(
         return mixed
 
     return by_row_blocks(rows, (collaborative, layers, shares, seen))
+
+
+@dataclass(frozen=True)
+class ShippedRankerSettings:
+    """Every setting of the ranker: the layer ranker's blend, the collaborative part (model, setting,
+    recency half-life) and the mix (layer weight, interest boost, subtopic decay)."""
+
+    blend: blended.BlendParams = field(default_factory=blended.BlendParams)
+    collaborative: collaborative.CollaborativeChoice = field(
+        default_factory=lambda: collaborative.CollaborativeChoice("ease", collaborative.EASE_L2_GRID[1])
+    )
+    layered: LayeredParams = field(default_factory=LayeredParams)
 
 
 @dataclass(frozen=True)

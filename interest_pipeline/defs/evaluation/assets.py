@@ -36,7 +36,7 @@ from interest_pipeline.defs.conventions import warehouse_asset
 from interest_pipeline.defs.metadata import markdown_table
 from interest_pipeline.defs.params import as_record, params_from_config
 from interest_pipeline.defs.resources import MlflowTracking
-from interest_pipeline.defs.shared import read_feature_params, read_user_history
+from interest_pipeline.defs.shared import SHIPPED_SETTINGS, read_feature_params, read_user_history
 from interest_pipeline.defs.tracking import dagster_run_tags, mlflow_run_name, step_phases
 from interest_pipeline.defs.warehouse import read_frame, replace_table
 
@@ -314,8 +314,9 @@ def _metadata_table(rows: list[dict]) -> MetadataValue:
             description="Expansion suggests something to the scored users (warning only).",
         ),
     ],
-    description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the shipped ranker (the better "
-    "of EASE^R and item-kNN re-weighted by the interest layers), the layer ranker (layers + popularity prior) and the plain "
+    description="Offline evaluation on a per-user hold-out (or leave-last-one, or a global cutoff): the shipped ranker (EASE^R or "
+    "item-kNN reading each user's history by recency, mixed with and spread over the interest layers; its chosen settings "
+    "are stored with the table for item_recommendations), the layer ranker (layers + popularity prior) and the plain "
     "layers, each tuned on a validation slice, against mean-embedding, K-Means-segment, EASE^R, item-kNN, popularity and "
     "random baselines (precision, recall, MAP, nDCG at K, AUC, MRR, paired nDCG@10 differences with 95% intervals; users with and "
     "without history apart), interest coverage@20 and subtopic diversity@20 of every method, nDCG@10 and coverage@20 of light, "
@@ -357,7 +358,14 @@ def interest_evaluation(
         run_url = run.url
     with phases.phase("store", f"{table.height:,d} rows"), warehouse.get_connection() as conn:
         replace_table(
-            conn, "interest_evaluation", table, {"evaluation": as_record(params), "features": as_record(features)}
+            conn,
+            "interest_evaluation",
+            table,
+            {
+                "evaluation": as_record(params),
+                "features": as_record(features),
+                SHIPPED_SETTINGS: as_record(outcome.shipped_settings),
+            },
         )
     return MaterializeResult(
         metadata={
