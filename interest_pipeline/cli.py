@@ -169,6 +169,8 @@ def summary(args: argparse.Namespace) -> int:
             print_embedding_model(conn)
         if "interest_evaluation" in tables:
             print_evaluation(conn)
+        if "item_recommendations" in tables:
+            print_recommendations(conn)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from mlflow.tracking import MlflowClient
 
@@ -247,6 +249,27 @@ def print_evaluation(conn) -> None:
         print("\nexpansion precision (share of suggested subtopics engaged with in the test events):")
         for method, value in expansion:
             print(f"  {method:26s} {value:.4f}")
+
+
+def print_recommendations(conn, examples: int = 3) -> None:
+    """What the recommended items serve, and the first user's top items with their reasons."""
+    shares = conn.execute(
+        "SELECT serves, count(*) / sum(count(*)) OVER () FROM item_recommendations GROUP BY serves ORDER BY 2 DESC"
+    ).fetchall()
+    if not shares:
+        return
+    users = conn.execute("SELECT count(DISTINCT user_id) FROM item_recommendations").fetchone()[0]
+    print(
+        f"\nitem recommendations ({users:,d} users; the interest each item serves): "
+        + ", ".join(f"{serves} {share:.0%}" for serves, share in shares)
+    )
+    first = conn.execute(
+        "SELECT user_id, rank, item_id, reason FROM item_recommendations "
+        "WHERE user_id = (SELECT min(user_id) FROM item_recommendations) AND rank <= ? ORDER BY rank",
+        [examples],
+    ).fetchall()
+    for user_id, rank, item_id, reason in first:
+        print(f"  {user_id} #{rank} {item_id}: {reason}")
 
 
 def print_recovery(warehouse: str, truth_dir: Path) -> None:

@@ -79,3 +79,20 @@ def test_rebuilding_gives_the_same_table_and_it_needs_the_evaluation_first(pipel
         conn.execute("DELETE FROM asset_parameters WHERE table_name = 'interest_evaluation'")
     with pytest.raises(LookupError, match="materialize interest_evaluation"):
         materialize([item_recommendations], resources={"warehouse": DuckDBResource(database=str(warehouse))})
+
+
+def test_the_summary_prints_what_the_items_serve_and_the_first_users_reasons(pipeline_run, tables, capsys):
+    from interest_pipeline.cli import print_recommendations
+
+    recommendations = tables[0]
+    with duckdb.connect(str(pipeline_run.warehouse), read_only=True) as conn:
+        print_recommendations(conn)
+    lines = capsys.readouterr().out.strip().splitlines()
+    users = recommendations["user_id"].n_unique()
+    assert lines[0].startswith(f"item recommendations ({users:,d} users;")
+    for serves, share in recommendations["serves"].value_counts(normalize=True).iter_rows():
+        assert f"{serves} {share:.0%}" in lines[0]
+    first = recommendations.filter(pl.col("user_id") == recommendations["user_id"].min()).sort("rank").head(3)
+    assert lines[1:] == [
+        f"  {u} #{r} {i}: {why}" for u, r, i, why in first.select("user_id", "rank", "item_id", "reason").iter_rows()
+    ]
